@@ -1,0 +1,126 @@
+package events
+
+import (
+	"fmt"
+	"regexp"
+)
+
+// Stream names, KV buckets and subject roots. Production uses them as they
+// are; a Topology with a prefix lets tests and side-by-side deployments share
+// one NATS server without seeing each other.
+const (
+	StreamCalls     = "CALLS"
+	StreamWorkflows = "WORKFLOWS"
+	StreamContacts  = "CONTACTS"
+	StreamDLQ       = "DLQ"
+
+	BucketWorkflowResults = "workflow_results"
+	BucketSyncCursors     = "sync_cursors"
+)
+
+var idPattern = regexp.MustCompile(`^[a-z0-9_-]{1,64}$`)
+
+// ValidID reports whether a tenant or source id is safe as a subject token.
+func ValidID(id string) error {
+	if !idPattern.MatchString(id) {
+		return fmt.Errorf("%w: id %q must match [a-z0-9_-]{1,64}", ErrInvalid, id)
+	}
+	return nil
+}
+
+// Topology names every stream, subject and bucket, under an optional prefix.
+type Topology struct {
+	// Prefix is put before every stream and bucket name (as is) and every
+	// subject (followed by a dot). Empty in production.
+	Prefix string
+}
+
+// StreamSpec describes a stream, independent of any client library.
+type StreamSpec struct {
+	Name     string
+	Subjects []string
+	// MaxMsgsPerSubject keeps only the latest messages of each subject; 0 is unlimited.
+	MaxMsgsPerSubject int64
+	// MaxAgeDays drops older messages; 0 keeps them forever.
+	MaxAgeDays int
+	// WorkQueue removes a message once acked (no replay from it).
+	WorkQueue bool
+}
+
+func (t Topology) subject(s string) string {
+	if t.Prefix == "" {
+		return s
+	}
+	return t.Prefix + "." + s
+}
+
+// Stream returns the prefixed stream (or bucket) name.
+func (t Topology) Stream(name string) string { return t.Prefix + name }
+
+// Streams lists every stream Calldex uses.
+func (t Topology) Streams() []StreamSpec {
+	return []StreamSpec{
+		{Name: t.Stream(StreamCalls), Subjects: []string{t.subject("calls.>")}, MaxAgeDays: 30},
+		{Name: t.Stream(StreamWorkflows), Subjects: []string{t.subject("workflows.>")}, MaxAgeDays: 30},
+		{Name: t.Stream(StreamContacts), Subjects: []string{t.subject("contacts.>")}, MaxMsgsPerSubject: 1},
+		{Name: t.Stream(StreamDLQ), Subjects: []string{t.subject("dlq.>")}},
+	}
+}
+
+// ContactSubject is where the latest state of one contact lives.
+func (t Topology) ContactSubject(tenant, source, id string) string {
+	return t.subject("contacts." + tenant + "." + source + "." + SubjectToken(id))
+}
+
+// ContactsFilter matches every contact of a tenant ("*" for all tenants).
+func (t Topology) ContactsFilter(tenant string) string {
+	return t.subject("contacts." + tenant + ".>")
+}
+
+// CallSubject carries call events of a tenant (event: lookup, ringing, …).
+func (t Topology) CallSubject(tenant, event string) string {
+	return t.subject("calls." + tenant + "." + event)
+}
+
+// WorkflowSubject carries workflow requests of a tenant.
+func (t Topology) WorkflowSubject(tenant, workflow string) string {
+	return t.subject("workflows." + tenant + "." + SubjectToken(workflow))
+}
+
+// DLQSubject is where a dead letter of the given original subject goes.
+func (t Topology) DLQSubject(original string) string {
+	return t.subject("dlq." + original)
+}
+
+// SubjectToken makes an arbitrary id (a CRM id may contain dots, spaces or
+// slashes) safe as one subject token, reversibly: unsafe bytes become %XX.
+func SubjectToken(id string) string {
+	const hex = "0123456789ABCDEF"
+	safe := true
+	for i := 0; i < len(id); i++ {
+		if !tokenSafe(id[i]) {
+			safe = false
+			break
+		}
+	}
+	if safe && id != "" {
+		return id
+	}
+	b := make([]byte, 0, len(id)+8)
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if tokenSafe(c) {
+			b = append(b, c)
+			continue
+		}
+		b = append(b, '%', hex[c>>4], hex[c&15])
+	}
+	if len(b) == 0 {
+		return "%"
+	}
+	return string(b)
+}
+
+func tokenSafe(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '=' || c == '+' || c == '@' || c == ':'
+}

@@ -1,0 +1,414 @@
+// Command lookupload measures the lookup path under load: it indexes N
+// synthetic contacts, serves the real ingress (with embedded NATS taking the
+// call.lookup events) and drives POST /peoplefone/Lookup with random known
+// and unknown numbers over loopback, against the in-process index, Redis,
+// and a fixed-body endpoint of the same server (the ceiling).
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"runtime/pprof"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/calldex/calldex/events"
+	"github.com/calldex/calldex/services/internal/ingress"
+	"github.com/calldex/calldex/shared/contact"
+	"github.com/calldex/calldex/shared/eventpub"
+	"github.com/calldex/calldex/shared/index"
+	"github.com/calldex/calldex/shared/lookup"
+	"github.com/calldex/calldex/shared/metrics"
+	"github.com/calldex/calldex/shared/natsx"
+	"github.com/calldex/calldex/shared/projector"
+	"github.com/calldex/calldex/shared/tenant"
+)
+
+type options struct {
+	contacts    int
+	duration    time.Duration
+	concurrency int
+	rate        int
+	targets     string
+	redisURL    string
+	cpuProfile  string
+	crmDelay    time.Duration
+}
+
+func main() {
+	var o options
+	flag.IntVar(&o.contacts, "contacts", 1_000_000, "synthetic contacts to index")
+	flag.DurationVar(&o.duration, "duration", 10*time.Second, "length of each load run")
+	flag.IntVar(&o.concurrency, "concurrency", 32, "concurrent clients for the throughput runs")
+	flag.IntVar(&o.rate, "rate", 2000, "requests/s of the fixed-rate latency runs (0 skips them)")
+	flag.StringVar(&o.targets, "targets", "ceiling,memory,redis", "what to measure: ceiling, memory, redis (POST /peoplefone/Lookup), callflow (POST /peoplefone/CallFlow through JetStream and the worker to a CRM answering within 50 ms)")
+	flag.StringVar(&o.redisURL, "redis", envOr("REDIS_URL", "redis://127.0.0.1:6379/0"), "Redis for the redis target")
+	flag.DurationVar(&o.crmDelay, "crm-delay", 50*time.Millisecond, "callflow: the CRM answers after a random delay up to this")
+	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
+	flag.Parse()
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "lookupload:", err)
+			os.Exit(1)
+		}
+		_ = pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, o); err != nil {
+		fmt.Fprintln(os.Stderr, "lookupload:", err)
+		pprof.StopCPUProfile()
+		os.Exit(1)
+	}
+}
+
+const benchConfig = `
+admin: {token: bench-admin-token}
+tenants:
+  - id: bench
+    region: CH
+    workflowWait: 2s
+    credentials: [{header: X-Execution-Token, value: bench-token}]
+    workflows:
+      CallFlow: {action: logCall, connector: crm}
+    connectors:
+      crm: {type: webhook, url: "${CRM_URL}", secret: bench-webhook-secret}
+`
+
+func run(ctx context.Context, o options) error {
+	crm := slowCRM(o.crmDelay)
+	defer crm.Close()
+	cfg, err := tenant.Parse([]byte(benchConfig), func(k string) (string, bool) { return crm.URL, k == "CRM_URL" })
+	if err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "lookupload")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	ns, err := natsx.StartEmbedded(natsx.EmbeddedConfig{DataDir: dir, Port: -1})
+	if err != nil {
+		return err
+	}
+	defer ns.Shutdown()
+	nc, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	topo := events.Topology{}
+	if _, err := natsx.Setup(ctx, js, topo); err != nil {
+		return err
+	}
+	fmt.Printf("lookupload: %d contacts, %s per run, %d clients, fixed rate %d/s, GOMAXPROCS=%d\n\n",
+		o.contacts, o.duration, o.concurrency, o.rate, runtimeProcs())
+	fmt.Printf("%-10s %-12s %10s %9s %9s %9s %8s\n", "target", "mode", "req/s", "p50", "p99", "max", "errors")
+
+	var ceiling float64
+	for _, target := range strings.Split(o.targets, ",") {
+		idx, cleanup, memNote, err := buildIndex(ctx, target, o)
+		if err != nil {
+			return err
+		}
+		url, closeSrv, err := serve(ctx, target, ns.ClientURL(), cfg, idx, js, topo)
+		if err != nil {
+			cleanup()
+			return err
+		}
+		body := func() func(uint64) string {
+			if target == "callflow" {
+				return callFlowBody(time.Now().UnixNano()) // new calls every run
+			}
+			return lookupBody(o.contacts)
+		}
+		tput := load(ctx, url, body(), o.duration, o.concurrency, 0)
+		note := ""
+		if target == "ceiling" {
+			ceiling = tput.rps
+		} else if ceiling > 0 {
+			note = fmt.Sprintf("  %.0f%% of ceiling", 100*tput.rps/ceiling)
+		}
+		fmt.Printf("%-10s %-12s %10.0f %9s %9s %9s %8d%s\n", target, "throughput", tput.rps, tput.p50, tput.p99, tput.max, tput.errors, note)
+		if o.rate > 0 {
+			fixed := load(ctx, url, body(), o.duration, o.concurrency, o.rate)
+			fmt.Printf("%-10s %-12s %10.0f %9s %9s %9s %8d\n", target, fmt.Sprintf("@%d/s", o.rate), fixed.rps, fixed.p50, fixed.p99, fixed.max, fixed.errors)
+		}
+		if memNote != "" {
+			fmt.Printf("%-10s %s\n", target, memNote)
+		}
+		closeSrv()
+		cleanup()
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// number i of the synthetic set: Lausanne numbers 021 5xx xx xx, stored in
+// national format, called in international format without "+" (peoplefone).
+func stored(i int) string { return fmt.Sprintf("021 %03d %02d %02d", 500+i/10000, i/100%100, i%100) }
+func called(i int) string { return fmt.Sprintf("4121%07d", 5000000+i) }
+
+// lookupBody is request n's lookup: half known numbers, half unknown
+// (Zurich numbers nobody has), spread by a multiplicative hash.
+func lookupBody(contacts int) func(n uint64) string {
+	return func(n uint64) string {
+		r := n * 2654435761
+		number := fmt.Sprintf("4144%07d", int(r/2)%9000000+1000000)
+		if r%2 == 0 {
+			number = called(int(r/2) % contacts)
+		}
+		return `{"inputs":{"phoneNumber":"` + number + `"}}`
+	}
+}
+
+func buildIndex(ctx context.Context, target string, o options) (index.Index, func(), string, error) {
+	switch target {
+	case "ceiling", "callflow":
+		return index.NewMemory(), func() {}, "", nil
+	case "memory":
+		idx := index.NewMemory()
+		start := time.Now()
+		if err := fill(ctx, idx, o.contacts); err != nil {
+			return nil, nil, "", err
+		}
+		fmt.Fprintf(os.Stderr, "memory: indexed %d contacts in %s\n", o.contacts, time.Since(start).Round(time.Millisecond))
+		return idx, func() {}, "", nil
+	case "redis":
+		ropts, err := redis.ParseURL(o.redisURL)
+		if err != nil {
+			return nil, nil, "", err
+		}
+		ropts.PoolSize = 4 * o.concurrency
+		rdb := redis.NewClient(ropts)
+		prefix := fmt.Sprintf("cdxbench%d", time.Now().UnixNano())
+		before := usedMemory(ctx, rdb)
+		idx := index.NewRedis(rdb, prefix)
+		start := time.Now()
+		if err := fill(ctx, idx, o.contacts); err != nil {
+			rdb.Close()
+			return nil, nil, "", err
+		}
+		fmt.Fprintf(os.Stderr, "redis: indexed %d contacts in %s\n", o.contacts, time.Since(start).Round(time.Millisecond))
+		perContact := float64(usedMemory(ctx, rdb)-before) / float64(o.contacts)
+		cleanup := func() {
+			var cursor uint64
+			for {
+				keys, next, err := rdb.Scan(context.Background(), cursor, prefix+":*", 10000).Result()
+				if err != nil {
+					break
+				}
+				if len(keys) > 0 {
+					rdb.Unlink(context.Background(), keys...)
+				}
+				if cursor = next; cursor == 0 {
+					break
+				}
+			}
+			rdb.Close()
+		}
+		return idx, cleanup, fmt.Sprintf("Redis memory: %.0f bytes per indexed contact (used_memory delta)", perContact), nil
+	}
+	return nil, nil, "", fmt.Errorf("unknown target %q", target)
+}
+
+func fill(ctx context.Context, idx index.Index, n int) error {
+	opts, _ := tenantPhoneOptions()
+	var wg sync.WaitGroup
+	var failed atomic.Value
+	next := atomic.Int64{}
+	now := time.Now().UTC()
+	for w := 0; w < 16; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n || ctx.Err() != nil {
+					return
+				}
+				c := events.Contact{ID: fmt.Sprintf("c%d", i), Source: "bench", Type: "contact", Name: fmt.Sprintf("Contact %d", i),
+					Company: "Bench AG", ContactURI: fmt.Sprintf("https://crm.example.com/contacts/c%d", i), CRMName: "Bench CRM",
+					Phones: []events.Phone{{Raw: stored(i)}}, UpdatedAt: now}
+				if err := idx.Upsert(ctx, "bench", projector.Entry(c, opts)); err != nil {
+					failed.Store(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err, ok := failed.Load().(error); ok {
+		return err
+	}
+	return ctx.Err()
+}
+
+func serve(ctx context.Context, target, natsURL string, cfg *tenant.Config, idx index.Index, js jetstream.JetStream, topo events.Topology) (string, func(), error) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	m := metrics.New()
+	pub := eventpub.New(js, 8192, m.EventsDropped.WithLabelValues("CALLS"), m.EventsFailed.WithLabelValues("CALLS"), log)
+	ctx, cancel := context.WithCancel(ctx)
+	go pub.Run(ctx)
+	reg := tenant.NewRegistry(cfg)
+	deps := ingress.Deps{Config: cfg, Tenants: reg, Index: idx, Lookup: lookup.New(idx),
+		Contacts: contact.NewPublisher(js, topo), Projection: caughtUp{}, Events: pub, JS: js, Topology: topo, Metrics: m, Log: log}
+	if target == "callflow" {
+		disp, err := startWorkflows(ctx, natsURL, js, topo, reg, log)
+		if err != nil {
+			cancel()
+			return "", nil, err
+		}
+		deps.Workflows = disp
+	}
+	srv, err := ingress.New(deps)
+	if err != nil {
+		cancel()
+		return "", nil, err
+	}
+	var h http.Handler = srv
+	path := "/peoplefone/Lookup"
+	if target == "callflow" {
+		path = "/peoplefone/CallFlow"
+	}
+	if target == "ceiling" {
+		// The same server's cheapest possible answer: read the body, write a fixed one.
+		fixed := []byte(`[]` + "\n")
+		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_, _ = io.Copy(io.Discard, r.Body)
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write(fixed)
+		})
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		cancel()
+		return "", nil, err
+	}
+	hs := &http.Server{Handler: h}
+	go hs.Serve(ln)
+	return "http://" + ln.Addr().String() + path, func() { hs.Close(); cancel() }, nil
+}
+
+type caughtUp struct{}
+
+func (caughtUp) WaitApplied(context.Context, uint64) error { return nil }
+func (caughtUp) CaughtUp() bool                            { return true }
+
+type result struct {
+	rps           float64
+	p50, p99, max time.Duration
+	errors        int64
+}
+
+// load runs clients for d; rate 0 means as fast as they can, else the total
+// request rate is paced (and latency is measured from the scheduled time, so
+// a stalled server cannot hide queueing).
+func load(ctx context.Context, url string, body func(uint64) string, d time.Duration, clients, rate int) result {
+	tr := &http.Transport{MaxIdleConnsPerHost: clients, MaxConnsPerHost: clients}
+	client := &http.Client{Transport: tr, Timeout: 5 * time.Second}
+	defer tr.CloseIdleConnections()
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	var (
+		mu    sync.Mutex
+		lat   []time.Duration
+		errs  atomic.Int64
+		seq   atomic.Uint64
+		wg    sync.WaitGroup
+		start = time.Now()
+	)
+	for c := 0; c < clients; c++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			local := make([]time.Duration, 0, 1<<16)
+			for ctx.Err() == nil {
+				n := seq.Add(1)
+				sent := time.Now()
+				if rate > 0 {
+					// Request n is due at start + n/rate; waiting for it
+					// here and timing from it keeps the rate even when
+					// the server stalls (no coordinated omission).
+					sent = start.Add(time.Duration(n) * time.Second / time.Duration(rate))
+					if wait := time.Until(sent); wait > 0 {
+						time.Sleep(wait)
+					}
+				}
+				req, _ := http.NewRequest("POST", url, strings.NewReader(body(n)))
+				req.Header.Set("X-Execution-Token", "bench-token")
+				req.Header.Set("Content-Type", "application/json")
+				resp, err := client.Do(req)
+				if err != nil {
+					if ctx.Err() == nil {
+						errs.Add(1)
+					}
+					continue
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					errs.Add(1)
+				}
+				local = append(local, time.Since(sent))
+			}
+			mu.Lock()
+			lat = append(lat, local...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	r := result{rps: float64(len(lat)) / elapsed.Seconds(), errors: errs.Load()}
+	if len(lat) > 0 {
+		r.p50 = lat[len(lat)/2].Round(time.Microsecond)
+		r.p99 = lat[len(lat)*99/100].Round(time.Microsecond)
+		r.max = lat[len(lat)-1].Round(time.Microsecond)
+	}
+	return r
+}
+
+func usedMemory(ctx context.Context, rdb *redis.Client) int64 {
+	info, err := rdb.Info(ctx, "memory").Result()
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(info, "\r\n") {
+		if v, ok := strings.CutPrefix(line, "used_memory:"); ok {
+			var n int64
+			fmt.Sscan(v, &n)
+			return n
+		}
+	}
+	return 0
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}

@@ -1,0 +1,205 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	_ "modernc.org/sqlite"
+)
+
+// calldex is the built binary running as a child process.
+type calldex struct {
+	t    *testing.T
+	cmd  *exec.Cmd
+	addr string
+}
+
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "calldex")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// start runs the binary on the embedded default from the repository root,
+// with its own data dir and free ports, and waits until it serves.
+func start(t *testing.T, bin, dataDir string) *calldex {
+	t.Helper()
+	cmd := exec.Command(bin)
+	cmd.Dir = "../.."
+	cmd.Env = append(os.Environ(), "CALLDEX_DATA_DIR="+dataDir, "CALLDEX_HTTP_ADDR=127.0.0.1:0", "CALLDEX_NATS_ADDR=127.0.0.1:0",
+		"NATS_URL=", "REDIS_URL=", "CALLDEX_CONFIG=")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout = io.Discard
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	c := &calldex{t: t, cmd: cmd}
+	t.Cleanup(c.stop)
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			var line struct{ Msg, HTTP string }
+			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "calldex serving" {
+				addr <- line.HTTP
+			}
+		}
+	}()
+	select {
+	case c.addr = <-addr:
+	case <-time.After(30 * time.Second):
+		t.Fatal("calldex did not start serving within 30s")
+	}
+	c.waitReady()
+	return c
+}
+
+func (c *calldex) waitReady() {
+	c.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get("http://" + c.addr + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	c.t.Fatal("calldex not ready within 20s")
+}
+
+// stop sends SIGTERM and waits: a graceful shutdown must end the process.
+func (c *calldex) stop() {
+	if c.cmd.ProcessState != nil {
+		return
+	}
+	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- c.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			c.t.Errorf("calldex exited with %v after SIGTERM", err)
+		}
+	case <-time.After(15 * time.Second):
+		_ = c.cmd.Process.Kill()
+		c.t.Error("calldex did not stop within 15s of SIGTERM")
+	}
+}
+
+func (c *calldex) do(method, path, body string, header ...string) (int, string) {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, method, "http://"+c.addr+path, strings.NewReader(body))
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// lookupsFind checks the three dialects find contact id for number.
+func (c *calldex) lookupsFind(number, nationalNumber, id string) {
+	c.t.Helper()
+	tok := []string{"X-Execution-Token", "demo-token"}
+	if code, body := c.do("POST", "/peoplefone/Lookup", `{"inputs":{"phoneNumber":"`+number+`"}}`, tok...); code != 200 || !strings.Contains(body, `"id":"`+id+`"`) {
+		c.t.Fatalf("peoplefone lookup %s: %d %s", number, code, body)
+	}
+	if code, body := c.do("GET", "/peoplefone/Lookup?PhoneNumber="+number, "", tok...); code != 200 || !strings.Contains(body, `"Id":"`+id+`"`) {
+		c.t.Fatalf("peoplefone v1 lookup %s: %d %s", number, code, body)
+	}
+	if code, body := c.do("GET", "/pbx/lookup?telephone="+nationalNumber+"&dnid=0215550000&token=demo-token", ""); code != 200 || !strings.Contains(body, `"id":"`+id+`"`) {
+		c.t.Fatalf("pbx lookup %s: %d %s", nationalNumber, code, body)
+	}
+}
+
+func TestEmbeddedImportLookupRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin := buildBinary(t)
+	dataDir := t.TempDir()
+	c := start(t, bin, dataDir)
+
+	// The demo contacts are seeded on a first start.
+	c.lookupsFind("41795550101", "0795550101", "c-1001")
+
+	csv := "id,name,company,phones,emails,contactUri,companyUri,crmName,type\n" +
+		"e2e-1,Erika Muster,Muster AG,031 123 45 67,erika@muster.example,https://crm/e2e-1,,Demo CRM,contact\n" +
+		"e2e-2,,,,,,,,\n"
+	code, body := c.do("POST", "/admin/v1/tenants/demo/contacts", csv, "Authorization", "Bearer demo-admin-token", "Content-Type", "text/csv")
+	if code != 200 || !strings.Contains(body, `"accepted":1`) || !strings.Contains(body, `"line":3`) {
+		t.Fatalf("import: %d %s", code, body)
+	}
+	c.lookupsFind("41311234567", "0311234567", "e2e-1")
+
+	c.stop()
+	c = start(t, bin, dataDir)
+	// Everything survives the restart: the index is rebuilt from the stream on disk.
+	c.lookupsFind("41311234567", "0311234567", "e2e-1")
+	c.lookupsFind("41795550101", "0795550101", "c-1001")
+}
+
+func TestEmbeddedWorkflowWritesDemoCRM(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	dataDir := t.TempDir()
+	c := start(t, buildBinary(t), dataDir)
+	tok := []string{"X-Execution-Token", "demo-token"}
+
+	// The lookup offers the workflows; the connector then runs one.
+	if code, body := c.do("POST", "/peoplefone/Lookup", `{"inputs":{"phoneNumber":"41795550101"}}`, tok...); code != 200 || !strings.Contains(body, `"crmActions":["CallFlow","Ticket"]`) {
+		t.Fatalf("lookup: %d %s", code, body)
+	}
+	call := `{"inputs":{"contactCrmId":"c-1001","userCrmId":"u-7","originatorNumber":"41795550101","destinationNumber":"41215550000","direction":"incoming","startedTime":"2026-01-05T10:00:00Z","answeredTime":"2026-01-05T10:00:05Z","endedTime":"2026-01-05T10:03:05Z"}}`
+	code, body := c.do("POST", "/peoplefone/CallFlow", call, tok...)
+	if code != 200 || !strings.Contains(body, `"url":"https://crm.example.com/calls/`) {
+		t.Fatalf("CallFlow: %d %s", code, body)
+	}
+	// The same request again: same answer, no second row.
+	if code2, body2 := c.do("POST", "/peoplefone/CallFlow", call, tok...); code2 != 200 || body2 != body {
+		t.Fatalf("CallFlow again: %d %s, first %s", code2, body2, body)
+	}
+	db, err := sql.Open("sqlite", filepath.Join(dataDir, "demo-crm.sqlite"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var rows, duration int
+	var contactID string
+	if err := db.QueryRow(`SELECT COUNT(*), MAX(duration_seconds), MAX(contact_crm_id) FROM call_logs`).Scan(&rows, &duration, &contactID); err != nil {
+		t.Fatal(err)
+	}
+	if rows != 1 || duration != 180 || contactID != "c-1001" {
+		t.Fatalf("call_logs: %d rows, duration %d, contact %q", rows, duration, contactID)
+	}
+	if code, body := c.do("POST", "/peoplefone/Unknown", call, tok...); code != 404 {
+		t.Fatalf("unknown workflow: %d %s", code, body)
+	}
+}

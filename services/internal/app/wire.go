@@ -1,0 +1,134 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"gopkg.in/yaml.v3"
+
+	"github.com/calldex/calldex/events"
+	"github.com/calldex/calldex/services/internal/appconnect"
+	"github.com/calldex/calldex/shared/contact"
+	"github.com/calldex/calldex/shared/eventpub"
+	"github.com/calldex/calldex/shared/index"
+	"github.com/calldex/calldex/shared/lookup"
+	"github.com/calldex/calldex/shared/metrics"
+	"github.com/calldex/calldex/shared/natsx"
+	"github.com/calldex/calldex/shared/projector"
+	"github.com/calldex/calldex/shared/tenant"
+	"github.com/calldex/calldex/workflows/connectors"
+	"github.com/calldex/calldex/workflows/crm"
+	"github.com/calldex/calldex/workflows/dispatch"
+	"github.com/calldex/calldex/workflows/worker"
+)
+
+// newWorker builds the workflow worker on a connection of its own (conn):
+// the watermill subscriber drains and closes it when the worker stops. The
+// connection reconnects forever, so that the worker rides out any NATS
+// outage, and, like the main one, does not fail on a NATS away at this
+// very moment: the worker waits for it.
+func newWorker(conn *nats.Conn, js jetstream.JetStream, topo events.Topology, buckets natsx.Buckets, reg *tenant.Registry, f *connectors.Factory, log *slog.Logger) (*worker.Worker, error) {
+	w, err := worker.New(worker.Config{Topology: topo}, worker.Deps{
+		Conn: conn, JS: js, Results: buckets.WorkflowResults, Tenants: reg, Connectors: f, Logger: log,
+	})
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return w, nil
+}
+
+// dispatcher adds the package-level Key to a Dispatcher, as App Connect needs it.
+type dispatcher struct{ *dispatch.Dispatcher }
+
+func (dispatcher) Key(tenant, workflow string, in events.CallInput) string {
+	return dispatch.Key(tenant, workflow, in)
+}
+
+// appConnect builds the App Connect connector server.
+func appConnect(ctx context.Context, secret string, js jetstream.JetStream, topo events.Topology, reg *tenant.Registry,
+	look *lookup.Service, idx index.Index, contacts *contact.Publisher, proj *projector.Projector,
+	disp *dispatch.Dispatcher, f *connectors.Factory, m *metrics.Metrics, pub *eventpub.Async, log *slog.Logger) (http.Handler, error) {
+	cfg := appconnect.Config{Secret: secret, Tenants: map[string]appconnect.TenantOptions{}}
+	for _, t := range reg.Tenants() {
+		var opts appconnect.TenantOptions
+		if err := decodeOptions(t.AppConnect, &opts); err != nil {
+			return nil, fmt.Errorf("tenant %s: appConnect: %w", t.ID, err)
+		}
+		cfg.Tenants[t.ID] = opts
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("app connect: %w", err)
+	}
+	revokedKV, callLogsKV, err := appconnect.EnsureBuckets(ctx, js, topo, cfg.TokenTTL, 0)
+	if err != nil {
+		return nil, err
+	}
+	revocations, err := appconnect.NewKVRevocations(ctx, revokedKV)
+	if err != nil {
+		return nil, err
+	}
+	return appconnect.New(cfg, appconnect.Deps{
+		Tenants: reg, Lookup: look, Names: idx, Contacts: contacts, Projection: proj,
+		Workflows: dispatcher{disp}, ErrUnavailable: dispatch.ErrUnavailable, ErrNotFound: dispatch.ErrNotFound,
+		Revocations: revocations, CallLogs: appconnect.NewKVCallLogs(callLogsKV),
+		Connectors: appconnect.ConnectorsFunc(func(ctx context.Context, tid, name string) (any, error) {
+			t, ok := reg.Tenant(tid)
+			if !ok {
+				return nil, fmt.Errorf("unknown tenant %s", tid)
+			}
+			c, err := f.Connector(ctx, tid, name, t.Connectors[name])
+			if err != nil {
+				return nil, err
+			}
+			return c.Impl(), nil
+		}),
+		Metrics: m, Events: pub, Topology: &topo, Log: log,
+	})
+}
+
+// decodeOptions reads a free-form config section into a typed struct,
+// refusing unknown fields.
+func decodeOptions(in map[string]any, out any) error {
+	if len(in) == 0 {
+		return nil
+	}
+	raw, err := yaml.Marshal(in)
+	if err != nil {
+		return err
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	dec.KnownFields(true)
+	return dec.Decode(out)
+}
+
+// fallbackSources gives each tenant's live phone sources (tenant.Fallback).
+type fallbackSources struct {
+	f   *connectors.Factory
+	log *slog.Logger
+}
+
+func (s fallbackSources) PhoneSources(ctx context.Context, t *tenant.Tenant) map[string]lookup.PhoneSource {
+	if len(t.Fallback.Sources) == 0 {
+		return nil
+	}
+	out := make(map[string]lookup.PhoneSource, len(t.Fallback.Sources))
+	for _, name := range t.Fallback.Sources {
+		c, err := s.f.Connector(ctx, t.ID, name, t.Connectors[name])
+		if err != nil {
+			s.log.Warn("fallback source unavailable", "tenant", t.ID, "source", name, "err", err)
+			continue
+		}
+		if ps, ok := c.Impl().(crm.PhoneSearcher); ok {
+			out[name] = ps
+		} else {
+			s.log.Warn("fallback source cannot search by phone", "tenant", t.ID, "source", name, "type", c.Type)
+		}
+	}
+	return out
+}

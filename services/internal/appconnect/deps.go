@@ -1,0 +1,117 @@
+package appconnect
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/calldex/calldex/events"
+	"github.com/calldex/calldex/shared/lookup"
+	"github.com/calldex/calldex/shared/metrics"
+	"github.com/calldex/calldex/shared/tenant"
+)
+
+// Tenants finds tenants by id and by credential value (*tenant.Registry).
+type Tenants interface {
+	Tenant(id string) (*tenant.Tenant, bool)
+	ByCredentialValue(value string) (*tenant.Tenant, bool)
+}
+
+// Lookup is the lookup core (*lookup.Service): number → ranked contacts,
+// at most the tenant's MaxResults. Its error is for a failing index only.
+type Lookup interface {
+	Lookup(ctx context.Context, t *tenant.Tenant, number string) (lookup.Result, error)
+}
+
+// NameIndex searches the index by name (index.Index): case- and
+// accent-insensitive word prefixes.
+type NameIndex interface {
+	SearchName(ctx context.Context, tenant, query string, limit int) ([]events.Contact, error)
+}
+
+// ContactPublisher publishes a contact to CONTACTS and returns its stream
+// sequence (*contact.Publisher).
+type ContactPublisher interface {
+	Upsert(ctx context.Context, tenant string, c events.Contact) (uint64, error)
+}
+
+// Projection tells when the index has applied a CONTACTS sequence
+// (*projector.Projector).
+type Projection interface {
+	WaitApplied(ctx context.Context, seq uint64) error
+}
+
+// Dispatcher runs workflows durably (workflows/dispatch).
+//
+// Key derives the idempotency key Submit will use for the same request:
+// the same tenant, workflow and CallInput.CallID always give the same key.
+// Submit stores the request and returns its key once stored; the same key
+// submitted again is never run twice and keeps the first outcome; force
+// gives the request a fresh key (an explicit replay). Errors of Submit wrap
+// Deps.ErrUnavailable when nothing was stored. Wait returns the latest
+// result after at most d (status accepted or running when time ran out).
+// Status returns the recorded result of a key, or an error wrapping
+// Deps.ErrNotFound.
+type Dispatcher interface {
+	Key(tenant, workflow string, in events.CallInput) string
+	Submit(ctx context.Context, tenant, workflow string, in events.CallInput, force bool) (string, error)
+	Wait(ctx context.Context, key string, d time.Duration) (events.WorkflowResult, error)
+	Status(ctx context.Context, key string) (events.WorkflowResult, error)
+}
+
+// Connectors gives the implementation of a tenant's CRM connector, built
+// on first use (workflows/connectors.Factory.Connector(...).Impl(), ideally
+// behind its breaker). The handler type-asserts the capabilities it uses:
+// crm.ContactCreator, crm.PhoneSearcher, crm.NameSearcher.
+type Connectors interface {
+	Connector(ctx context.Context, tenantID, name string) (any, error)
+}
+
+// ConnectorsFunc adapts a function to Connectors.
+type ConnectorsFunc func(ctx context.Context, tenantID, name string) (any, error)
+
+// Connector calls f.
+func (f ConnectorsFunc) Connector(ctx context.Context, tenantID, name string) (any, error) {
+	return f(ctx, tenantID, name)
+}
+
+// EventPublisher queues fire-and-forget events (*eventpub.Publisher).
+type EventPublisher interface {
+	Publish(subject string, env events.Envelope, payload any) bool
+}
+
+// Deps are what the handler is built on. Every field is required unless
+// said otherwise.
+type Deps struct {
+	Tenants    Tenants
+	Lookup     Lookup
+	Names      NameIndex
+	Contacts   ContactPublisher
+	Projection Projection
+	Workflows  Dispatcher
+	// Revocations keeps revoked session token ids (NewKVRevocations).
+	Revocations Revocations
+	// CallLogs keeps what App Connect sent for each logged call
+	// (NewKVCallLogs).
+	CallLogs CallLogStore
+
+	// ErrUnavailable and ErrNotFound are the sentinels the Dispatcher's
+	// errors wrap (dispatch.ErrUnavailable, dispatch.ErrNotFound). Default:
+	// this package's ErrUnavailable and ErrNotFound.
+	ErrUnavailable error
+	ErrNotFound    error
+
+	// Connectors gives live CRM capabilities; nil means none (index only,
+	// contacts created as Calldex-owned).
+	Connectors Connectors
+	// Metrics, when set, counts lookups under the dialect "appconnect".
+	Metrics *metrics.Metrics
+	// Events and Topology, when both set, receive a call.lookup event per
+	// answered phone lookup, queued without waiting.
+	Events   EventPublisher
+	Topology *events.Topology
+	// Log defaults to slog.Default().
+	Log *slog.Logger
+	// Now defaults to time.Now (tests set a clock).
+	Now func() time.Time
+}

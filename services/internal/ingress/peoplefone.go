@@ -1,0 +1,101 @@
+package ingress
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/calldex/calldex/events"
+	"github.com/calldex/calldex/shared/tenant"
+)
+
+// peoplefoneEntry is one contact in the current CONNECTOR API (camelCase).
+type peoplefoneEntry struct {
+	Name       string            `json:"name"`
+	Company    string            `json:"company"`
+	ContactURI string            `json:"contactUri"`
+	CompanyURI string            `json:"companyUri"`
+	ID         string            `json:"id"`
+	CRMName    string            `json:"crmName"`
+	CRMLogo    string            `json:"crmLogo"`
+	CustomData events.CustomData `json:"customData"`
+	CRMActions []string          `json:"crmActions"`
+}
+
+// peoplefoneEntryV1 is one contact in the first CONNECTOR API (PascalCase).
+type peoplefoneEntryV1 struct {
+	Name       string            `json:"Name"`
+	Company    string            `json:"Company"`
+	ContactURI string            `json:"ContactUri"`
+	CompanyURI string            `json:"CompanyUri"`
+	ID         string            `json:"Id"`
+	CRMName    string            `json:"CrmName"`
+	CRMLogo    string            `json:"CrmLogo"`
+	CustomData events.CustomData `json:"CustomData"`
+}
+
+type peoplefoneRequest struct {
+	Inputs struct {
+		PhoneNumber *string `json:"phoneNumber"`
+	} `json:"inputs"`
+}
+
+// peoplefoneLookup answers POST <root>/Lookup: always 200 with an array,
+// empty when nothing matches (a 404 would mean "service unreachable").
+func (s *Server) peoplefoneLookup(w http.ResponseWriter, r *http.Request, t *tenant.Tenant) {
+	var req peoplefoneRequest
+	if err := decodeJSON(w, r, &req); err != nil {
+		fail(w, err)
+		return
+	}
+	if req.Inputs.PhoneNumber == nil || strings.TrimSpace(*req.Inputs.PhoneNumber) == "" {
+		fail(w, errors.Join(errBadRequest, errors.New("inputs.phoneNumber is required")))
+		return
+	}
+	res, err := s.lookup(r.Context(), t, dialectPeoplefone, *req.Inputs.PhoneNumber, "")
+	if err != nil {
+		lookupFailed(w)
+		return
+	}
+	out := make([]peoplefoneEntry, len(res.Matches))
+	actions := t.Actions()
+	for i, m := range res.Matches {
+		c := m.Contact
+		out[i] = peoplefoneEntry{Name: c.Name, Company: c.Company, ContactURI: c.ContactURI, CompanyURI: c.CompanyURI,
+			ID: c.ID, CRMName: c.CRMName, CRMLogo: c.CRMLogo, CustomData: customData(c), CRMActions: actions}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// peoplefoneLookupV1 answers GET <url>?PhoneNumber= of the first version.
+func (s *Server) peoplefoneLookupV1(w http.ResponseWriter, r *http.Request, t *tenant.Tenant) {
+	number := r.URL.Query().Get("PhoneNumber")
+	if strings.TrimSpace(number) == "" {
+		fail(w, errors.Join(errBadRequest, errors.New("query parameter PhoneNumber is required")))
+		return
+	}
+	res, err := s.lookup(r.Context(), t, dialectPeoplefoneV1, number, "")
+	if err != nil {
+		lookupFailed(w)
+		return
+	}
+	out := make([]peoplefoneEntryV1, len(res.Matches))
+	for i, m := range res.Matches {
+		c := m.Contact
+		out[i] = peoplefoneEntryV1{Name: c.Name, Company: c.Company, ContactURI: c.ContactURI, CompanyURI: c.CompanyURI,
+			ID: c.ID, CRMName: c.CRMName, CRMLogo: c.CRMLogo, CustomData: customData(c)}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// customData is what the agent sees beside the name: the contact's own
+// custom data, or else its first email, so the card is never bare.
+func customData(c events.Contact) events.CustomData {
+	if len(c.CustomData) > 0 {
+		return c.CustomData
+	}
+	if len(c.Emails) > 0 {
+		return events.CustomData{{Key: "email", Value: c.Emails[0]}}
+	}
+	return events.CustomData{}
+}

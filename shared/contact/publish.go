@@ -1,0 +1,106 @@
+package contact
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/calldex/calldex/events"
+)
+
+// Publisher writes contact changes to CONTACTS. Every writer — admin API,
+// import, CRM sync, webhooks — goes through it; the projector does the rest.
+type Publisher struct {
+	js   jetstream.JetStream
+	topo events.Topology
+}
+
+// NewPublisher builds a publisher on a ready JetStream client.
+func NewPublisher(js jetstream.JetStream, topo events.Topology) *Publisher {
+	return &Publisher{js: js, topo: topo}
+}
+
+// Upsert publishes the latest state of a contact and returns its stream
+// sequence once JetStream has stored it.
+func (p *Publisher) Upsert(ctx context.Context, tenant string, c events.Contact) (uint64, error) {
+	subj, data, err := p.upsertMsg(tenant, c)
+	if err != nil {
+		return 0, err
+	}
+	ack, err := p.js.Publish(ctx, subj, data)
+	if err != nil {
+		return 0, fmt.Errorf("publish contact %s/%s/%s: %w", tenant, c.Source, c.ID, err)
+	}
+	return ack.Sequence, nil
+}
+
+// Delete publishes a tombstone.
+func (p *Publisher) Delete(ctx context.Context, tenant, source, id string) (uint64, error) {
+	env, err := events.New(NewID(), events.TypeContactDeleted, tenant, source, time.Now(), events.ContactDeleted{ID: id, Source: source})
+	if err != nil {
+		return 0, err
+	}
+	data, err := json.Marshal(env)
+	if err != nil {
+		return 0, err
+	}
+	ack, err := p.js.Publish(ctx, p.topo.ContactSubject(tenant, source, id), data)
+	if err != nil {
+		return 0, fmt.Errorf("publish tombstone %s/%s/%s: %w", tenant, source, id, err)
+	}
+	return ack.Sequence, nil
+}
+
+// UpsertMany publishes contacts with many acks in flight and returns once
+// every one is acked, with the highest sequence. On error some contacts may
+// be stored: the caller reports failure and may safely send them all again.
+func (p *Publisher) UpsertMany(ctx context.Context, tenant string, cs []events.Contact) (uint64, error) {
+	futures := make([]jetstream.PubAckFuture, 0, len(cs))
+	for _, c := range cs {
+		subj, data, err := p.upsertMsg(tenant, c)
+		if err != nil {
+			return 0, err
+		}
+		f, err := p.js.PublishAsync(subj, data)
+		if err != nil {
+			return 0, fmt.Errorf("publish contact %s/%s/%s: %w", tenant, c.Source, c.ID, err)
+		}
+		futures = append(futures, f)
+	}
+	var last uint64
+	for _, f := range futures {
+		select {
+		case ack := <-f.Ok():
+			last = max(last, ack.Sequence)
+		case err := <-f.Err():
+			return 0, fmt.Errorf("publish contacts of %s: %w", tenant, err)
+		case <-ctx.Done():
+			return 0, fmt.Errorf("publish contacts of %s: %w", tenant, ctx.Err())
+		}
+	}
+	return last, nil
+}
+
+func (p *Publisher) upsertMsg(tenant string, c events.Contact) (string, []byte, error) {
+	if c.UpdatedAt.IsZero() {
+		c.UpdatedAt = time.Now().UTC()
+	}
+	env, err := events.New(NewID(), events.TypeContactUpserted, tenant, c.Source, time.Now(), c)
+	if err != nil {
+		return "", nil, err
+	}
+	data, err := json.Marshal(env)
+	return p.topo.ContactSubject(tenant, c.Source, c.ID), data, err
+}
+
+// NewID returns a random event id.
+func NewID() string {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}

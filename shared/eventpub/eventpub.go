@@ -1,0 +1,92 @@
+// Package eventpub publishes fire-and-forget events (call.lookup) off the
+// request path: a bounded buffer in front of JetStream, so a slow or absent
+// NATS never slows a ringing phone. What does not fit is dropped and counted.
+package eventpub
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/calldex/calldex/events"
+)
+
+type item struct {
+	subject string
+	env     events.Envelope
+	payload any
+}
+
+// Async buffers events and publishes them from one goroutine.
+type Async struct {
+	js      jetstream.JetStream
+	buf     chan item
+	dropped prometheus.Counter
+	failed  prometheus.Counter
+	log     *slog.Logger
+}
+
+// New builds a publisher with room for size events; Run drains it. dropped
+// counts events that found the buffer full, failed those NATS refused at once.
+func New(js jetstream.JetStream, size int, dropped, failed prometheus.Counter, log *slog.Logger) *Async {
+	return &Async{js: js, buf: make(chan item, size), dropped: dropped, failed: failed, log: log}
+}
+
+// Publish queues an event without blocking; payload is marshalled later, off
+// the caller's path. It reports whether the event was queued.
+func (a *Async) Publish(subject string, env events.Envelope, payload any) bool {
+	select {
+	case a.buf <- item{subject: subject, env: env, payload: payload}:
+		return true
+	default:
+		a.dropped.Inc()
+		return false
+	}
+}
+
+// Run publishes queued events until ctx ends, then flushes what is queued
+// for up to a second.
+func (a *Async) Run(ctx context.Context) error {
+	for {
+		select {
+		case it := <-a.buf:
+			a.send(it)
+		case <-ctx.Done():
+			deadline := time.After(time.Second)
+			for {
+				select {
+				case it := <-a.buf:
+					a.send(it)
+				case <-deadline:
+					return nil
+				default:
+					<-a.js.PublishAsyncComplete()
+					return nil
+				}
+			}
+		}
+	}
+}
+
+func (a *Async) send(it item) {
+	raw, err := json.Marshal(it.payload)
+	if err != nil {
+		a.log.Error("event payload", "subject", it.subject, "err", err)
+		return
+	}
+	it.env.Data = raw
+	data, err := json.Marshal(it.env)
+	if err != nil {
+		a.log.Error("event envelope", "subject", it.subject, "err", err)
+		return
+	}
+	// Acks are not awaited here: failures reach the error handler the
+	// JetStream client was built with (jetstream.WithPublishAsyncErrHandler).
+	if _, err := a.js.PublishAsync(it.subject, data); err != nil {
+		a.failed.Inc()
+	}
+}

@@ -1,0 +1,64 @@
+// Package lookup is the one lookup core every dialect calls: number →
+// candidate keys → one index round trip → ranked contacts.
+package lookup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/calldex/calldex/shared/index"
+	"github.com/calldex/calldex/shared/phone"
+	"github.com/calldex/calldex/shared/tenant"
+)
+
+// Result is a lookup with what it checked, for answers and for explaining.
+type Result struct {
+	Number     string        `json:"number"`
+	Candidates []phone.Key   `json:"candidates"`
+	Matches    []index.Match `json:"matches"`
+	// NotANumber is set when the input can never be a phone number: a miss,
+	// not a client error, since phone systems send what the caller sent.
+	NotANumber string `json:"notANumber,omitempty"`
+	// Live is set when the matches came from a live source, not the index.
+	Live bool          `json:"live,omitempty"`
+	Took time.Duration `json:"tookNs"`
+}
+
+// Service looks numbers up in an index.
+type Service struct {
+	idx index.Index
+	fb  *fallback
+}
+
+// New builds the lookup core over an index.
+func New(idx index.Index) *Service { return &Service{idx: idx} }
+
+// Lookup finds the contacts of a number for a tenant, at most its MaxResults.
+// The error is for a failing index only.
+func (s *Service) Lookup(ctx context.Context, t *tenant.Tenant, number string) (Result, error) {
+	start := time.Now()
+	res := Result{Number: number}
+	keys, err := phone.Candidates(number, t.PhoneOptions())
+	if err != nil {
+		if !errors.Is(err, phone.ErrNotANumber) {
+			return res, fmt.Errorf("lookup %s: %w", t.ID, err)
+		}
+		res.NotANumber = err.Error()
+		res.Took = time.Since(start)
+		return res, nil
+	}
+	res.Candidates = keys
+	res.Matches, err = s.idx.Lookup(ctx, t.ID, keys, t.MaxResults)
+	if err != nil {
+		res.Took = time.Since(start)
+		return res, fmt.Errorf("lookup %s: %w", t.ID, err)
+	}
+	if len(res.Matches) == 0 && s.fb != nil {
+		res.Matches = s.fb.search(ctx, t, keys)
+		res.Live = len(res.Matches) > 0
+	}
+	res.Took = time.Since(start)
+	return res, nil
+}

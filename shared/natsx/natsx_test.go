@@ -1,0 +1,49 @@
+package natsx_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/calldex/calldex/shared/natstest"
+	"github.com/calldex/calldex/shared/natsx"
+)
+
+func TestContactsStreamKeepsLatestPerSubject(t *testing.T) {
+	for name, env := range map[string]func(t *testing.T) *natstest.Env{
+		"external": func(t *testing.T) *natstest.Env { return natstest.Connect(t) },
+		"embedded": func(t *testing.T) *natstest.Env { return natstest.Embedded(t).Connect() },
+	} {
+		t.Run(name, func(t *testing.T) {
+			e := env(t)
+			ctx := context.Background()
+			subj := e.Topology.ContactSubject("acme", "crm", "42")
+			for _, body := range []string{"v1", "v2", "v3"} {
+				if _, err := e.JS.Publish(ctx, subj, []byte(body)); err != nil {
+					t.Fatalf("publish: %v", err)
+				}
+			}
+			// Setting up again must not fail nor drop anything.
+			if _, err := natsx.Setup(ctx, e.JS, e.Topology); err != nil {
+				t.Fatalf("second setup: %v", err)
+			}
+			s, err := e.JS.Stream(ctx, e.Topology.Stream("CONTACTS"))
+			if err != nil {
+				t.Fatalf("stream: %v", err)
+			}
+			msg, err := s.GetLastMsgForSubject(ctx, subj)
+			if err != nil {
+				t.Fatalf("last msg: %v", err)
+			}
+			if string(msg.Data) != "v3" {
+				t.Fatalf("latest = %q, want v3", msg.Data)
+			}
+			info, err := s.Info(ctx)
+			if err != nil {
+				t.Fatalf("info: %v", err)
+			}
+			if info.State.Msgs != 1 {
+				t.Fatalf("stream keeps %d messages for one contact, want 1", info.State.Msgs)
+			}
+		})
+	}
+}

@@ -1,0 +1,486 @@
+package crmsync
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	mrand "math/rand/v2"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/calldex/calldex/events"
+	"github.com/calldex/calldex/shared/tenant"
+	"github.com/calldex/calldex/workflows/crm"
+)
+
+// maxIDLen bounds a contact id, as contact.Validate does.
+const maxIDLen = 256
+
+// source is one (tenant, connector) sync: its lease, its loop, its state.
+type source struct {
+	sy      *Syncer
+	tenant  string
+	name    string
+	key     string
+	conn    tenant.Connector
+	opts    SourceOptions
+	limiter *rate.Limiter
+	wake    chan struct{}
+	log     *slog.Logger
+	lease   lease
+
+	lister crm.ChangeLister
+	closer io.Closer
+
+	// term identifies the current leadership of this replica; seen holds
+	// the subject tokens of the contacts a full resync of this term has
+	// listed so far (nil when none runs).
+	term string
+	seen map[string]struct{}
+
+	mu          sync.Mutex
+	leading     bool
+	newest      time.Time
+	lastSuccess time.Time
+}
+
+// stepError says which step of a run failed, for logs and metrics.
+type stepError struct {
+	kind string
+	err  error
+}
+
+func (e *stepError) Error() string { return e.err.Error() }
+func (e *stepError) Unwrap() error { return e.err }
+
+// poke asks the loop to run now (or the lease to be looked at now).
+func (s *source) poke() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// opTimeout bounds one lease operation: well within a renewal period.
+func (s *source) opTimeout() time.Duration {
+	return max(s.sy.cfg.LeasePeriod/5, 10*time.Millisecond)
+}
+
+// run builds the connector, then competes for the lease and syncs while
+// it holds it, until ctx ends.
+func (s *source) run(ctx context.Context) {
+	if !s.build(ctx) {
+		return
+	}
+	defer s.closeConnector()
+	check := s.sy.cfg.LeasePeriod / 5
+	for ctx.Err() == nil {
+		opCtx, cancel := context.WithTimeout(ctx, s.opTimeout())
+		held, err := s.lease.acquire(opCtx)
+		cancel()
+		if err != nil && ctx.Err() == nil {
+			s.countError("lease")
+			s.log.Warn("crm sync: lease", "err", err)
+		}
+		if held {
+			s.lead(ctx)
+			continue
+		}
+		sleep(ctx, check, s.wake)
+	}
+}
+
+// build makes the connector instance, retrying until it can be built.
+// false: not a source (not a ChangeLister, or a name that cannot be a
+// source id), or ctx ended.
+func (s *source) build(ctx context.Context) bool {
+	for failures := 1; ; failures++ {
+		impl, err := s.sy.deps.Connectors.Build(ctx, s.name, s.conn)
+		if err == nil {
+			lister, ok := impl.(crm.ChangeLister)
+			if !ok {
+				closeImpl(impl)
+				s.log.Debug("crm sync: connector lists no changes; not synced", "type", s.conn.Type)
+				return false
+			}
+			if err := events.ValidID(s.name); err != nil {
+				closeImpl(impl)
+				s.countError("build")
+				s.log.Error("crm sync: connector name cannot be a source id; not synced (rename it or set sync: false)", "err", err)
+				return false
+			}
+			s.lister = lister
+			s.closer, _ = impl.(io.Closer)
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		s.countError("build")
+		wait := backoff(s.sy.cfg.MinBackoff, s.sy.cfg.MaxBackoff, failures)
+		if crm.IsPermanent(err) {
+			wait = s.sy.cfg.PermanentRetry
+			s.log.Error("crm sync: cannot build connector; retrying later", "err", err, "retryIn", wait)
+		} else {
+			s.log.Warn("crm sync: cannot build connector yet", "err", err, "retryIn", wait)
+		}
+		if !sleep(ctx, wait, nil) {
+			return false
+		}
+	}
+}
+
+func closeImpl(impl any) {
+	if c, ok := impl.(io.Closer); ok {
+		_ = c.Close()
+	}
+}
+
+func (s *source) closeConnector() {
+	if s.closer != nil {
+		if err := s.closer.Close(); err != nil {
+			s.log.Warn("crm sync: close connector", "err", err)
+		}
+	}
+}
+
+// lead syncs while this replica holds the lease, renewing it every
+// LeasePeriod/4. It returns when the lease is lost (the sync stops first)
+// or ctx ends (the lease is then released and the other replicas told).
+func (s *source) lead(ctx context.Context) {
+	s.term = newTerm()
+	s.seen = nil
+	s.setLeading(true)
+	s.log.Info("crm sync: lease acquired", "owner", s.lease.owner)
+
+	leadCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.syncLoop(leadCtx)
+	}()
+	renew := time.NewTicker(s.sy.cfg.LeasePeriod / 4)
+	defer renew.Stop()
+	stop := func() {
+		cancel()
+		<-done
+		s.setLeading(false)
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			stop()
+			rctx, rcancel := context.WithTimeout(context.Background(), max(s.opTimeout(), time.Second))
+			defer rcancel()
+			if err := s.lease.release(rctx); err != nil {
+				s.log.Warn("crm sync: lease not released; another replica takes over once it expires", "err", err)
+				return
+			}
+			// Tell the other replicas, so that one takes over now.
+			if err := s.sy.requests.SyncNow(rctx, s.tenant, s.name); err != nil {
+				s.log.Debug("crm sync: cannot announce the released lease", "err", err)
+			}
+			s.log.Info("crm sync: lease released")
+			return
+		case <-done:
+			// The loop saw another replica's cursor write: stand down.
+			stop()
+			s.lease.rev = 0
+			return
+		case <-renew.C:
+			opCtx, ocancel := context.WithTimeout(ctx, s.opTimeout())
+			held, err := s.lease.acquire(opCtx)
+			ocancel()
+			if ctx.Err() != nil {
+				continue // stopping: release above
+			}
+			if !held {
+				stop()
+				s.countError("lease")
+				s.log.Warn("crm sync: lease lost; sync stopped", "err", err)
+				return
+			}
+		}
+	}
+}
+
+func newTerm() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// syncLoop runs the source until ctx ends: a run, then the poll interval
+// (cut short by a wake) after a success, or the failure's wait.
+func (s *source) syncLoop(ctx context.Context) {
+	failures := 0
+	for {
+		err := s.runOnce(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if errors.Is(err, errLeaseLost) {
+			s.countError("lease")
+			s.log.Warn("crm sync: another replica writes this source's cursor; standing down", "err", err)
+			return
+		}
+		wait, wake := s.opts.Interval, (<-chan struct{})(s.wake)
+		if err != nil {
+			failures++
+			// Waits after a failure are not cut short by wakes: a webhook
+			// must not make the loop ignore Retry-After or the backoff.
+			wait, wake = s.failureWait(err, failures), nil
+		} else {
+			failures = 0
+		}
+		if !sleep(ctx, wait, wake) {
+			return
+		}
+	}
+}
+
+// failureWait classifies a failed run, logs and counts it, and returns
+// how long to wait before the next one.
+func (s *source) failureWait(err error, failures int) time.Duration {
+	cfg := s.sy.cfg
+	wait := backoff(cfg.MinBackoff, cfg.MaxBackoff, failures)
+	kind := "transient"
+	var se *stepError
+	if errors.As(err, &se) {
+		kind = se.kind
+	}
+	level := slog.LevelWarn
+	switch ra, ok := crm.RetryAfter(err); {
+	case ok && ra > 0:
+		// Never before the CRM said; longer if it keeps refusing.
+		kind, wait = "rate_limited", max(ra, wait)
+	case crm.IsPermanent(err):
+		kind, wait, level = "permanent", cfg.PermanentRetry, slog.LevelError
+	}
+	s.countError(kind)
+	s.log.Log(context.Background(), level, "crm sync failed", "kind", kind, "err", err, "retryIn", wait.Round(time.Millisecond), "failures", failures)
+	return wait
+}
+
+// backoff is the wait after the n-th consecutive failure: min doubling up
+// to max, spread by ±20% so that sources failing together retry apart.
+func backoff(minD, maxD time.Duration, n int) time.Duration {
+	d := float64(minD) * math.Pow(2, float64(max(n, 1)-1))
+	d = math.Min(d, float64(maxD))
+	d *= 0.8 + 0.4*mrand.Float64()
+	return time.Duration(d)
+}
+
+// runOnce pages from the stored cursor until the connector has no more
+// changes ready. Each page: list, publish its events and wait for the
+// acks, then store the page's cursor (compare-and-set). A failure at any
+// step leaves the stored cursor at the last page whose events were all
+// acked, so the next run sends the failed page again.
+func (s *source) runOnce(ctx context.Context) error {
+	// A wake that came before this run is answered by it.
+	select {
+	case <-s.wake:
+	default:
+	}
+	kv := s.sy.deps.Cursors
+	st, rev, err := loadState(ctx, kv, s.key)
+	if err != nil {
+		return &stepError{"cursor", err}
+	}
+	if rev, err = s.startResync(ctx, &st, rev); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	if s.lastSuccess.IsZero() {
+		s.lastSuccess = st.SyncedAt
+	}
+	if st.NewestChange.After(s.newest) {
+		s.newest = st.NewestChange
+	}
+	s.mu.Unlock()
+
+	var pages, upserts, deletes int
+	for {
+		if err := s.limiter.Wait(ctx); err != nil {
+			return err
+		}
+		pageCtx, cancel := context.WithTimeout(ctx, s.sy.cfg.PageTimeout)
+		page, err := s.lister.ListChanges(pageCtx, st.Cursor)
+		if err != nil {
+			cancel()
+			return fmt.Errorf("list changes of %s/%s: %w", s.tenant, s.name, err)
+		}
+		u, d, newest, err := s.publish(pageCtx, page)
+		if err != nil {
+			cancel()
+			return &stepError{"publish", err}
+		}
+		prev := st.Cursor
+		st.Cursor, st.SyncedAt = page.Next, s.sy.now().UTC()
+		if newest.After(st.NewestChange) {
+			st.NewestChange = newest
+		}
+		rev, err = storeState(pageCtx, kv, s.key, st, rev)
+		cancel()
+		if err != nil {
+			return &stepError{"cursor", err}
+		}
+		pages, upserts, deletes = pages+1, upserts+u, deletes+d
+		s.mu.Lock()
+		if newest.After(s.newest) {
+			s.newest = newest
+		}
+		s.mu.Unlock()
+		if !page.More {
+			break
+		}
+		if page.Next == prev {
+			s.log.Warn("crm sync: connector reports more changes but its cursor did not move; continuing next poll")
+			break
+		}
+	}
+
+	if st.Resync != nil {
+		n, err := s.reconcile(ctx)
+		if err != nil {
+			return &stepError{"publish", fmt.Errorf("reconcile resync of %s/%s: %w", s.tenant, s.name, err)}
+		}
+		st.Resync, s.seen = nil, nil
+		if _, err = storeState(ctx, kv, s.key, st, rev); err != nil {
+			return &stepError{"cursor", err}
+		}
+		deletes += n
+		s.log.Info("crm sync: resync done", "deletedUnseen", n)
+	}
+	s.mu.Lock()
+	s.lastSuccess = s.sy.now()
+	s.mu.Unlock()
+	s.updateGauges()
+	s.log.Debug("crm sync run", "pages", pages, "upserts", upserts, "deletes", deletes)
+	return nil
+}
+
+// startResync begins a resync that was asked for, or begins again one
+// that another term began (its seen set is lost with it).
+func (s *source) startResync(ctx context.Context, st *state, rev uint64) (uint64, error) {
+	kv := s.sy.deps.Cursors
+	req, err := kv.Get(ctx, s.key+suffixResync)
+	switch {
+	case err == nil && req.Revision() > st.ResyncHandled:
+		st.ResyncHandled = req.Revision()
+		s.log.Info("crm sync: resync requested; reading everything again")
+	case err == nil || isNotFound(err):
+		if st.Resync == nil || (st.Resync.Term == s.term && s.seen != nil) {
+			return rev, nil
+		}
+		s.log.Info("crm sync: resync began in another term; starting its pass again")
+	default:
+		return rev, &stepError{"cursor", fmt.Errorf("read resync request %s: %w", s.key, err)}
+	}
+	st.Cursor = ""
+	st.Resync = &resyncMark{Term: s.term, StartedAt: s.sy.now().UTC()}
+	s.seen = map[string]struct{}{}
+	rev, err = storeState(ctx, kv, s.key, *st, rev)
+	if err != nil {
+		return rev, &stepError{"cursor", err}
+	}
+	return rev, nil
+}
+
+// publish sends a page's events and waits for their acks. Contacts get
+// this source's name as Source; contacts and deletes without a usable id
+// are skipped (counted as invalid_contact). It returns the counts and the
+// newest update time of the page.
+func (s *source) publish(ctx context.Context, page crm.Page) (upserts, deletes int, newest time.Time, err error) {
+	valid := make([]events.Contact, 0, len(page.Upserts))
+	for _, c := range page.Upserts {
+		c.ID = strings.TrimSpace(c.ID)
+		if c.ID == "" || len(c.ID) > maxIDLen {
+			s.countError("invalid_contact")
+			s.log.Warn("crm sync: contact without a usable id skipped", "id", c.ID, "name", c.Name)
+			continue
+		}
+		c.Source = s.name
+		if c.Type == "" {
+			c.Type = "contact"
+		}
+		if c.UpdatedAt.After(newest) {
+			newest = c.UpdatedAt
+		}
+		valid = append(valid, c)
+	}
+	if len(valid) > 0 {
+		if _, err := s.sy.deps.Contacts.UpsertMany(ctx, s.tenant, valid); err != nil {
+			return 0, 0, newest, err
+		}
+		s.sy.deps.Metrics.SyncContacts.WithLabelValues(s.tenant, s.name, "upsert").Add(float64(len(valid)))
+	}
+	for _, id := range page.Deletes {
+		id = strings.TrimSpace(id)
+		if id == "" || len(id) > maxIDLen {
+			s.countError("invalid_contact")
+			continue
+		}
+		if _, err := s.sy.deps.Contacts.Delete(ctx, s.tenant, s.name, id); err != nil {
+			return len(valid), deletes, newest, err
+		}
+		deletes++
+		s.sy.deps.Metrics.SyncContacts.WithLabelValues(s.tenant, s.name, "delete").Inc()
+		if s.seen != nil {
+			delete(s.seen, events.SubjectToken(id))
+		}
+	}
+	if s.seen != nil {
+		for _, c := range valid {
+			s.seen[events.SubjectToken(c.ID)] = struct{}{}
+		}
+	}
+	return len(valid), deletes, newest, nil
+}
+
+func (s *source) countError(kind string) {
+	s.sy.deps.Metrics.SyncErrors.WithLabelValues(s.tenant, s.name, kind).Inc()
+}
+
+func (s *source) setLeading(on bool) {
+	m := s.sy.deps.Metrics
+	s.mu.Lock()
+	s.leading = on
+	if !on {
+		s.newest, s.lastSuccess = time.Time{}, time.Time{}
+	}
+	s.mu.Unlock()
+	if on {
+		m.SyncLeader.WithLabelValues(s.tenant, s.name).Set(1)
+		return
+	}
+	// Only the leader reports a source.
+	m.SyncLeader.DeleteLabelValues(s.tenant, s.name)
+	m.SyncLagSeconds.DeleteLabelValues(s.tenant, s.name)
+	m.SyncSinceSuccessSeconds.DeleteLabelValues(s.tenant, s.name)
+}
+
+func (s *source) updateGauges() {
+	m := s.sy.deps.Metrics
+	now := s.sy.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.leading {
+		return
+	}
+	if !s.newest.IsZero() {
+		m.SyncLagSeconds.WithLabelValues(s.tenant, s.name).Set(max(now.Sub(s.newest).Seconds(), 0))
+	}
+	if !s.lastSuccess.IsZero() {
+		m.SyncSinceSuccessSeconds.WithLabelValues(s.tenant, s.name).Set(max(now.Sub(s.lastSuccess).Seconds(), 0))
+	}
+}

@@ -1,0 +1,131 @@
+package pipedrive
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"html"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/calldex/calldex/events"
+	"github.com/calldex/calldex/workflows/crm"
+)
+
+// maxKeyPages bounds the idempotency lookup: the token user's calls of one
+// day, 500 per page.
+const maxKeyPages = 10
+
+// activity is the part of a v1 activity we read
+// (developers.pipedrive.com/docs/api/v1/Activities).
+type activity struct {
+	ID   int64  `json:"id"`
+	Note string `json:"note"`
+}
+
+// LogCall adds a done call activity for the person (Input.ContactCRMID),
+// once per Call.Key: see the package documentation.
+func (c *Connector) LogCall(ctx context.Context, call crm.Call) (crm.Result, error) {
+	const op = "log call"
+	in := call.Input
+	at := crm.CallTime(in) // UTC, as Pipedrive's due_date and due_time are
+	body := map[string]any{
+		"subject":  crm.CallTitle(in),
+		"type":     c.cfg.ActivityType,
+		"done":     1,
+		"due_date": at.Format("2006-01-02"),
+		"due_time": at.Format("15:04"),
+	}
+	if d, ok := crm.CallDuration(in); ok && d > 0 {
+		m := int((d + time.Minute - 1) / time.Minute) // whole minutes, rounded up
+		body["duration"] = fmt.Sprintf("%02d:%02d", m/60, m%60)
+	}
+	var personID int64
+	if id := strings.TrimSpace(in.ContactCRMID); id != "" {
+		n, err := strconv.ParseInt(id, 10, 64)
+		if err != nil || n <= 0 {
+			return crm.Result{}, c.http.Wrap(op, crm.Permanent(fmt.Errorf("contactCrmId %q is not a person id", id)))
+		}
+		personID = n
+		body["person_id"] = n
+	}
+	note := callNote(in)
+	marker := ""
+	if call.Key != "" {
+		marker = "[cdx:" + html.EscapeString(call.Key) + "]"
+		note = strings.TrimSpace(note + "\n\n" + marker)
+	}
+	if note != "" {
+		body["note"] = note
+	}
+	result := func(id int64) crm.Result {
+		r := crm.Result{ID: strconv.FormatInt(id, 10)}
+		if personID != 0 {
+			r.URL = c.personURL(personID)
+		}
+		return r
+	}
+
+	if marker != "" {
+		id, err := c.findCall(ctx, op, at.Format("2006-01-02"), marker)
+		if err != nil {
+			return crm.Result{}, err
+		}
+		if id != 0 {
+			return result(id), nil
+		}
+	}
+	var a activity
+	if _, err := c.do(ctx, op, http.MethodPost, "/activities", nil, body, &a); err != nil {
+		return crm.Result{}, err
+	}
+	if a.ID == 0 {
+		return crm.Result{}, c.http.Wrap(op, crm.Transient(errors.New("answer has no id")))
+	}
+	return result(a.ID), nil
+}
+
+// findCall returns the id of the token user's call activity due on day
+// whose note carries marker, or 0.
+func (c *Connector) findCall(ctx context.Context, op, day, marker string) (int64, error) {
+	start := 0
+	for range maxKeyPages {
+		q := url.Values{
+			"type": {c.cfg.ActivityType}, "start_date": {day}, "end_date": {day},
+			"start": {strconv.Itoa(start)}, "limit": {"500"},
+		}
+		var list []activity
+		add, err := c.do(ctx, op+": find by idempotency key", http.MethodGet, "/activities", q, nil, &list)
+		if err != nil {
+			return 0, err
+		}
+		for _, a := range list {
+			if strings.Contains(a.Note, marker) {
+				return a.ID, nil
+			}
+		}
+		more, next := add.more(start, len(list))
+		if !more || next <= start {
+			return 0, nil
+		}
+		start = next
+	}
+	return 0, nil
+}
+
+func callNote(in events.CallInput) string {
+	var lines []string
+	if in.Note != "" {
+		lines = append(lines, in.Note)
+	}
+	if in.Result != "" {
+		lines = append(lines, "Result: "+in.Result)
+	}
+	if in.Recording != "" {
+		lines = append(lines, "Recording: "+in.Recording)
+	}
+	return strings.Join(lines, "\n")
+}

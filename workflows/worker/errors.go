@@ -1,0 +1,18 @@
+package worker
+
+import "errors"
+
+var (
+	// ErrInvalidMessage: the message is not a workflow request this build
+	// can run (bad envelope, wrong type, bad key). Dead-lettered.
+	ErrInvalidMessage = errors.New("invalid workflow message")
+	// ErrUnknownTarget: the tenant, workflow or connector is not
+	// configured. Dead-lettered: replay it once the config has it.
+	ErrUnknownTarget = errors.New("unknown tenant, workflow or connector")
+	// ErrGaveUp: transient failures lasted past Retry.MaxAttempts or
+	// Retry.MaxAge. Dead-lettered.
+	ErrGaveUp = errors.New("gave up")
+	// errNotYet: a delivery came before the CRM's Retry-After; it is not an
+	// attempt.
+	errNotYet = errors.New("not before the CRM's retry-after")
+)

@@ -1,0 +1,160 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/calldex/calldex/events"
+	"github.com/calldex/calldex/workflows/crm"
+)
+
+// failure carries what the dead-letter middleware needs to record a
+// permanent failure. It unwraps to the cause, so crm.IsPermanent sees the
+// class.
+type failure struct {
+	key, tenant, workflow string
+	attempts              int
+	rec                   record
+	rev                   uint64
+	err                   error
+}
+
+func (f *failure) Error() string { return f.err.Error() }
+func (f *failure) Unwrap() error { return f.err }
+
+// kvKey is what a KV key may be (nats.go refuses anything else).
+var kvKey = regexp.MustCompile(`^[-/_=a-zA-Z0-9]+(\.[-/_=a-zA-Z0-9]+)*$`)
+
+// handle runs one attempt of a workflow request.
+func (w *Worker) handle(msg *message.Message) error {
+	ctx := msg.Context()
+	info := infoOf(msg)
+	env, err := events.Decode(msg.Payload)
+	if err != nil {
+		return crm.Permanent(fmt.Errorf("%w: %w", ErrInvalidMessage, err))
+	}
+	if env.Type != events.TypeWorkflowRequested {
+		return crm.Permanent(fmt.Errorf("%w: type %q is not %s", ErrInvalidMessage, env.Type, events.TypeWorkflowRequested))
+	}
+	var req events.WorkflowRequested
+	if err := env.Payload(&req); err != nil {
+		return crm.Permanent(fmt.Errorf("%w: %w", ErrInvalidMessage, err))
+	}
+	if !kvKey.MatchString(req.Key) || len(req.Key) > 256 {
+		return crm.Permanent(fmt.Errorf("%w: key %q is not a valid result key", ErrInvalidMessage, req.Key))
+	}
+
+	rec, rev, err := w.results.get(ctx, req.Key)
+	if err != nil {
+		return crm.Transient(err)
+	}
+	switch {
+	case rec.Status == events.StatusDone:
+		// Done by an earlier delivery whose ack was lost: ack, do not
+		// repeat the effect.
+		return nil
+	case rec.Status == events.StatusFailed && rec.Seq == info.seq:
+		// This very message was dead-lettered already; only its ack
+		// was lost.
+		return nil
+	case rec.Status == events.StatusFailed:
+		// An earlier request under this key failed; this one is sent
+		// again (the user clicked once more): a new run.
+		rec.Attempts, rec.LastError, rec.RetryAt = 0, "", time.Time{}
+	}
+	fail := func(attempts int, err error) error {
+		return &failure{key: req.Key, tenant: env.Tenant, workflow: req.Workflow, attempts: attempts, rec: rec, rev: rev, err: err}
+	}
+
+	t, ok := w.tenants.Tenant(env.Tenant)
+	if !ok {
+		return fail(rec.Attempts+1, crm.Permanent(fmt.Errorf("%w: tenant %q", ErrUnknownTarget, env.Tenant)))
+	}
+	wf, ok := t.Workflows[req.Workflow]
+	if !ok {
+		return fail(rec.Attempts+1, crm.Permanent(fmt.Errorf("%w: workflow %q of tenant %s", ErrUnknownTarget, req.Workflow, t.ID)))
+	}
+	cc, ok := t.Connectors[wf.Connector]
+	if !ok {
+		return fail(rec.Attempts+1, crm.Permanent(fmt.Errorf("%w: connector %q of tenant %s", ErrUnknownTarget, wf.Connector, t.ID)))
+	}
+
+	now := w.now()
+	if now.Before(rec.RetryAt) {
+		left := rec.RetryAt.Sub(now)
+		return &crm.RetryAfterError{After: left, Err: fmt.Errorf("%w (%s left)", errNotYet, left.Round(time.Millisecond))}
+	}
+	r := w.cfg.Retry
+	if rec.Attempts > 0 && (r.MaxAttempts > 0 && rec.Attempts >= r.MaxAttempts ||
+		!info.published.IsZero() && now.Sub(info.published) >= r.MaxAge) {
+		return fail(rec.Attempts, crm.Permanent(fmt.Errorf("%w after %d attempts: %s", ErrGaveUp, rec.Attempts, rec.LastError)))
+	}
+
+	attempt := rec.Attempts + 1
+	res, err := w.run(ctx, t.ID, wf.Action, wf.Connector, cc, crm.Call{Key: req.Key, Tenant: t.ID, Workflow: req.Workflow, Input: req.Inputs})
+	// Outcomes are recorded even when the worker is stopping: an effect
+	// that happened must be known, or its redelivery would repeat it.
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err == nil {
+		_, werr := w.results.update(wctx, req.Key, rec, rev, func(x *record) bool {
+			if x.Status == events.StatusDone {
+				return false
+			}
+			x.Tenant, x.Workflow, x.Seq = t.ID, req.Workflow, info.seq
+			x.Status, x.Attempts, x.ID, x.URL, x.LastError, x.RetryAt = events.StatusDone, attempt, res.ID, res.URL, "", time.Time{}
+			return true
+		})
+		if werr != nil {
+			// Not acked: the redelivery calls the CRM again with the same
+			// key, which returns the same effect.
+			return crm.Transient(werr)
+		}
+		return nil
+	}
+	if crm.IsPermanent(err) {
+		return fail(attempt, err)
+	}
+	var retryAt time.Time
+	if after, ok := crm.RetryAfter(err); ok {
+		retryAt = w.now().Add(after)
+	}
+	w.logger(ctx).Warn("workflow attempt failed", "key", req.Key, "tenant", t.ID, "workflow", req.Workflow, "attempt", attempt, "err", err)
+	if _, werr := w.results.update(wctx, req.Key, rec, rev, func(x *record) bool {
+		if x.Status == events.StatusDone {
+			return false
+		}
+		x.Tenant, x.Workflow, x.Seq = t.ID, req.Workflow, info.seq
+		x.Status, x.Attempts, x.LastError, x.RetryAt = events.StatusRunning, attempt, truncate(err.Error(), 2000), retryAt
+		return true
+	}); werr != nil {
+		return errors.Join(err, werr)
+	}
+	return err
+}
+
+// run calls the connector. The call is detached from the message's
+// cancellation (but keeps the attempt deadline): stopping the worker must
+// not abort a CRM request half-way, leaving us unsure whether it happened.
+func (w *Worker) run(ctx context.Context, tenantID, action, name string, cc tenantConnector, call crm.Call) (crm.Result, error) {
+	cctx, cancel := detach(ctx)
+	defer cancel()
+	conn, err := w.connectors.Connector(cctx, tenantID, name, cc)
+	if err != nil {
+		return crm.Result{}, err
+	}
+	return conn.Do(cctx, action, call)
+}
+
+func detach(ctx context.Context) (context.Context, context.CancelFunc) {
+	base := context.WithoutCancel(ctx)
+	if d, ok := ctx.Deadline(); ok {
+		return context.WithDeadline(base, d)
+	}
+	return context.WithCancel(base)
+}

@@ -1,0 +1,83 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/calldex/calldex/events"
+)
+
+// record is the worker's view of a workflow_results entry: the public
+// result plus what only workers read. Readers of events.WorkflowResult
+// ignore the extra fields.
+type record struct {
+	events.WorkflowResult
+	// Seq is the stream sequence of the request message that wrote the
+	// record: a failed record of the same message is final, one of an
+	// older message is not (the request was sent again).
+	Seq uint64 `json:"seq,omitempty"`
+	// RetryAt is the earliest next attempt the CRM asked for.
+	RetryAt time.Time `json:"retryAt,omitzero"`
+}
+
+// results reads and writes records with compare-and-set, so a late writer
+// (a delivery whose ack window ran out) never overwrites done.
+type results struct {
+	kv  jetstream.KeyValue
+	now func() time.Time
+}
+
+// get returns the record and its revision (0 when absent).
+func (s results) get(ctx context.Context, key string) (record, uint64, error) {
+	e, err := s.kv.Get(ctx, key)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return record{}, 0, nil
+	}
+	if err != nil {
+		return record{}, 0, fmt.Errorf("read result %s: %w", key, err)
+	}
+	var r record
+	if err := json.Unmarshal(e.Value(), &r); err != nil {
+		// A record we cannot read is replaced rather than blocking the
+		// workflow forever.
+		return record{}, e.Revision(), nil
+	}
+	return r, e.Revision(), nil
+}
+
+// update applies change to the record at rev (0: absent) and writes it; on
+// a concurrent write it re-reads and re-applies. change returns false to
+// leave the record as it is (for instance when it is done already).
+func (s results) update(ctx context.Context, key string, r record, rev uint64, change func(*record) bool) (record, error) {
+	for range 5 {
+		if !change(&r) {
+			return r, nil
+		}
+		r.Key = key
+		r.UpdatedAt = s.now().UTC()
+		b, err := json.Marshal(r)
+		if err != nil {
+			return r, fmt.Errorf("write result %s: %w", key, err)
+		}
+		if rev == 0 {
+			_, err = s.kv.Create(ctx, key, b)
+		} else {
+			_, err = s.kv.Update(ctx, key, b, rev)
+		}
+		if err == nil {
+			return r, nil
+		}
+		if !errors.Is(err, jetstream.ErrKeyExists) {
+			return r, fmt.Errorf("write result %s: %w", key, err)
+		}
+		if r, rev, err = s.get(ctx, key); err != nil {
+			return r, err
+		}
+	}
+	return r, fmt.Errorf("write result %s: too many concurrent writers", key)
+}
