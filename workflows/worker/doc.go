@@ -7,6 +7,8 @@
 //
 // A message is acked only after its outcome is recorded in the
 // workflow_results bucket (done, or failed with a dead letter written).
+// The record, not the ack, is what counts: acks are sent without waiting
+// for a confirmation, and a lost one only brings a redelivery.
 // Before acting, the worker reads the record: a key already done is acked
 // without calling the CRM (a redelivery after a crash between the CRM call
 // and the ack). A crash between the CRM call and the record is covered by

@@ -132,9 +132,12 @@ func New(cfg Config, deps Deps) (*Worker, error) {
 		NakDelay:         nakDelay{cfg.Retry},
 		JetStream: wmnats.JetStreamConfig{
 			Disabled: true,
-			// Acks wait for JetStream's confirmation: an ack is the last
-			// step of a workflow and must not vanish unnoticed.
-			AckAsync: false,
+			// Acks are not confirmed. A lost ack costs only a redelivery
+			// that the record acks without a CRM call, while a confirmed
+			// one holds the subscription for a round trip per message,
+			// and for nats.go's 5 s request timeout on a broken
+			// connection, stalling every message buffered behind it.
+			AckAsync: true,
 		},
 	}, wlog)
 	if err != nil {
