@@ -3,6 +3,7 @@ package index
 import (
 	"context"
 	"fmt"
+	"hash/maphash"
 	"slices"
 	"strings"
 	"sync"
@@ -18,32 +19,53 @@ var _ Index = (*Memory)(nil)
 // same millisecond resolution), so the two are interchangeable. It honours
 // a context that is already done, like Redis, but never blocks on one.
 //
+// It holds millions of contacts without making the garbage collector the
+// lookups' bottleneck: each contact is one record (see record), and the
+// maps and lists that find it hold only integers.
+//
 // SearchName scans every contact of the tenant: fine for the embedded mode's
 // sizes, and, unlike Redis, it has no cap on the entries it examines.
 type Memory struct {
+	hash    func(string) uint64
 	mu      sync.RWMutex
 	tenants map[string]*memTenant
 }
 
-// memTenant is one tenant's part of the index.
+// memTenant is one tenant's part of the index. Contacts live in slots;
+// refs and phone keys are found by their 64-bit hash, and since two
+// strings may share a hash, every hit is checked against the record.
 type memTenant struct {
-	contacts map[string]*memContact        // by ref
-	keys     map[phone.Key]map[string]bool // phone key → refs
+	slots    []memSlot
+	free     []int32          // unused slots
+	count    int              // contacts stored
+	distinct int              // distinct keys posted
+	refs     map[uint64]int32 // hash(ref) → first slot of its chain (memSlot.next)
+	keys     map[uint64]int32 // hash(key) → first link of its postings
+	links    []memLink
+	// freeLink heads the chain of unused links (-1: none).
+	freeLink int32
 }
 
-// memContact is a stored contact: a private deep copy plus what ranking and
-// replacing it need.
-type memContact struct {
-	ref     string
-	contact events.Contact
-	ms      int64 // UpdatedAt in Unix milliseconds, Redis's score
-	keys    []phone.Key
-	words   []string
+// memSlot is a stored contact.
+type memSlot struct {
+	rec  record // "" when the slot is free
+	ms   int64  // UpdatedAt in Unix milliseconds, Redis's score
+	next int32  // next slot whose ref has the same hash, -1 at the end
+}
+
+// memLink is one slot in the postings of a key hash.
+type memLink struct {
+	slot, next int32
 }
 
 // NewMemory returns an empty in-process index.
 func NewMemory() *Memory {
-	return &Memory{tenants: make(map[string]*memTenant)}
+	seed := maphash.MakeSeed()
+	return newMemory(func(s string) uint64 { return maphash.String(seed, s) })
+}
+
+func newMemory(hash func(string) uint64) *Memory {
+	return &Memory{hash: hash, tenants: make(map[string]*memTenant)}
 }
 
 // Upsert stores e, replacing every key and name of the previous version.
@@ -54,10 +76,10 @@ func (m *Memory) Upsert(ctx context.Context, tenant string, e Entry) error {
 	if err := validContact(tenant, e.Contact.Source, e.Contact.ID); err != nil {
 		return fmt.Errorf("index upsert %s: %w", tenant, err)
 	}
-	c := newMemContact(e)
+	rec := encodeRecord(e)
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.tenant(tenant).put(c)
+	m.put(tenant, rec, e.Contact.UpdatedAt.UnixMilli())
 	return nil
 }
 
@@ -90,66 +112,174 @@ func (m *Memory) ApplyBatch(ctx context.Context, tenant string, changes []Change
 		return fmt.Errorf("index batch %s: %w", tenant, err)
 	}
 	changes = lastPerContact(changes)
-	// Copied before locking: lookups wait only for the map updates.
-	cs := make([]*memContact, len(changes))
+	// Encoded before locking: lookups wait only for the map updates.
+	recs := make([]record, len(changes))
 	for i, c := range changes {
 		if !c.Delete {
-			cs[i] = newMemContact(c.Entry)
+			recs[i] = encodeRecord(c.Entry)
 		}
 	}
 	for lo := 0; lo < len(changes); lo += memLockChunk {
-		m.applyLocked(tenant, changes[lo:min(lo+memLockChunk, len(changes))], cs[lo:])
+		hi := min(lo+memLockChunk, len(changes))
+		m.applyLocked(tenant, changes[lo:hi], recs[lo:hi])
 	}
 	return nil
 }
 
-func (m *Memory) applyLocked(tenant string, changes []Change, cs []*memContact) {
+func (m *Memory) applyLocked(tenant string, changes []Change, recs []record) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for i, c := range changes {
 		if c.Delete {
 			m.remove(tenant, c.ref())
 		} else {
-			m.tenant(tenant).put(cs[i])
+			m.put(tenant, recs[i], c.Entry.Contact.UpdatedAt.UnixMilli())
 		}
 	}
 }
 
-// newMemContact makes the stored form of e: a private copy of the contact.
-func newMemContact(e Entry) *memContact {
-	return &memContact{
-		ref:     ref(e.Contact.Source, e.Contact.ID),
-		contact: copyContact(e.Contact),
-		ms:      e.Contact.UpdatedAt.UnixMilli(),
-		keys:    dedupeKeys(e.Keys),
-		words:   FoldName(e.Contact.Name),
+// put stores rec, replacing the contact's previous version; the caller
+// holds the write lock.
+func (m *Memory) put(tenant string, rec record, ms int64) {
+	t := m.tenants[tenant]
+	if t == nil {
+		t = &memTenant{refs: make(map[uint64]int32), keys: make(map[uint64]int32), freeLink: -1}
+		m.tenants[tenant] = t
 	}
-}
-
-// put stores c, replacing the previous version; the caller holds the
-// write lock.
-func (t *memTenant) put(c *memContact) {
-	t.remove(c.ref)
-	t.contacts[c.ref] = c
-	for _, k := range c.keys {
-		refs := t.keys[k]
-		if refs == nil {
-			refs = make(map[string]bool)
-			t.keys[k] = refs
-		}
-		refs[c.ref] = true
+	r := rec.ref()
+	s := t.find(m.hash(r), r)
+	if s < 0 {
+		s = t.alloc(m.hash(r))
+	} else {
+		t.slots[s].rec.keys(func(k phone.Key) { t.unlink(m.hash(string(k)), s, k) })
 	}
+	t.slots[s].rec, t.slots[s].ms = rec, ms
+	rec.keys(func(k phone.Key) { t.link(m.hash(string(k)), s, k) })
 }
 
 // remove drops a contact of tenant, and the tenant once it has none; the
 // caller holds the write lock.
 func (m *Memory) remove(tenant, r string) {
-	if t := m.tenants[tenant]; t != nil {
-		t.remove(r)
-		if len(t.contacts) == 0 {
-			delete(m.tenants, tenant)
+	t := m.tenants[tenant]
+	if t == nil {
+		return
+	}
+	h := m.hash(r)
+	s := t.find(h, r)
+	if s < 0 {
+		return
+	}
+	t.slots[s].rec.keys(func(k phone.Key) { t.unlink(m.hash(string(k)), s, k) })
+	t.release(h, s)
+	if t.count == 0 {
+		delete(m.tenants, tenant)
+	}
+}
+
+// find returns the slot of ref r (hash h), or -1.
+func (t *memTenant) find(h uint64, r string) int32 {
+	s, ok := t.refs[h]
+	for ok && s >= 0 {
+		if t.slots[s].rec.ref() == r {
+			return s
+		}
+		s = t.slots[s].next
+	}
+	return -1
+}
+
+// alloc takes a slot for a new contact whose ref hashes to h.
+func (t *memTenant) alloc(h uint64) int32 {
+	var s int32
+	if n := len(t.free); n > 0 {
+		s, t.free = t.free[n-1], t.free[:n-1]
+	} else {
+		s = int32(len(t.slots))
+		t.slots = append(t.slots, memSlot{})
+	}
+	next, ok := t.refs[h]
+	if !ok {
+		next = -1
+	}
+	t.slots[s].next = next
+	t.refs[h] = s
+	t.count++
+	return s
+}
+
+// release frees slot s, whose ref hashes to h.
+func (t *memTenant) release(h uint64, s int32) {
+	if first := t.refs[h]; first == s {
+		if next := t.slots[s].next; next >= 0 {
+			t.refs[h] = next
+		} else {
+			delete(t.refs, h)
+		}
+	} else {
+		p := first
+		for t.slots[p].next != s {
+			p = t.slots[p].next
+		}
+		t.slots[p].next = t.slots[s].next
+	}
+	t.slots[s] = memSlot{next: -1}
+	t.free = append(t.free, s)
+	t.count--
+}
+
+// link adds slot s to the postings of key k (hash h).
+func (t *memTenant) link(h uint64, s int32, k phone.Key) {
+	if !t.posted(h, k, s) {
+		t.distinct++
+	}
+	l := t.freeLink
+	if l >= 0 {
+		t.freeLink = t.links[l].next
+	} else {
+		l = int32(len(t.links))
+		t.links = append(t.links, memLink{})
+	}
+	next, ok := t.keys[h]
+	if !ok {
+		next = -1
+	}
+	t.links[l] = memLink{slot: s, next: next}
+	t.keys[h] = l
+}
+
+// unlink removes slot s from the postings of key k (hash h).
+func (t *memTenant) unlink(h uint64, s int32, k phone.Key) {
+	prev := int32(-1)
+	for l, ok := t.keys[h]; ok && l >= 0; prev, l = l, t.links[l].next {
+		if t.links[l].slot != s {
+			continue
+		}
+		switch next := t.links[l].next; {
+		case prev >= 0:
+			t.links[prev].next = next
+		case next >= 0:
+			t.keys[h] = next
+		default:
+			delete(t.keys, h)
+		}
+		t.links[l] = memLink{slot: -1, next: t.freeLink}
+		t.freeLink = l
+		if !t.posted(h, k, s) {
+			t.distinct--
+		}
+		return
+	}
+}
+
+// posted tells whether a slot other than s is posted under key k (hash h).
+// A number many contacts share finds one at once, so this stays cheap.
+func (t *memTenant) posted(h uint64, k phone.Key, s int32) bool {
+	for l, ok := t.keys[h]; ok && l >= 0; l = t.links[l].next {
+		if x := t.links[l].slot; x != s && t.slots[x].rec.hasKey(k) {
+			return true
 		}
 	}
+	return false
 }
 
 // Lookup returns at most limit contacts found under any of keys, exact
@@ -161,42 +291,84 @@ func (m *Memory) Lookup(ctx context.Context, tenant string, keys []phone.Key, li
 	if limit <= 0 || len(keys) == 0 {
 		return nil, nil
 	}
+	hashes := make([]uint64, len(keys))
+	for i, k := range keys {
+		hashes[i] = m.hash(string(k))
+	}
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	t := m.tenants[tenant]
 	if t == nil {
 		return nil, nil
 	}
-	type hit struct {
-		c    *memContact
-		kind phone.Kind
-	}
-	var hits []hit
-	seen := make(map[string]int) // ref → position in hits
-	for _, k := range keys {
+	var hits []memHit
+	var seen map[int32]int // slot → position in hits, once hits are many
+	for i, k := range keys {
 		kind := k.Kind()
-		for r := range t.keys[k] {
-			if i, ok := seen[r]; ok {
+		for l, ok := t.keys[hashes[i]]; ok && l >= 0; l = t.links[l].next {
+			s := t.links[l].slot
+			slot := &t.slots[s]
+			if !slot.rec.hasKey(k) {
+				continue // another key with the same hash
+			}
+			if j := hitAt(hits, seen, s); j >= 0 {
 				// Found again: the contact matches as well as its best key.
-				hits[i].kind = min(hits[i].kind, kind)
+				hits[j].kind = min(hits[j].kind, kind)
 				continue
 			}
-			seen[r] = len(hits)
-			hits = append(hits, hit{c: t.contacts[r], kind: kind})
+			hits = append(hits, memHit{slot: s, rec: slot.rec, ms: slot.ms, kind: kind})
+			if len(hits) > memSeenScan {
+				if seen == nil {
+					seen = make(map[int32]int, 2*len(hits))
+					for j, h := range hits {
+						seen[h.slot] = j
+					}
+				}
+				seen[s] = len(hits) - 1
+			}
 		}
 	}
-	slices.SortFunc(hits, func(a, b hit) int {
+	slices.SortFunc(hits, func(a, b memHit) int {
 		if a.kind != b.kind {
 			return int(a.kind) - int(b.kind)
 		}
-		return newerFirst(a.c, b.c)
+		return newerFirst(a, b)
 	})
 	hits = hits[:min(limit, len(hits))]
 	out := make([]Match, len(hits))
 	for i, h := range hits {
-		out[i] = Match{Contact: copyContact(h.c.contact), Kind: h.kind}
+		out[i] = Match{Contact: h.rec.contact(), Kind: h.kind}
 	}
 	return out, nil
+}
+
+// memSeenScan is how many hits a lookup scans for duplicates before it
+// indexes them in a map (a number many contacts share).
+const memSeenScan = 16
+
+// memHit is a contact found by a lookup or search.
+type memHit struct {
+	slot  int32
+	rec   record
+	ms    int64
+	kind  phone.Kind
+	whole int
+}
+
+// hitAt returns the position of slot s in hits, or -1.
+func hitAt(hits []memHit, seen map[int32]int, s int32) int {
+	if seen != nil {
+		if j, ok := seen[s]; ok {
+			return j
+		}
+		return -1
+	}
+	for j, h := range hits {
+		if h.slot == s {
+			return j
+		}
+	}
+	return -1
 }
 
 // SearchName returns at most limit contacts whose name has, for every word
@@ -215,26 +387,27 @@ func (m *Memory) SearchName(ctx context.Context, tenant, query string, limit int
 	if t == nil {
 		return nil, nil
 	}
-	type hit struct {
-		c     *memContact
-		whole int
-	}
-	var hits []hit
-	for _, c := range t.contacts {
-		if whole, ok := matchWords(c.words, q); ok {
-			hits = append(hits, hit{c: c, whole: whole})
+	var hits []memHit
+	var words []string
+	for s, slot := range t.slots {
+		if slot.rec == "" {
+			continue
+		}
+		words = slot.rec.words(words[:0])
+		if whole, ok := matchWords(words, q); ok {
+			hits = append(hits, memHit{slot: int32(s), rec: slot.rec, ms: slot.ms, whole: whole})
 		}
 	}
-	slices.SortFunc(hits, func(a, b hit) int {
+	slices.SortFunc(hits, func(a, b memHit) int {
 		if a.whole != b.whole {
 			return b.whole - a.whole
 		}
-		return newerFirst(a.c, b.c)
+		return newerFirst(a, b)
 	})
 	hits = hits[:min(limit, len(hits))]
 	out := make([]events.Contact, len(hits))
 	for i, h := range hits {
-		out[i] = copyContact(h.c.contact)
+		out[i] = h.rec.contact()
 	}
 	return out, nil
 }
@@ -250,48 +423,19 @@ func (m *Memory) Stats(ctx context.Context, tenant string) (Stats, error) {
 	if t == nil {
 		return Stats{}, nil
 	}
-	return Stats{Contacts: int64(len(t.contacts)), Keys: int64(len(t.keys))}, nil
-}
-
-// tenant returns the tenant's part, creating it; the caller holds the write lock.
-func (m *Memory) tenant(name string) *memTenant {
-	t := m.tenants[name]
-	if t == nil {
-		t = &memTenant{
-			contacts: make(map[string]*memContact),
-			keys:     make(map[phone.Key]map[string]bool),
-		}
-		m.tenants[name] = t
-	}
-	return t
-}
-
-// remove drops a contact and its keys, deleting keys left empty so that
-// Stats.Keys counts only keys that still find someone.
-func (t *memTenant) remove(r string) {
-	c := t.contacts[r]
-	if c == nil {
-		return
-	}
-	delete(t.contacts, r)
-	for _, k := range c.keys {
-		delete(t.keys[k], r)
-		if len(t.keys[k]) == 0 {
-			delete(t.keys, k)
-		}
-	}
+	return Stats{Contacts: int64(t.count), Keys: int64(t.distinct)}, nil
 }
 
 // newerFirst orders by UpdatedAt (ms), newest first, then by ref descending:
 // the order of Redis's ZREVRANGE, so both implementations break ties alike.
-func newerFirst(a, b *memContact) int {
+func newerFirst(a, b memHit) int {
 	if a.ms != b.ms {
 		if a.ms > b.ms {
 			return -1
 		}
 		return 1
 	}
-	return strings.Compare(b.ref, a.ref)
+	return strings.Compare(b.rec.ref(), a.rec.ref())
 }
 
 // matchWords reports whether every query word starts some name word, and
@@ -317,17 +461,4 @@ func matchWords(words, query []string) (whole int, ok bool) {
 		}
 	}
 	return whole, true
-}
-
-// copyContact deep-copies c so that neither the caller's later changes nor
-// changes to a returned contact reach the stored one.
-func copyContact(c events.Contact) events.Contact {
-	c.Phones = slices.Clone(c.Phones)
-	c.Emails = slices.Clone(c.Emails)
-	c.CustomData = slices.Clone(c.CustomData)
-	if p := c.Routing.QueuePosition; p != nil {
-		v := *p
-		c.Routing.QueuePosition = &v
-	}
-	return c
 }

@@ -18,6 +18,15 @@ func TestMemory(t *testing.T) {
 	indextest.Run(t, func(*testing.T) index.Index { return index.NewMemory() })
 }
 
+// Memory finds contacts and keys by hash and checks every hit against the
+// record: with every string in a handful of hash chains, it must still
+// answer exactly.
+func TestMemoryHashCollisions(t *testing.T) {
+	indextest.Run(t, func(*testing.T) index.Index {
+		return index.NewMemoryHashed(func(s string) uint64 { return uint64(len(s) % 3) })
+	})
+}
+
 func BenchmarkMemoryLookup(b *testing.B) {
 	ix := index.NewMemory()
 	fillBench(b, ix)
