@@ -2,7 +2,9 @@
 // synthetic contacts, serves the real ingress (with embedded NATS taking the
 // call.lookup events) and drives POST /peoplefone/Lookup with random known
 // and unknown numbers over loopback, against the in-process index, Redis,
-// and a fixed-body endpoint of the same server (the ceiling).
+// and a fixed-body endpoint of the same server (the ceiling); the
+// appconnect target asks the same numbers through App Connect's
+// GET /appconnect/contact.
 package main
 
 import (
@@ -55,7 +57,7 @@ func main() {
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "length of each load run")
 	flag.IntVar(&o.concurrency, "concurrency", 32, "concurrent clients for the throughput runs")
 	flag.IntVar(&o.rate, "rate", 2000, "requests/s of the fixed-rate latency runs (0 skips them)")
-	flag.StringVar(&o.targets, "targets", "ceiling,memory,redis", "what to measure: ceiling, memory, redis (POST /peoplefone/Lookup), callflow (POST /peoplefone/CallFlow through JetStream and the worker to a CRM answering within 50 ms)")
+	flag.StringVar(&o.targets, "targets", "ceiling,memory,redis", "what to measure: ceiling, memory, redis (POST /peoplefone/Lookup), appconnect (GET /appconnect/contact, in-process index), callflow (POST /peoplefone/CallFlow through JetStream and the worker to a CRM answering within 50 ms)")
 	flag.StringVar(&o.redisURL, "redis", envOr("REDIS_URL", "redis://127.0.0.1:6379/0"), "Redis for the redis target")
 	flag.DurationVar(&o.crmDelay, "crm-delay", 50*time.Millisecond, "callflow: the CRM answers after a random delay up to this")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
@@ -131,18 +133,18 @@ func run(ctx context.Context, o options) error {
 		if err != nil {
 			return err
 		}
-		url, closeSrv, err := serve(ctx, target, ns.ClientURL(), cfg, idx, js, topo)
+		base, closeSrv, err := serve(ctx, target, ns.ClientURL(), cfg, idx, js, topo)
 		if err != nil {
 			cleanup()
 			return err
 		}
-		body := func() func(uint64) string {
-			if target == "callflow" {
-				return callFlowBody(time.Now().UnixNano()) // new calls every run
-			}
-			return lookupBody(o.contacts)
+		requests, check, err := workload(target, base, o.contacts)
+		if err != nil {
+			closeSrv()
+			cleanup()
+			return err
 		}
-		tput := load(ctx, url, body(), o.duration, o.concurrency, 0)
+		tput := load(ctx, requests(), check, o.duration, o.concurrency, 0)
 		note := ""
 		if target == "ceiling" {
 			ceiling = tput.rps
@@ -151,7 +153,7 @@ func run(ctx context.Context, o options) error {
 		}
 		fmt.Printf("%-10s %-12s %10.0f %9s %9s %9s %8d%s\n", target, "throughput", tput.rps, tput.p50, tput.p99, tput.max, tput.errors, note)
 		if o.rate > 0 {
-			fixed := load(ctx, url, body(), o.duration, o.concurrency, o.rate)
+			fixed := load(ctx, requests(), check, o.duration, o.concurrency, o.rate)
 			fmt.Printf("%-10s %-12s %10.0f %9s %9s %9s %8d\n", target, fmt.Sprintf("@%d/s", o.rate), fixed.rps, fixed.p50, fixed.p99, fixed.max, fixed.errors)
 		}
 		if memNote != "" {
@@ -171,30 +173,65 @@ func run(ctx context.Context, o options) error {
 func stored(i int) string { return fmt.Sprintf("021 %03d %02d %02d", 500+i/10000, i/100%100, i%100) }
 func called(i int) string { return fmt.Sprintf("4121%07d", 5000000+i) }
 
-// lookupBody is request n's lookup: half known numbers, half unknown
-// (Zurich numbers nobody has), spread by a multiplicative hash.
+// lookupNumber is the number request n looks up: half known numbers (i is
+// the contact's), half unknown (Zurich numbers nobody has, i = -1), spread
+// by a multiplicative hash.
+func lookupNumber(contacts int, n uint64) (number string, i int) {
+	r := n * 2654435761
+	if r%2 == 0 {
+		i = int(r/2) % contacts
+		return called(i), i
+	}
+	return fmt.Sprintf("4144%07d", int(r/2)%9000000+1000000), -1
+}
+
+// lookupBody is request n's peoplefone lookup.
 func lookupBody(contacts int) func(n uint64) string {
 	return func(n uint64) string {
-		r := n * 2654435761
-		number := fmt.Sprintf("4144%07d", int(r/2)%9000000+1000000)
-		if r%2 == 0 {
-			number = called(int(r/2) % contacts)
-		}
+		number, _ := lookupNumber(contacts, n)
 		return `{"inputs":{"phoneNumber":"` + number + `"}}`
 	}
+}
+
+// postJSON are peoplefone requests to url with the bench tenant's token.
+func postJSON(url string, body func(uint64) string) func(n uint64) *http.Request {
+	return func(n uint64) *http.Request {
+		req, _ := http.NewRequest("POST", url, strings.NewReader(body(n)))
+		req.Header.Set("X-Execution-Token", "bench-token")
+		req.Header.Set("Content-Type", "application/json")
+		return req
+	}
+}
+
+// workload gives a target's requests to the server at base (called once
+// per run) and the check of a sample of its answers (nil: status only).
+func workload(target, base string, contacts int) (func() func(uint64) *http.Request, func(uint64, []byte) error, error) {
+	switch target {
+	case "callflow":
+		return func() func(uint64) *http.Request {
+			return postJSON(base+"/peoplefone/CallFlow", callFlowBody(time.Now().UnixNano())) // new calls every run
+		}, nil, nil
+	case "appconnect":
+		jwt, err := appConnectLogin(base)
+		if err != nil {
+			return nil, nil, err
+		}
+		return func() func(uint64) *http.Request { return contactRequests(base, jwt, contacts) }, checkContact(contacts), nil
+	}
+	return func() func(uint64) *http.Request { return postJSON(base+"/peoplefone/Lookup", lookupBody(contacts)) }, nil, nil
 }
 
 func buildIndex(ctx context.Context, target string, o options) (index.Index, func(), string, error) {
 	switch target {
 	case "ceiling", "callflow":
 		return index.NewMemory(), func() {}, "", nil
-	case "memory":
+	case "memory", "appconnect":
 		idx := index.NewMemory()
 		start := time.Now()
 		if err := fill(ctx, idx, o.contacts); err != nil {
 			return nil, nil, "", err
 		}
-		fmt.Fprintf(os.Stderr, "memory: indexed %d contacts in %s\n", o.contacts, time.Since(start).Round(time.Millisecond))
+		fmt.Fprintf(os.Stderr, "%s: indexed %d contacts in %s\n", target, o.contacts, time.Since(start).Round(time.Millisecond))
 		return idx, func() {}, "", nil
 	case "redis":
 		ropts, err := redis.ParseURL(o.redisURL)
@@ -283,16 +320,20 @@ func serve(ctx context.Context, target, natsURL string, cfg *tenant.Config, idx 
 		}
 		deps.Workflows = disp
 	}
+	if target == "appconnect" {
+		ac, err := appConnect(ctx, js, deps)
+		if err != nil {
+			cancel()
+			return "", nil, err
+		}
+		deps.AppConnect = ac
+	}
 	srv, err := ingress.New(deps)
 	if err != nil {
 		cancel()
 		return "", nil, err
 	}
 	var h http.Handler = srv
-	path := "/peoplefone/Lookup"
-	if target == "callflow" {
-		path = "/peoplefone/CallFlow"
-	}
 	if target == "ceiling" {
 		// The same server's cheapest possible answer: read the body, write a fixed one.
 		fixed := []byte(`[]` + "\n")
@@ -309,7 +350,7 @@ func serve(ctx context.Context, target, natsURL string, cfg *tenant.Config, idx 
 	}
 	hs := &http.Server{Handler: h}
 	go hs.Serve(ln)
-	return "http://" + ln.Addr().String() + path, func() { hs.Close(); cancel() }, nil
+	return "http://" + ln.Addr().String(), func() { hs.Close(); cancel() }, nil
 }
 
 type caughtUp struct{}
@@ -323,10 +364,15 @@ type result struct {
 	errors        int64
 }
 
-// load runs clients for d; rate 0 means as fast as they can, else the total
-// request rate is paced (and latency is measured from the scheduled time, so
-// a stalled server cannot hide queueing).
-func load(ctx context.Context, url string, body func(uint64) string, d time.Duration, clients, rate int) result {
+// checkEvery: load checks the answer of one request in checkEvery (reading
+// and decoding each would load the shared CPUs more than the peoplefone runs).
+const checkEvery = 8
+
+// load runs clients sending request(n) for d; rate 0 means as fast as they
+// can, else the total request rate is paced (and latency is measured from
+// the scheduled time, so a stalled server cannot hide queueing). A non-200
+// answer is an error, and so is a sampled answer check refuses.
+func load(ctx context.Context, request func(uint64) *http.Request, check func(uint64, []byte) error, d time.Duration, clients, rate int) result {
 	tr := &http.Transport{MaxIdleConnsPerHost: clients, MaxConnsPerHost: clients}
 	client := &http.Client{Transport: tr, Timeout: 5 * time.Second}
 	defer tr.CloseIdleConnections()
@@ -338,8 +384,13 @@ func load(ctx context.Context, url string, body func(uint64) string, d time.Dura
 		errs  atomic.Int64
 		seq   atomic.Uint64
 		wg    sync.WaitGroup
+		first sync.Once
 		start = time.Now()
 	)
+	fail := func(err error) {
+		errs.Add(1)
+		first.Do(func() { fmt.Fprintln(os.Stderr, "lookupload: first failed request:", err) })
+	}
 	for c := 0; c < clients; c++ {
 		wg.Add(1)
 		go func() {
@@ -357,21 +408,26 @@ func load(ctx context.Context, url string, body func(uint64) string, d time.Dura
 						time.Sleep(wait)
 					}
 				}
-				req, _ := http.NewRequest("POST", url, strings.NewReader(body(n)))
-				req.Header.Set("X-Execution-Token", "bench-token")
-				req.Header.Set("Content-Type", "application/json")
-				resp, err := client.Do(req)
+				resp, err := client.Do(request(n))
 				if err != nil {
 					if ctx.Err() == nil {
-						errs.Add(1)
+						fail(err)
 					}
 					continue
 				}
+				if resp.StatusCode != 200 {
+					fail(fmt.Errorf("request %d: status %d", n, resp.StatusCode))
+				} else if check != nil && n%checkEvery == 0 {
+					b, err := io.ReadAll(resp.Body)
+					if err == nil {
+						err = check(n, b)
+					}
+					if err != nil {
+						fail(err)
+					}
+				}
 				_, _ = io.Copy(io.Discard, resp.Body)
 				resp.Body.Close()
-				if resp.StatusCode != 200 {
-					errs.Add(1)
-				}
 				local = append(local, time.Since(sent))
 			}
 			mu.Lock()
