@@ -19,11 +19,14 @@ type Config struct {
 	// group). Renaming it re-consumes the stream. Default "calldex-worker".
 	Durable string
 	// Concurrency is how many workflows one replica runs at once (one
-	// watermill-nats subscription each). Default 32.
+	// watermill-nats subscription each). Default 128: workflows mostly
+	// wait for CRMs, and since JetStream hands each message to a random
+	// subscription, which runs its messages one after the other, spare
+	// subscriptions keep a workflow from queueing behind a slow CRM call.
 	Concurrency int
 	// MaxAckPending caps the messages in flight over all replicas
 	// (consumer-wide); messages beyond what replicas run wait in their
-	// client buffers, with their ack window running. Default 256.
+	// client buffers, with their ack window running. Default 1024.
 	MaxAckPending int
 	// AckWait is how long JetStream waits for an ack before redelivering
 	// (also when a worker died). Default 60s.
@@ -65,7 +68,7 @@ const (
 	DefaultDurable     = "calldex-worker"
 	maxAge             = 29 * 24 * time.Hour
 	ackWindowShare     = 0.8 // of AckWait usable by one delivery's attempts
-	defaultConcurrency = 32
+	defaultConcurrency = 128
 )
 
 // Validate applies defaults and reports every problem at once.
@@ -86,7 +89,7 @@ func (c *Config) Validate() error {
 		c.Concurrency = defaultConcurrency
 	}
 	if c.MaxAckPending == 0 {
-		c.MaxAckPending = 256
+		c.MaxAckPending = 1024
 	}
 	def(&c.AckWait, 60*time.Second)
 	def(&c.AttemptTimeout, 20*time.Second)
