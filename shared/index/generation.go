@@ -163,7 +163,9 @@ func (r *Redis) Served(tenant string) string { return r.generation(tenant) }
 // writes its new generation through one, the projector each tenant's
 // generation it follows.
 func (r *Redis) View(tenant, gen string) Index {
-	return &Redis{rdb: r.rdb, prefix: r.prefix, base: r.base, active: r.active, pinTenant: tenant, pinGen: gen}
+	v := *r
+	v.pinTenant, v.pinGen = tenant, gen
+	return &v
 }
 
 // Generations lists the recorded generations of tenant ("" for every
@@ -462,8 +464,8 @@ func (r *Redis) deleteGeneration(ctx context.Context, tenant, id string) (int64,
 	return deleted + n, err
 }
 
-// dropContacts unlinks the phone keys of the contacts in kv (field, value,
-// field, value…) and removes them from meta.
+// dropContacts unlinks the phone keys (sets and hit lists) of the contacts
+// in kv (field, value, field, value…) and removes them from meta.
 func (r *Redis) dropContacts(ctx context.Context, tk tenantKeys, kv []string) (int64, error) {
 	var keys []string
 	seen := map[string]bool{}
@@ -477,7 +479,7 @@ func (r *Redis) dropContacts(ctx context.Context, tk tenantKeys, kv []string) (i
 		for _, k := range m.Keys {
 			if pk := tk.phone(k); !seen[pk] {
 				seen[pk] = true
-				keys = append(keys, pk)
+				keys = append(keys, pk, tk.hits(k))
 			}
 		}
 	}

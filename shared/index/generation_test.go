@@ -177,9 +177,9 @@ func TestRedisDeadBuildIsGarbage(t *testing.T) {
 	if d, err := ix.GC(ctx, index.GCOptions{Stale: time.Hour}); err != nil || len(d) != 0 {
 		t.Fatalf("gc of a live build = %+v, %v", d, err)
 	}
-	// …a dead one is.
+	// …a dead one is: its three phone keys, their hit lists, doc, meta and name.
 	d, err := ix.GC(ctx, index.GCOptions{Stale: time.Nanosecond})
-	if err != nil || len(d) != 1 || d[0].ID != b.Generation().ID || d[0].Keys != 6 {
+	if err != nil || len(d) != 1 || d[0].ID != b.Generation().ID || d[0].Keys != 9 {
 		t.Fatalf("gc of a dead build = %+v, %v", d, err)
 	}
 	for _, key := range scanKeys(t, rdb, prefix) {

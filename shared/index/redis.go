@@ -1,11 +1,14 @@
 package index
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/redis/go-redis/v9"
@@ -52,7 +55,9 @@ const maxApplyAttempts = 50
 type Redis struct {
 	rdb    redis.UniversalClient
 	prefix string
-	base   string // prefix plus ':'
+	// lookups sends concurrent lookups in shared pipelines.
+	lookups *coalescer
+	base    string // prefix plus ':'
 	// active is the table of served generations, shared by an index and
 	// its views.
 	active *activeTable
@@ -71,7 +76,8 @@ func NewRedis(rdb redis.UniversalClient, prefix string) *Redis {
 	if prefix != "" {
 		base = prefix + ":"
 	}
-	return &Redis{rdb: rdb, prefix: prefix, base: base, active: &activeTable{}}
+	return &Redis{rdb: rdb, prefix: prefix, base: base, active: &activeTable{},
+		lookups: &coalescer{rdb: rdb, maxInFlight: coalescerInFlight}}
 }
 
 // generation is the generation the index reads and writes for tenant.
@@ -107,6 +113,15 @@ func (k tenantKeys) stats() string { return string(k) + "stats" }
 // phone names the sorted set of contacts found under pk.
 func (k tenantKeys) phone(pk phone.Key) string { return string(k) + "k:" + string(pk) }
 
+// hits names the hit list of pk: the first HitListLen members of its set,
+// ranked, with their documents (see applyScript).
+func (k tenantKeys) hits(pk phone.Key) string { return string(k) + "h:" + string(pk) }
+
+// HitListLen is how many contacts a phone key's hit list holds: lookups
+// asking for at most that many read hit lists with one MGET; larger ones
+// run lookupScript.
+const HitListLen = 10
+
 // meta is what a contact is indexed under, kept to undo it on the next write.
 type meta struct {
 	UpdatedMs int64       `json:"u"` // ranks name search hits without decoding documents
@@ -119,12 +134,19 @@ type meta struct {
 // it changes nothing and returns {0, current meta} for the caller to retry.
 //
 // KEYS: doc, meta, name, stats, the phone-key sets to leave, then those of
-// the new version. ARGV: ref, meta seen (empty: absent), new meta (empty:
-// delete), doc, score, #sets to leave, #name members to remove, those
-// members, the name members to add (see applyArgs).
+// the new version, then the hit list of each of those sets in the same
+// order. ARGV: ref, meta seen (empty: absent), new meta (empty: delete),
+// doc, score, #sets to leave, #name members to remove, hit list length,
+// the name members to remove, then those to add (see applyArgs).
 //
 // stats.keys changes when a set is emptied or created, so it counts phone
 // keys that find at least one contact; the contact count is HLEN doc.
+//
+// Last, it rewrites the hit list of every set it touched: the set's top
+// members as ZREVRANGE ranks them, each "score:len:ref" followed by
+// "len:doc". A lookup then reads what it needs with one MGET, which costs
+// Redis a fraction of running lookupScript; writes, far rarer than
+// lookups on the ringing path, pay for it.
 var applyScript = redis.NewScript(`
 local ref = ARGV[1]
 local cur = redis.call('HGET', KEYS[2], ref) or ''
@@ -133,13 +155,15 @@ if cur ~= ARGV[2] then
 end
 local nOld = tonumber(ARGV[6])
 local nOldNames = tonumber(ARGV[7])
+local hitLen = tonumber(ARGV[8])
+local nSets = (#KEYS - 4) / 2
 local dkeys = 0
 for i = 5, 4 + nOld do
   if redis.call('ZREM', KEYS[i], ref) == 1 and redis.call('EXISTS', KEYS[i]) == 0 then
     dkeys = dkeys - 1
   end
 end
-for i = 8, 7 + nOldNames do
+for i = 9, 8 + nOldNames do
   redis.call('ZREM', KEYS[3], ARGV[i])
 end
 if ARGV[3] == '' then
@@ -148,17 +172,30 @@ if ARGV[3] == '' then
 else
   redis.call('HSET', KEYS[1], ref, ARGV[4])
   redis.call('HSET', KEYS[2], ref, ARGV[3])
-  for i = 5 + nOld, #KEYS do
+  for i = 5 + nOld, 4 + nSets do
     if redis.call('ZADD', KEYS[i], ARGV[5], ref) == 1 and redis.call('ZCARD', KEYS[i]) == 1 then
       dkeys = dkeys + 1
     end
   end
-  for i = 8 + nOldNames, #ARGV do
+  for i = 9 + nOldNames, #ARGV do
     redis.call('ZADD', KEYS[3], 0, ARGV[i])
   end
 end
 if dkeys ~= 0 then
   redis.call('HINCRBY', KEYS[4], 'keys', dkeys)
+end
+for i = 5, 4 + nSets do
+  local top = redis.call('ZREVRANGE', KEYS[i], 0, hitLen - 1, 'WITHSCORES')
+  if #top == 0 then
+    redis.call('DEL', KEYS[i + nSets])
+  else
+    local parts = {}
+    for j = 1, #top, 2 do
+      local doc = redis.call('HGET', KEYS[1], top[j]) or ''
+      parts[#parts + 1] = top[j + 1] .. ':' .. #top[j] .. ':' .. top[j] .. #doc .. ':' .. doc
+    end
+    redis.call('SET', KEYS[i + nSets], table.concat(parts))
+  end
 end
 return {1}
 `)
@@ -543,14 +580,13 @@ func applyArgs(tk tenantKeys, w *write) ([]string, []any, error) {
 		}
 	}
 	upsert := w.next != nil
-	keys := make([]string, 0, 4+len(prev.Keys)+len(w.keys))
-	keys = append(keys, tk.doc(), tk.meta(), tk.name(), tk.stats())
+	var sets []phone.Key
 	for _, k := range prev.Keys {
 		if !upsert || !containsKey(w.keys, k) {
-			keys = append(keys, tk.phone(k))
+			sets = append(sets, k)
 		}
 	}
-	left := len(keys) - 4
+	left := len(sets)
 	var leftNames, joinedNames []any
 	for _, wd := range prev.Words {
 		if !upsert || !slices.Contains(w.words, wd) {
@@ -558,17 +594,23 @@ func applyArgs(tk tenantKeys, w *write) ([]string, []any, error) {
 		}
 	}
 	if upsert {
-		for _, k := range w.keys {
-			keys = append(keys, tk.phone(k))
-		}
+		sets = append(sets, w.keys...)
 		for _, wd := range w.words {
 			if !slices.Contains(prev.Words, wd) {
 				joinedNames = append(joinedNames, nameEntry(wd, w.ref))
 			}
 		}
 	}
-	args := make([]any, 0, 7+len(leftNames)+len(joinedNames))
-	args = append(args, w.ref, w.seen, w.next, w.doc, w.score, left, len(leftNames))
+	keys := make([]string, 0, 4+2*len(sets))
+	keys = append(keys, tk.doc(), tk.meta(), tk.name(), tk.stats())
+	for _, k := range sets {
+		keys = append(keys, tk.phone(k))
+	}
+	for _, k := range sets {
+		keys = append(keys, tk.hits(k))
+	}
+	args := make([]any, 0, 8+len(leftNames)+len(joinedNames))
+	args = append(args, w.ref, w.seen, w.next, w.doc, w.score, left, len(leftNames), HitListLen)
 	args = append(args, leftNames...)
 	args = append(args, joinedNames...)
 	return keys, args, nil
@@ -579,8 +621,10 @@ func applyArgs(tk tenantKeys, w *write) ([]string, []any, error) {
 func nameEntry(word, rf string) string { return word + "\x00" + rf }
 
 // Lookup returns at most limit contacts found under any of keys, exact
-// matches first, then newest first, in exactly one round trip (EVALSHA; the
-// first call after Redis lost its script cache adds an EVAL).
+// matches first, then newest first, in exactly one round trip: an MGET of
+// the keys' hit lists, sent with the lookups of other callers under load;
+// above HitListLen, lookupScript (EVALSHA; after Redis lost its script
+// cache, an EVAL too).
 func (r *Redis) Lookup(ctx context.Context, tenant string, keys []phone.Key, limit int) ([]Match, error) {
 	if err := checkCall(ctx, tenant); err != nil {
 		return nil, fmt.Errorf("index lookup %s: %w", tenant, err)
@@ -588,9 +632,122 @@ func (r *Redis) Lookup(ctx context.Context, tenant string, keys []phone.Key, lim
 	if limit <= 0 || len(keys) == 0 {
 		return nil, nil
 	}
+	tk := r.keys(tenant)
+	var out []Match
+	var err error
+	if limit <= HitListLen {
+		out, err = r.lookupHits(ctx, tk, keys, limit)
+	} else {
+		out, err = r.lookupScripted(ctx, tk, keys, limit)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("index lookup %s: %w", tenant, err)
+	}
+	return out, nil
+}
+
+// lookupHits reads the keys' hit lists and ranks them as lookupScript
+// does (see there why each list's top entries are enough).
+func (r *Redis) lookupHits(ctx context.Context, tk tenantKeys, keys []phone.Key, limit int) ([]Match, error) {
+	hkeys := make([]string, len(keys))
+	for i, k := range keys {
+		hkeys[i] = tk.hits(k)
+	}
+	vals, err := r.lookups.mget(ctx, hkeys)
+	if err != nil {
+		return nil, err
+	}
+	var hits []hit
+	for i, v := range vals {
+		list, _ := v.(string) // nil: no contact under this key
+		if hits, err = appendHits(hits, list, keys[i].Kind()); err != nil {
+			return nil, fmt.Errorf("hit list %s: %w", hkeys[i], err)
+		}
+	}
+	hits = bestPerContact(hits)
+	slices.SortFunc(hits, func(a, b hit) int {
+		switch {
+		case a.kind != b.kind:
+			return int(a.kind) - int(b.kind)
+		case a.score != b.score:
+			return cmp.Compare(b.score, a.score)
+		}
+		return strings.Compare(b.ref, a.ref)
+	})
+	hits = hits[:min(limit, len(hits))]
+	out := make([]Match, 0, len(hits))
+	for _, h := range hits {
+		c, err := decodeContact(h.doc)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, Match{Contact: c, Kind: h.kind})
+	}
+	return out, nil
+}
+
+// bestPerContact keeps each contact once, with the best kind it was found
+// by. Lists are short (at most HitListLen per candidate key), so a scan
+// beats a map.
+func bestPerContact(hits []hit) []hit {
+	out := hits[:0]
+	for _, h := range hits {
+		dup := false
+		for i := range out {
+			if out[i].ref == h.ref {
+				out[i].kind, dup = min(out[i].kind, h.kind), true
+				break
+			}
+		}
+		if !dup {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+// hit is one entry of a hit list.
+type hit struct {
+	ref, doc string
+	score    float64
+	kind     phone.Kind
+}
+
+// appendHits parses a hit list written by applyScript: entries of
+// "score:len:ref" then "len:doc".
+func appendHits(hits []hit, list string, kind phone.Kind) ([]hit, error) {
+	for list != "" {
+		scoreStr, rest, ok := strings.Cut(list, ":")
+		score, err := strconv.ParseFloat(scoreStr, 64)
+		if !ok || err != nil {
+			return hits, fmt.Errorf("bad score %.20q", scoreStr)
+		}
+		h := hit{score: score, kind: kind}
+		if h.ref, rest, err = cutCounted(rest); err != nil {
+			return hits, err
+		}
+		if h.doc, list, err = cutCounted(rest); err != nil {
+			return hits, err
+		}
+		hits = append(hits, h)
+	}
+	return hits, nil
+}
+
+// cutCounted splits "len:value…" after value.
+func cutCounted(s string) (value, rest string, err error) {
+	n, rest, ok := strings.Cut(s, ":")
+	size, err := strconv.Atoi(n)
+	if !ok || err != nil || size < 0 || size > len(rest) {
+		return "", "", fmt.Errorf("bad length %.20q", n)
+	}
+	return rest[:size], rest[size:], nil
+}
+
+// lookupScripted runs lookupScript, for limits above HitListLen.
+func (r *Redis) lookupScripted(ctx context.Context, tk tenantKeys, keys []phone.Key, limit int) ([]Match, error) {
 	rkeys := make([]string, 0, len(keys)+1)
 	args := make([]any, 0, len(keys)+1)
-	tk := r.keys(tenant)
 	rkeys = append(rkeys, tk.doc())
 	args = append(args, limit)
 	for _, k := range keys {
@@ -599,17 +756,17 @@ func (r *Redis) Lookup(ctx context.Context, tenant string, keys []phone.Key, lim
 	}
 	res, err := lookupScript.Run(ctx, r.rdb, rkeys, args...).Slice()
 	if err != nil {
-		return nil, fmt.Errorf("index lookup %s: %w", tenant, err)
+		return nil, err
 	}
 	out := make([]Match, 0, len(res)/2)
 	for i := 0; i+1 < len(res); i += 2 {
 		kind, ok := res[i].(int64)
 		if !ok {
-			return nil, fmt.Errorf("index lookup %s: unexpected kind %v", tenant, res[i])
+			return nil, fmt.Errorf("unexpected kind %v", res[i])
 		}
 		c, err := decodeContact(res[i+1])
 		if err != nil {
-			return nil, fmt.Errorf("index lookup %s: %w", tenant, err)
+			return nil, err
 		}
 		out = append(out, Match{Contact: c, Kind: phone.Kind(kind)})
 	}

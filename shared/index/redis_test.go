@@ -129,9 +129,9 @@ func TestRedisKeysHashTagged(t *testing.T) {
 				t.Errorf("%s in slot %d, other keys of %s in %d", k, s, tn, slot)
 			}
 		}
-		// doc, meta, name, stats and four phone keys.
-		if n != 8 {
-			t.Errorf("tenant %s has %d keys, want 8", tn, n)
+		// doc, meta, name, stats, four phone keys and their hit lists.
+		if n != 12 {
+			t.Errorf("tenant %s has %d keys, want 12", tn, n)
 		}
 	}
 	for _, k := range keys {

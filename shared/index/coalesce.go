@@ -1,0 +1,108 @@
+package index
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// coalescer sends concurrent lookups to Redis together. Each lookup is
+// still one MGET of hit lists and one round trip, but lookups that arrive while
+// maxInFlight pipelines are under way queue and leave in the next one: under
+// load the client and Redis then pay one write and one read per pipeline,
+// not per lookup, which is most of what a lookup costs them. A lookup
+// alone leaves at once.
+type coalescer struct {
+	rdb         redis.UniversalClient
+	maxInFlight int
+
+	mu       sync.Mutex
+	queue    []*lookupCall
+	inFlight int
+}
+
+// lookupCall is one lookup waiting for its reply.
+type lookupCall struct {
+	ctx  context.Context
+	keys []string
+	res  []any
+	err  error
+	done chan struct{}
+}
+
+// coalescerInFlight bounds the pipelines under way at once: enough to keep
+// Redis busy while replies travel, few enough that lookups gather.
+const coalescerInFlight = 4
+
+// mget returns the values of keys (nil where absent), or ctx's error as
+// soon as ctx ends.
+func (c *coalescer) mget(ctx context.Context, keys []string) ([]any, error) {
+	call := &lookupCall{ctx: ctx, keys: keys, done: make(chan struct{})}
+	c.mu.Lock()
+	c.queue = append(c.queue, call)
+	var batch []*lookupCall
+	if c.inFlight < c.maxInFlight {
+		c.inFlight++
+		batch, c.queue = c.queue, nil
+	}
+	c.mu.Unlock()
+	if batch != nil {
+		go c.run(batch)
+	}
+	select {
+	case <-call.done:
+		return call.res, call.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// run sends batch, then whatever queued meanwhile, until the queue is empty.
+func (c *coalescer) run(batch []*lookupCall) {
+	for len(batch) > 0 {
+		c.send(batch)
+		c.mu.Lock()
+		batch, c.queue = c.queue, nil
+		if len(batch) == 0 {
+			c.inFlight--
+		}
+		c.mu.Unlock()
+	}
+}
+
+// send runs one pipeline. Its deadline is the latest of the callers' (none
+// if one has none), so that no caller is cut short by another's.
+func (c *coalescer) send(batch []*lookupCall) {
+	ctx, cancel := latestDeadline(batch)
+	defer cancel()
+	cmds := make([]*redis.SliceCmd, len(batch))
+	pipe := c.rdb.Pipeline()
+	for i, call := range batch {
+		cmds[i] = pipe.MGet(ctx, call.keys...)
+	}
+	// Exec's error is the first command's; each caller gets its own.
+	_, _ = pipe.Exec(ctx)
+	for i, call := range batch {
+		call.res, call.err = cmds[i].Result()
+		close(call.done)
+	}
+}
+
+// latestDeadline is a context without the callers' cancellation (one
+// leaving must not fail the others) and with the latest of their
+// deadlines, or none.
+func latestDeadline(batch []*lookupCall) (context.Context, context.CancelFunc) {
+	var latest time.Time
+	for _, call := range batch {
+		d, ok := call.ctx.Deadline()
+		if !ok {
+			return context.WithCancel(context.WithoutCancel(call.ctx))
+		}
+		if d.After(latest) {
+			latest = d
+		}
+	}
+	return context.WithDeadline(context.WithoutCancel(batch[0].ctx), latest)
+}
