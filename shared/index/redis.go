@@ -158,9 +158,16 @@ local nOldNames = tonumber(ARGV[7])
 local hitLen = tonumber(ARGV[8])
 local nSets = (#KEYS - 4) / 2
 local dkeys = 0
+-- listed[i]: the hit list of set i is written already.
+local listed = {}
+local function entry(score, member, doc)
+  return score .. ':' .. #member .. ':' .. member .. #doc .. ':' .. doc
+end
 for i = 5, 4 + nOld do
   if redis.call('ZREM', KEYS[i], ref) == 1 and redis.call('EXISTS', KEYS[i]) == 0 then
     dkeys = dkeys - 1
+    redis.call('DEL', KEYS[i + nSets])
+    listed[i] = true
   end
 end
 for i = 9, 8 + nOldNames do
@@ -173,8 +180,12 @@ else
   redis.call('HSET', KEYS[1], ref, ARGV[4])
   redis.call('HSET', KEYS[2], ref, ARGV[3])
   for i = 5 + nOld, 4 + nSets do
-    if redis.call('ZADD', KEYS[i], ARGV[5], ref) == 1 and redis.call('ZCARD', KEYS[i]) == 1 then
-      dkeys = dkeys + 1
+    local added = redis.call('ZADD', KEYS[i], ARGV[5], ref)
+    if redis.call('ZCARD', KEYS[i]) == 1 then
+      -- The contact alone under this key (most numbers): its own entry.
+      dkeys = dkeys + added
+      redis.call('SET', KEYS[i + nSets], entry(ARGV[5], ref, ARGV[4]))
+      listed[i] = true
     end
   end
   for i = 9 + nOldNames, #ARGV do
@@ -185,16 +196,17 @@ if dkeys ~= 0 then
   redis.call('HINCRBY', KEYS[4], 'keys', dkeys)
 end
 for i = 5, 4 + nSets do
-  local top = redis.call('ZREVRANGE', KEYS[i], 0, hitLen - 1, 'WITHSCORES')
-  if #top == 0 then
-    redis.call('DEL', KEYS[i + nSets])
-  else
-    local parts = {}
-    for j = 1, #top, 2 do
-      local doc = redis.call('HGET', KEYS[1], top[j]) or ''
-      parts[#parts + 1] = top[j + 1] .. ':' .. #top[j] .. ':' .. top[j] .. #doc .. ':' .. doc
+  if not listed[i] then
+    local top = redis.call('ZREVRANGE', KEYS[i], 0, hitLen - 1, 'WITHSCORES')
+    if #top == 0 then
+      redis.call('DEL', KEYS[i + nSets])
+    else
+      local parts = {}
+      for j = 1, #top, 2 do
+        parts[#parts + 1] = entry(top[j + 1], top[j], redis.call('HGET', KEYS[1], top[j]) or '')
+      end
+      redis.call('SET', KEYS[i + nSets], table.concat(parts))
     end
-    redis.call('SET', KEYS[i + nSets], table.concat(parts))
   end
 end
 return {1}
