@@ -35,15 +35,14 @@ type Memory struct {
 // refs and phone keys are found by their 64-bit hash, and since two
 // strings may share a hash, every hit is checked against the record.
 type memTenant struct {
-	slots    []memSlot
-	free     []int32          // unused slots
-	count    int              // contacts stored
-	distinct int              // distinct keys posted
-	refs     map[uint64]int32 // hash(ref) → first slot of its chain (memSlot.next)
-	keys     map[uint64]int32 // hash(key) → first link of its postings
-	links    []memLink
-	// freeLink heads the chain of unused links (-1: none).
-	freeLink int32
+	slots     []memSlot
+	free      []int32          // unused slots
+	count     int              // contacts stored
+	distinct  int              // distinct keys posted
+	refs      map[uint64]int32 // hash(ref) → first slot of its chain (memSlot.next)
+	keys      map[uint64]int32 // hash(key) → first link of its postings
+	links     []memLink
+	freeLinks []int32 // unused links
 }
 
 // memSlot is a stored contact.
@@ -143,7 +142,7 @@ func (m *Memory) applyLocked(tenant string, changes []Change, recs []record) {
 func (m *Memory) put(tenant string, rec record, ms int64) {
 	t := m.tenants[tenant]
 	if t == nil {
-		t = &memTenant{refs: make(map[uint64]int32), keys: make(map[uint64]int32), freeLink: -1}
+		t = &memTenant{refs: make(map[uint64]int32), keys: make(map[uint64]int32)}
 		m.tenants[tenant] = t
 	}
 	r := rec.ref()
@@ -176,32 +175,39 @@ func (m *Memory) remove(tenant, r string) {
 	}
 }
 
+// first is the head of the chain of hash h in m, or -1.
+func first(m map[uint64]int32, h uint64) int32 {
+	if i, ok := m[h]; ok {
+		return i
+	}
+	return -1
+}
+
+// take returns an unused element of items, reusing a freed one if any.
+func take[T any](items *[]T, free *[]int32) int32 {
+	if n := len(*free); n > 0 {
+		i := (*free)[n-1]
+		*free = (*free)[:n-1]
+		return i
+	}
+	*items = append(*items, *new(T))
+	return int32(len(*items) - 1)
+}
+
 // find returns the slot of ref r (hash h), or -1.
 func (t *memTenant) find(h uint64, r string) int32 {
-	s, ok := t.refs[h]
-	for ok && s >= 0 {
+	for s := first(t.refs, h); s >= 0; s = t.slots[s].next {
 		if t.slots[s].rec.ref() == r {
 			return s
 		}
-		s = t.slots[s].next
 	}
 	return -1
 }
 
 // alloc takes a slot for a new contact whose ref hashes to h.
 func (t *memTenant) alloc(h uint64) int32 {
-	var s int32
-	if n := len(t.free); n > 0 {
-		s, t.free = t.free[n-1], t.free[:n-1]
-	} else {
-		s = int32(len(t.slots))
-		t.slots = append(t.slots, memSlot{})
-	}
-	next, ok := t.refs[h]
-	if !ok {
-		next = -1
-	}
-	t.slots[s].next = next
+	s := take(&t.slots, &t.free)
+	t.slots[s].next = first(t.refs, h)
 	t.refs[h] = s
 	t.count++
 	return s
@@ -209,14 +215,14 @@ func (t *memTenant) alloc(h uint64) int32 {
 
 // release frees slot s, whose ref hashes to h.
 func (t *memTenant) release(h uint64, s int32) {
-	if first := t.refs[h]; first == s {
+	if head := t.refs[h]; head == s {
 		if next := t.slots[s].next; next >= 0 {
 			t.refs[h] = next
 		} else {
 			delete(t.refs, h)
 		}
 	} else {
-		p := first
+		p := head
 		for t.slots[p].next != s {
 			p = t.slots[p].next
 		}
@@ -232,25 +238,15 @@ func (t *memTenant) link(h uint64, s int32, k phone.Key) {
 	if !t.posted(h, k, s) {
 		t.distinct++
 	}
-	l := t.freeLink
-	if l >= 0 {
-		t.freeLink = t.links[l].next
-	} else {
-		l = int32(len(t.links))
-		t.links = append(t.links, memLink{})
-	}
-	next, ok := t.keys[h]
-	if !ok {
-		next = -1
-	}
-	t.links[l] = memLink{slot: s, next: next}
+	l := take(&t.links, &t.freeLinks)
+	t.links[l] = memLink{slot: s, next: first(t.keys, h)}
 	t.keys[h] = l
 }
 
 // unlink removes slot s from the postings of key k (hash h).
 func (t *memTenant) unlink(h uint64, s int32, k phone.Key) {
 	prev := int32(-1)
-	for l, ok := t.keys[h]; ok && l >= 0; prev, l = l, t.links[l].next {
+	for l := first(t.keys, h); l >= 0; prev, l = l, t.links[l].next {
 		if t.links[l].slot != s {
 			continue
 		}
@@ -262,8 +258,8 @@ func (t *memTenant) unlink(h uint64, s int32, k phone.Key) {
 		default:
 			delete(t.keys, h)
 		}
-		t.links[l] = memLink{slot: -1, next: t.freeLink}
-		t.freeLink = l
+		t.links[l] = memLink{slot: -1, next: -1}
+		t.freeLinks = append(t.freeLinks, l)
 		if !t.posted(h, k, s) {
 			t.distinct--
 		}
@@ -274,7 +270,7 @@ func (t *memTenant) unlink(h uint64, s int32, k phone.Key) {
 // posted tells whether a slot other than s is posted under key k (hash h).
 // A number many contacts share finds one at once, so this stays cheap.
 func (t *memTenant) posted(h uint64, k phone.Key, s int32) bool {
-	for l, ok := t.keys[h]; ok && l >= 0; l = t.links[l].next {
+	for l := first(t.keys, h); l >= 0; l = t.links[l].next {
 		if x := t.links[l].slot; x != s && t.slots[x].rec.hasKey(k) {
 			return true
 		}
@@ -305,7 +301,7 @@ func (m *Memory) Lookup(ctx context.Context, tenant string, keys []phone.Key, li
 	var seen map[int32]int // slot → position in hits, once hits are many
 	for i, k := range keys {
 		kind := k.Kind()
-		for l, ok := t.keys[hashes[i]]; ok && l >= 0; l = t.links[l].next {
+		for l := first(t.keys, hashes[i]); l >= 0; l = t.links[l].next {
 			s := t.links[l].slot
 			slot := &t.slots[s]
 			if !slot.rec.hasKey(k) {

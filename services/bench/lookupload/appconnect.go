@@ -33,18 +33,14 @@ func appConnect(ctx context.Context, js jetstream.JetStream, d ingress.Deps) (ht
 	if err != nil {
 		return nil, err
 	}
-	revokedKV, callLogsKV, err := appconnect.EnsureBuckets(ctx, js, d.Topology, cfg.TokenTTL, 0)
-	if err != nil {
-		return nil, err
-	}
-	revocations, err := appconnect.NewKVRevocations(ctx, revokedKV)
+	revocations, callLogs, err := appconnect.KVStores(ctx, js, d.Topology, cfg.TokenTTL)
 	if err != nil {
 		return nil, err
 	}
 	return appconnect.New(cfg, appconnect.Deps{
 		Tenants: d.Tenants, Lookup: d.Lookup, Names: d.Index, Contacts: d.Contacts, Projection: d.Projection,
 		Workflows: dispatch.New(js, buckets.WorkflowResults, d.Topology), ErrUnavailable: dispatch.ErrUnavailable, ErrNotFound: dispatch.ErrNotFound,
-		Revocations: revocations, CallLogs: appconnect.NewKVCallLogs(callLogsKV),
+		Revocations: revocations, CallLogs: callLogs,
 		Metrics: d.Metrics, Events: d.Events, Topology: &d.Topology, Log: d.Log,
 	})
 }

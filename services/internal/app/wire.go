@@ -65,18 +65,14 @@ func appConnect(ctx context.Context, secret string, js jetstream.JetStream, topo
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("app connect: %w", err)
 	}
-	revokedKV, callLogsKV, err := appconnect.EnsureBuckets(ctx, js, topo, cfg.TokenTTL, 0)
-	if err != nil {
-		return nil, err
-	}
-	revocations, err := appconnect.NewKVRevocations(ctx, revokedKV)
+	revocations, callLogs, err := appconnect.KVStores(ctx, js, topo, cfg.TokenTTL)
 	if err != nil {
 		return nil, err
 	}
 	return appconnect.New(cfg, appconnect.Deps{
 		Tenants: reg, Lookup: look, Names: idx, Contacts: contacts, Projection: proj,
 		Workflows: dispatcher{disp}, ErrUnavailable: dispatch.ErrUnavailable, ErrNotFound: dispatch.ErrNotFound,
-		Revocations: revocations, CallLogs: appconnect.NewKVCallLogs(callLogsKV),
+		Revocations: revocations, CallLogs: callLogs,
 		Connectors: appconnect.ConnectorsFunc(func(ctx context.Context, tid, name string) (any, error) {
 			t, ok := reg.Tenant(tid)
 			if !ok {

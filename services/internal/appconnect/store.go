@@ -414,3 +414,18 @@ func (s *KVCallLogs) Update(ctx context.Context, tenant, sessionID string, fn fu
 func callLogKey(tenant, sessionID string) string {
 	return tenant + "." + base64.RawURLEncoding.EncodeToString([]byte(sessionID))
 }
+
+// KVStores ensures the buckets (EnsureBuckets, default call log retention)
+// and returns the revocations, followed until ctx ends, and the call logs
+// kept in them.
+func KVStores(ctx context.Context, js jetstream.JetStream, topo events.Topology, tokenTTL time.Duration) (*KVRevocations, *KVCallLogs, error) {
+	revoked, callLogs, err := EnsureBuckets(ctx, js, topo, tokenTTL, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	revocations, err := NewKVRevocations(ctx, revoked)
+	if err != nil {
+		return nil, nil, err
+	}
+	return revocations, NewKVCallLogs(callLogs), nil
+}
