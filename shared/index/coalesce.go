@@ -10,13 +10,12 @@ import (
 
 // coalescer sends concurrent lookups to Redis together. Each lookup is
 // still one MGET of hit lists and one round trip, but lookups that arrive while
-// maxInFlight pipelines are under way queue and leave in the next one: under
+// coalescerInFlight pipelines are under way queue and leave in the next one: under
 // load the client and Redis then pay one write and one read per pipeline,
 // not per lookup, which is most of what a lookup costs them. A lookup
 // alone leaves at once.
 type coalescer struct {
-	rdb         redis.UniversalClient
-	maxInFlight int
+	rdb redis.UniversalClient
 
 	mu       sync.Mutex
 	queue    []*lookupCall
@@ -43,7 +42,7 @@ func (c *coalescer) mget(ctx context.Context, keys []string) ([]any, error) {
 	c.mu.Lock()
 	c.queue = append(c.queue, call)
 	var batch []*lookupCall
-	if c.inFlight < c.maxInFlight {
+	if c.inFlight < coalescerInFlight {
 		c.inFlight++
 		batch, c.queue = c.queue, nil
 	}

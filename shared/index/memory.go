@@ -325,10 +325,7 @@ func (m *Memory) Lookup(ctx context.Context, tenant string, keys []phone.Key, li
 		}
 	}
 	slices.SortFunc(hits, func(a, b memHit) int {
-		if a.kind != b.kind {
-			return int(a.kind) - int(b.kind)
-		}
-		return newerFirst(a, b)
+		return lookupOrder(a.kind, b.kind, a.ms, b.ms, a.rec.ref(), b.rec.ref())
 	})
 	hits = hits[:min(limit, len(hits))]
 	out := make([]Match, len(hits))
@@ -398,7 +395,7 @@ func (m *Memory) SearchName(ctx context.Context, tenant, query string, limit int
 		if a.whole != b.whole {
 			return b.whole - a.whole
 		}
-		return newerFirst(a, b)
+		return newerFirst(a.ms, b.ms, a.rec.ref(), b.rec.ref())
 	})
 	hits = hits[:min(limit, len(hits))]
 	out := make([]events.Contact, len(hits))
@@ -420,18 +417,6 @@ func (m *Memory) Stats(ctx context.Context, tenant string) (Stats, error) {
 		return Stats{}, nil
 	}
 	return Stats{Contacts: int64(t.count), Keys: int64(t.distinct)}, nil
-}
-
-// newerFirst orders by UpdatedAt (ms), newest first, then by ref descending:
-// the order of Redis's ZREVRANGE, so both implementations break ties alike.
-func newerFirst(a, b memHit) int {
-	if a.ms != b.ms {
-		if a.ms > b.ms {
-			return -1
-		}
-		return 1
-	}
-	return strings.Compare(b.rec.ref(), a.rec.ref())
 }
 
 // matchWords reports whether every query word starts some name word, and

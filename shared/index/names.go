@@ -1,6 +1,7 @@
 package index
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"strings"
@@ -126,4 +127,23 @@ func containsKey(keys []phone.Key, k phone.Key) bool {
 		}
 	}
 	return false
+}
+
+// lookupOrder ranks lookup hits as lookupScript does in Lua: the better
+// kind first, then newerFirst.
+func lookupOrder(ak, bk phone.Kind, ams, bms int64, aref, bref string) int {
+	if ak != bk {
+		return int(ak) - int(bk)
+	}
+	return newerFirst(ams, bms, aref, bref)
+}
+
+// newerFirst orders by UpdatedAt (ms), newest first, then by ref
+// descending: the order of Redis's ZREVRANGE, so every implementation
+// breaks ties alike.
+func newerFirst(ams, bms int64, aref, bref string) int {
+	if c := cmp.Compare(bms, ams); c != 0 {
+		return c
+	}
+	return strings.Compare(bref, aref)
 }

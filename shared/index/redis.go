@@ -1,7 +1,6 @@
 package index
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -77,7 +76,7 @@ func NewRedis(rdb redis.UniversalClient, prefix string) *Redis {
 		base = prefix + ":"
 	}
 	return &Redis{rdb: rdb, prefix: prefix, base: base, active: &activeTable{},
-		lookups: &coalescer{rdb: rdb, maxInFlight: coalescerInFlight}}
+		lookups: &coalescer{rdb: rdb}}
 }
 
 // generation is the generation the index reads and writes for tenant.
@@ -677,15 +676,7 @@ func (r *Redis) lookupHits(ctx context.Context, tk tenantKeys, keys []phone.Key,
 		}
 	}
 	hits = bestPerContact(hits)
-	slices.SortFunc(hits, func(a, b hit) int {
-		switch {
-		case a.kind != b.kind:
-			return int(a.kind) - int(b.kind)
-		case a.score != b.score:
-			return cmp.Compare(b.score, a.score)
-		}
-		return strings.Compare(b.ref, a.ref)
-	})
+	slices.SortFunc(hits, func(a, b hit) int { return lookupOrder(a.kind, b.kind, a.ms, b.ms, a.ref, b.ref) })
 	hits = hits[:min(limit, len(hits))]
 	out := make([]Match, 0, len(hits))
 	for _, h := range hits {
@@ -721,7 +712,7 @@ func bestPerContact(hits []hit) []hit {
 // hit is one entry of a hit list.
 type hit struct {
 	ref, doc string
-	score    float64
+	ms       int64 // the set's score: UpdatedAt in Unix milliseconds
 	kind     phone.Kind
 }
 
@@ -734,7 +725,7 @@ func appendHits(hits []hit, list string, kind phone.Kind) ([]hit, error) {
 		if !ok || err != nil {
 			return hits, fmt.Errorf("bad score %.20q", scoreStr)
 		}
-		h := hit{score: score, kind: kind}
+		h := hit{ms: int64(score), kind: kind}
 		if h.ref, rest, err = cutCounted(rest); err != nil {
 			return hits, err
 		}
