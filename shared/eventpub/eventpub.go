@@ -19,6 +19,7 @@ type item struct {
 	subject string
 	env     events.Envelope
 	payload any
+	data    []byte // the encoded envelope, once encoded
 }
 
 // Async buffers events and publishes them from one goroutine.
@@ -59,10 +60,11 @@ func (a *Async) Publish(subject string, env events.Envelope, payload any) bool {
 // Run publishes queued events until ctx ends, then flushes what is queued
 // for up to a second.
 func (a *Async) Run(ctx context.Context) error {
+	batch := make([]item, 0, maxBurst)
 	for {
 		select {
 		case it := <-a.buf:
-			a.send(it)
+			a.sendBurst(a.gather(ctx, append(batch[:0], it)))
 		case <-ctx.Done():
 			deadline := time.After(time.Second)
 			for {
@@ -81,24 +83,77 @@ func (a *Async) Run(ctx context.Context) error {
 	}
 }
 
+// Events are sent in bursts: those arriving within burstWindow of the
+// first (at most maxBurst) are published back to back, so nats.go writes
+// them to the socket at once instead of one system call per event, and
+// the server reads them at once too. They are telemetry: a millisecond
+// late costs nothing.
+const (
+	burstWindow = time.Millisecond
+	maxBurst    = 256
+)
+
+// gather adds to batch what arrives within burstWindow.
+func (a *Async) gather(ctx context.Context, batch []item) []item {
+	t := time.NewTimer(burstWindow)
+	defer t.Stop()
+	for len(batch) < cap(batch) {
+		select {
+		case it := <-a.buf:
+			batch = append(batch, it)
+		case <-t.C:
+			return batch
+		case <-ctx.Done():
+			return batch
+		}
+	}
+	return batch
+}
+
 func (a *Async) send(it item) {
+	if a.encode(&it) {
+		a.publish(it)
+	}
+}
+
+// sendBurst encodes every event first, then publishes them back to back.
+func (a *Async) sendBurst(batch []item) {
+	for i := range batch {
+		if !a.encode(&batch[i]) {
+			batch[i].data = nil
+		}
+	}
+	for _, it := range batch {
+		if it.data != nil {
+			a.publish(it)
+		}
+	}
+}
+
+// encode sets it.data to the event's envelope; false (logged) if it
+// cannot be encoded.
+func (a *Async) encode(it *item) bool {
 	raw, err := json.Marshal(it.payload)
 	if err != nil {
 		a.log.Error("event payload", "subject", it.subject, "err", err)
-		return
+		return false
 	}
 	it.env.Data = raw
-	data, err := json.Marshal(it.env)
-	if err != nil {
+	if it.data, err = json.Marshal(it.env); err != nil {
 		a.log.Error("event envelope", "subject", it.subject, "err", err)
-		return
+		return false
 	}
+	return true
+}
+
+func (a *Async) publish(it item) {
+	var err error
 	// Acks are not awaited here: failures reach the error handler the
 	// JetStream client was built with (jetstream.WithPublishAsyncErrHandler).
 	if a.sent++; a.sent%ackEvery == 0 {
-		_, err = a.js.PublishAsync(it.subject, data)
+		_, err = a.js.PublishAsync(it.subject, it.data)
 	} else {
-		err = a.js.Conn().Publish(it.subject, data)
+		err = a.js.Conn().Publish(it.subject, it.data)
 	}
 	if err != nil {
 		a.failed.Inc()
