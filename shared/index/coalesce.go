@@ -9,11 +9,11 @@ import (
 )
 
 // coalescer sends concurrent lookups to Redis together. Each lookup is
-// still one MGET of hit lists and one round trip, but lookups that arrive while
-// coalescerInFlight pipelines are under way queue and leave in the next one: under
-// load the client and Redis then pay one write and one read per pipeline,
-// not per lookup, which is most of what a lookup costs them. A lookup
-// alone leaves at once.
+// still one MGET of hit lists and one round trip, but lookups that arrive
+// while coalescerInFlight pipelines are under way queue and leave in the
+// next one: under load the client and Redis then pay one write and one
+// read per pipeline, not per lookup, which is most of what a lookup costs
+// them. A lookup alone leaves at once.
 type coalescer struct {
 	rdb redis.UniversalClient
 
@@ -31,9 +31,13 @@ type lookupCall struct {
 	done chan struct{}
 }
 
-// coalescerInFlight bounds the pipelines under way at once: enough to keep
-// Redis busy while replies travel, few enough that lookups gather.
-const coalescerInFlight = 4
+// coalescerInFlight bounds the pipelines under way at once. One measured
+// best (lookupload, Redis target: 48 % of the ceiling against 45 % with 2
+// and 43 % with 4): lookups gather into fewer, larger pipelines, and under
+// load each waits at most one round trip for the pipeline ahead of it. A
+// pipeline stuck on a dead connection holds the queue until its deadline,
+// the latest of its callers' lookup budgets.
+const coalescerInFlight = 1
 
 // mget returns the values of keys (nil where absent), or ctx's error as
 // soon as ctx ends.
