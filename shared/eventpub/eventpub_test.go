@@ -1,0 +1,111 @@
+package eventpub_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/calldex/calldex/events"
+	"github.com/calldex/calldex/shared/eventpub"
+	"github.com/calldex/calldex/shared/natstest"
+)
+
+func counters() (dropped, failed prometheus.Counter) {
+	return prometheus.NewCounter(prometheus.CounterOpts{Name: "dropped"}), prometheus.NewCounter(prometheus.CounterOpts{Name: "failed"})
+}
+
+func lookupEvent(env *natstest.Env, i int) (string, events.Envelope, events.CallLookup) {
+	return env.Topology.CallSubject("acme", "lookup"),
+		events.Envelope{ID: fmt.Sprint("ev-", i), Type: events.TypeCallLookup, Tenant: "acme", Time: time.Now().UTC(), SchemaVersion: events.SchemaVersion},
+		events.CallLookup{Dialect: "peoplefone", Number: fmt.Sprint(41215520000 + i), Hits: i % 2}
+}
+
+// stored reads the CALLS stream in order.
+func stored(t *testing.T, env *natstest.Env, want int) []events.Envelope {
+	t.Helper()
+	ctx := t.Context()
+	s, err := env.JS.Stream(ctx, env.Topology.Stream(events.StreamCalls))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []events.Envelope
+	for len(out) < want {
+		msg, err := c.Next(jetstream.FetchMaxWait(5 * time.Second))
+		if err != nil {
+			t.Fatalf("after %d of %d events: %v", len(out), want, err)
+		}
+		env, err := events.Decode(msg.Data())
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, env)
+	}
+	return out
+}
+
+// Every event reaches the stream, in order, whether it went with an ack or
+// as a plain message, and bursts lose none.
+func TestEventsStoredInOrder(t *testing.T) {
+	env := natstest.Embedded(t).Connect()
+	dropped, failed := counters()
+	pub := eventpub.New(env.JS, 1024, dropped, failed, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = pub.Run(ctx) }()
+	const n = 500 // several bursts, several acked events (one in 64)
+	for i := range n {
+		if !pub.Publish(lookupEvent(env, i)) {
+			t.Fatalf("event %d dropped with room in the buffer", i)
+		}
+		if i%100 == 0 {
+			time.Sleep(5 * time.Millisecond) // let a burst end
+		}
+	}
+	got := stored(t, env, n)
+	for i, e := range got {
+		var p events.CallLookup
+		if e.ID != fmt.Sprint("ev-", i) || e.Payload(&p) != nil || p.Number != fmt.Sprint(41215520000+i) {
+			t.Fatalf("event %d: %+v %+v", i, e, p)
+		}
+	}
+	cancel()
+	<-done
+	if d, f := testutil.ToFloat64(dropped), testutil.ToFloat64(failed); d != 0 || f != 0 {
+		t.Errorf("dropped %v, failed %v; want none", d, f)
+	}
+}
+
+// A full buffer drops and counts instead of blocking the caller; what was
+// queued is still published when Run stops.
+func TestFullBufferDropsAndStopFlushes(t *testing.T) {
+	env := natstest.Embedded(t).Connect()
+	dropped, failed := counters()
+	pub := eventpub.New(env.JS, 10, dropped, failed, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	for i := range 15 {
+		if queued := pub.Publish(lookupEvent(env, i)); queued != (i < 10) {
+			t.Fatalf("event %d queued %v", i, queued)
+		}
+	}
+	if d := testutil.ToFloat64(dropped); d != 5 {
+		t.Errorf("dropped %v, want 5", d)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel() // stopping at once: Run only flushes the queue
+	if err := pub.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := stored(t, env, 10); got[9].ID != "ev-9" {
+		t.Errorf("last flushed event %s, want ev-9", got[9].ID)
+	}
+}
