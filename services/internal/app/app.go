@@ -79,6 +79,7 @@ type part struct {
 type App struct {
 	cfg     Config
 	opts    options
+	demo    bool
 	log     *slog.Logger
 	natsURL string
 	ln      net.Listener
@@ -117,6 +118,7 @@ func Build(ctx context.Context, cfg Config, opt ...Option) (a *App, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("configuration: %w", err)
 	}
+	a.demo = cfg.Demo() && a.opts.tenants == nil
 	if a.Tenants, err = a.loadTenants(); err != nil {
 		return nil, err
 	}
@@ -160,7 +162,7 @@ func Build(ctx context.Context, cfg Config, opt ...Option) (a *App, err error) {
 			}
 			return nil
 		}})
-		if cfg.Demo() && roles.Has(RoleIngress) {
+		if a.demo && roles.Has(RoleIngress) {
 			// Before the projector starts, so that readiness includes them.
 			if err := seed(ctx, js, topo, contacts, DemoTenant, cfg.DemoContacts, a.log); err != nil {
 				return nil, err
@@ -240,7 +242,7 @@ func (a *App) ingress(ctx context.Context, p ingressParts) (http.Handler, error)
 	look := lookup.New(p.idx).WithFallback(lookup.FallbackConfig{}, fallbackSources{p.factory, a.log}, p.contacts, a.log)
 	var ac http.Handler
 	secret := a.cfg.AppConnectSecret
-	if secret == "" && a.cfg.Demo() {
+	if secret == "" && a.demo {
 		secret = DemoAppConnectSecret
 	}
 	if secret != "" {
@@ -357,7 +359,7 @@ func (a *App) loadTenants() (*tenant.Config, error) {
 		}
 		return os.LookupEnv(k)
 	}
-	if a.cfg.Demo() {
+	if a.demo {
 		cfg, err := tenant.Load(DemoConfig, getenv)
 		if err != nil {
 			return nil, fmt.Errorf("demo config (run from the repository root, or set CALLDEX_CONFIG): %w", err)
