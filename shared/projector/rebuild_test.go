@@ -62,12 +62,12 @@ func TestRebuildSwitchesWithoutWrongAnswers(t *testing.T) {
 	for i := range cs {
 		cs[i] = events.Contact{ID: fmt.Sprint(i), Source: "crm", Name: fmt.Sprintf("Contact %d", i), Phones: []events.Phone{{Raw: number(i)}}}
 	}
-	last, err := pub.UpsertMany(ctx, "acme", cs)
-	if err != nil {
+	if _, err := pub.UpsertMany(ctx, "acme", cs); err != nil {
 		t.Fatal(err)
 	}
 	// Deleted contacts stay deleted through a rebuild.
-	if last, err = pub.Delete(ctx, "acme", "crm", "7"); err != nil {
+	last, err := pub.Delete(ctx, "acme", "crm", "7")
+	if err != nil {
 		t.Fatal(err)
 	}
 	waitApplied(t, p, last)

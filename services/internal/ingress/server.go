@@ -41,10 +41,10 @@ type Check struct {
 // Deps are what the ingress is built on; every field is required unless
 // said otherwise.
 type Deps struct {
-	Config     *tenant.Config
-	Tenants    *tenant.Registry
-	Lookup     *lookup.Service
-	Contacts   *contact.Publisher
+	Config   *tenant.Config
+	Tenants  *tenant.Registry
+	Lookup   *lookup.Service
+	Contacts *contact.Publisher
 	// Projection lets admin writes wait until the index shows them.
 	Projection Projection
 	Events     EventPublisher
@@ -54,7 +54,7 @@ type Deps struct {
 	Metrics  *metrics.Metrics
 	// Ready are the readiness checks of /readyz.
 	Ready []Check
-	Log      *slog.Logger
+	Log   *slog.Logger
 	// Workflows runs business workflows; nil disables the workflow routes.
 	Workflows Dispatcher
 	// AppConnect serves /appconnect/; nil disables it.
