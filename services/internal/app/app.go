@@ -239,7 +239,8 @@ type ingressParts struct {
 func (a *App) ingress(ctx context.Context, p ingressParts) (http.Handler, error) {
 	disp := dispatch.New(p.js, p.buckets.WorkflowResults, p.topo)
 	a.afterHTTP = append(a.afterHTTP, func() { _ = disp.Close() })
-	look := lookup.New(p.idx).WithFallback(lookup.FallbackConfig{}, fallbackSources{p.factory, a.log}, p.contacts, a.log)
+	look := lookup.NewRecorder(lookup.New(p.idx).WithFallback(lookup.FallbackConfig{}, fallbackSources{p.factory, a.log}, p.contacts, a.log),
+		p.m, p.pub, p.topo, a.log)
 	var ac http.Handler
 	secret := a.cfg.AppConnectSecret
 	if secret == "" && a.demo {
@@ -247,7 +248,7 @@ func (a *App) ingress(ctx context.Context, p ingressParts) (http.Handler, error)
 	}
 	if secret != "" {
 		var err error
-		if ac, err = appConnect(ctx, secret, p.js, p.topo, p.reg, look, p.idx, p.contacts, p.proj, disp, p.factory, p.m, p.pub, a.log); err != nil {
+		if ac, err = appConnect(ctx, secret, p.js, p.topo, p.reg, look, p.idx, p.contacts, p.proj, disp, p.factory, a.log); err != nil {
 			return nil, err
 		}
 	}
@@ -264,7 +265,7 @@ func (a *App) ingress(ctx context.Context, p ingressParts) (http.Handler, error)
 	}
 	return ingress.New(ingress.Deps{
 		Config: a.Tenants, Tenants: p.reg, Lookup: look, Contacts: p.contacts,
-		Projection: p.proj, Events: p.pub, JS: p.js, Topology: p.topo, Metrics: p.m, Log: a.log,
+		Projection: p.proj, JS: p.js, Topology: p.topo, Metrics: p.m, Log: a.log,
 		Workflows: disp, AppConnect: ac, Webhooks: hooks, Resync: requests, Ready: p.checks,
 	})
 }

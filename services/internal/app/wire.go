@@ -13,10 +13,8 @@ import (
 	"github.com/calldex/calldex/events"
 	"github.com/calldex/calldex/services/internal/appconnect"
 	"github.com/calldex/calldex/shared/contact"
-	"github.com/calldex/calldex/shared/eventpub"
 	"github.com/calldex/calldex/shared/index"
 	"github.com/calldex/calldex/shared/lookup"
-	"github.com/calldex/calldex/shared/metrics"
 	"github.com/calldex/calldex/shared/projector"
 	"github.com/calldex/calldex/shared/tenant"
 	"github.com/calldex/calldex/workflows/connectors"
@@ -33,8 +31,8 @@ func (dispatcher) Key(tenant, workflow string, in events.CallInput) string {
 
 // appConnect builds the App Connect connector server.
 func appConnect(ctx context.Context, secret string, js jetstream.JetStream, topo events.Topology, reg *tenant.Registry,
-	look *lookup.Service, idx index.Index, contacts *contact.Publisher, proj *projector.Projector,
-	disp *dispatch.Dispatcher, f *connectors.Factory, m *metrics.Metrics, pub *eventpub.Async, log *slog.Logger) (http.Handler, error) {
+	look *lookup.Recorder, idx index.Index, contacts *contact.Publisher, proj *projector.Projector,
+	disp *dispatch.Dispatcher, f *connectors.Factory, log *slog.Logger) (http.Handler, error) {
 	cfg := appconnect.Config{Secret: secret, Tenants: map[string]appconnect.TenantOptions{}}
 	for _, t := range reg.Tenants() {
 		var opts appconnect.TenantOptions
@@ -65,7 +63,7 @@ func appConnect(ctx context.Context, secret string, js jetstream.JetStream, topo
 			}
 			return c.Impl(), nil
 		}),
-		Metrics: m, Events: pub, Topology: &topo, Log: log,
+		Log: log,
 	})
 }
 

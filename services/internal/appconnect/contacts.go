@@ -113,7 +113,7 @@ func (h *Handler) findContact(w http.ResponseWriter, r *http.Request, s *session
 		return
 	}
 	number = restorePlus(number)
-	res, err := h.lookup(r.Context(), t, number)
+	res, err := h.d.Lookup.Lookup(r.Context(), t, dialect, number, "")
 	if err != nil {
 		writeJSON(w, http.StatusOK, contactSearchResponse{ReturnMessage: danger("Contact lookup is not available right now"), Contact: []contactInfo{}})
 		return
@@ -149,35 +149,6 @@ func e164Of(res lookup.Result) string {
 		}
 	}
 	return ""
-}
-
-// lookup runs the lookup core and records it like every dialect: metrics,
-// and a call.lookup event queued without waiting.
-func (h *Handler) lookup(ctx context.Context, t *tenant.Tenant, number string) (res lookup.Result, err error) {
-	start := h.now()
-	res, err = h.d.Lookup.Lookup(ctx, t, number)
-	took := h.now().Sub(start)
-	result := "miss"
-	switch {
-	case err != nil:
-		result = "error"
-		h.log.Error("appconnect: lookup failed", "tenant", t.ID, "err", err)
-	case len(res.Matches) > 0:
-		result = "hit"
-	}
-	if m := h.d.Metrics; m != nil {
-		m.LookupSeconds.WithLabelValues(dialect).Observe(took.Seconds())
-		m.Lookups.WithLabelValues(dialect, result).Inc()
-	}
-	if err == nil && h.d.Events != nil && h.d.Topology != nil {
-		ev := events.CallLookup{Dialect: dialect, Number: number, Hits: len(res.Matches), Latency: took}
-		if len(res.Matches) > 0 {
-			ev.ContactID = res.Matches[0].Contact.ID
-		}
-		h.d.Events.Publish(h.d.Topology.CallSubject(t.ID, "lookup"),
-			events.Envelope{ID: contact.NewID(), Type: events.TypeCallLookup, Tenant: t.ID, Time: start.UTC(), SchemaVersion: events.SchemaVersion}, ev)
-	}
-	return res, err
 }
 
 // crmConnector returns the implementation of the tenant's CRM for App
@@ -236,7 +207,7 @@ var extensionTypes = []string{"user", "extension"}
 // configured directory. App Connect never offers to create an extension.
 func (h *Handler) findExtension(w http.ResponseWriter, r *http.Request, t *tenant.Tenant, opts TenantOptions, ext string) {
 	out := []contactInfo{}
-	res, err := h.lookup(r.Context(), t, ext)
+	res, err := h.d.Lookup.Lookup(r.Context(), t, dialect, ext, "")
 	if err != nil {
 		writeJSON(w, http.StatusOK, contactSearchResponse{ReturnMessage: danger("Contact lookup is not available right now"), Contact: out})
 		return

@@ -7,7 +7,6 @@ import (
 
 	"github.com/calldex/calldex/events"
 	"github.com/calldex/calldex/shared/lookup"
-	"github.com/calldex/calldex/shared/metrics"
 	"github.com/calldex/calldex/shared/tenant"
 )
 
@@ -17,10 +16,11 @@ type Tenants interface {
 	ByCredentialValue(value string) (*tenant.Tenant, bool)
 }
 
-// Lookup is the lookup core (*lookup.Service): number → ranked contacts,
-// at most the tenant's MaxResults. Its error is for a failing index only.
+// Lookup is the lookup core as every dialect runs it (*lookup.Recorder):
+// number → ranked contacts, at most the tenant's MaxResults, recorded in
+// metrics and as a call.lookup event. Its error is for a failing index only.
 type Lookup interface {
-	Lookup(ctx context.Context, t *tenant.Tenant, number string) (lookup.Result, error)
+	Lookup(ctx context.Context, t *tenant.Tenant, dialect, number, dnid string) (lookup.Result, error)
 }
 
 // NameIndex searches the index by name (index.Index): case- and
@@ -75,11 +75,6 @@ func (f ConnectorsFunc) Connector(ctx context.Context, tenantID, name string) (a
 	return f(ctx, tenantID, name)
 }
 
-// EventPublisher queues fire-and-forget events (*eventpub.Publisher).
-type EventPublisher interface {
-	Publish(subject string, env events.Envelope, payload any) bool
-}
-
 // Deps are what the handler is built on. Every field is required unless
 // said otherwise.
 type Deps struct {
@@ -104,12 +99,6 @@ type Deps struct {
 	// Connectors gives live CRM capabilities; nil means none (index only,
 	// contacts created as Calldex-owned).
 	Connectors Connectors
-	// Metrics, when set, counts lookups under the dialect "appconnect".
-	Metrics *metrics.Metrics
-	// Events and Topology, when both set, receive a call.lookup event per
-	// answered phone lookup, queued without waiting.
-	Events   EventPublisher
-	Topology *events.Topology
 	// Log defaults to slog.Default().
 	Log *slog.Logger
 	// Now defaults to time.Now (tests set a clock).

@@ -21,11 +21,6 @@ import (
 // maxBody bounds every request body but bulk imports.
 const maxBody = 64 << 10
 
-// EventPublisher queues fire-and-forget events.
-type EventPublisher interface {
-	Publish(subject string, env events.Envelope, payload any) bool
-}
-
 // Projection tells how far the index has caught up with CONTACTS.
 type Projection interface {
 	WaitApplied(ctx context.Context, seq uint64) error
@@ -41,13 +36,13 @@ type Check struct {
 // Deps are what the ingress is built on; every field is required unless
 // said otherwise.
 type Deps struct {
-	Config   *tenant.Config
-	Tenants  *tenant.Registry
-	Lookup   *lookup.Service
+	Config  *tenant.Config
+	Tenants *tenant.Registry
+	// Lookup runs and records every dialect's lookups.
+	Lookup   *lookup.Recorder
 	Contacts *contact.Publisher
 	// Projection lets admin writes wait until the index shows them.
 	Projection Projection
-	Events     EventPublisher
 	// JS stores call events; required with Workflows.
 	JS       jetstream.JetStream
 	Topology events.Topology
@@ -81,7 +76,7 @@ type Server struct {
 // New builds the HTTP handler.
 func New(d Deps) (*Server, error) {
 	if d.Config == nil || d.Tenants == nil || d.Lookup == nil || d.Contacts == nil ||
-		d.Projection == nil || d.Events == nil || d.Metrics == nil {
+		d.Projection == nil || d.Metrics == nil {
 		return nil, errors.New("ingress: missing dependency")
 	}
 	if d.Workflows != nil && d.JS == nil {
