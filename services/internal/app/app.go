@@ -96,6 +96,13 @@ type App struct {
 	Tenants *tenant.Config
 	// Syncer is the CRM sync of the sync role, nil without it.
 	Syncer *crmsync.Syncer
+	// Metrics are the process's collectors (what /metrics serves).
+	Metrics *metrics.Metrics
+	// Index is the contact index, nil unless the ingress or projector role runs.
+	Index index.Index
+	// Projector is the CONTACTS projector, nil unless the ingress or
+	// projector role runs (it runs only with the projector role).
+	Projector *projector.Projector
 }
 
 // Build creates every part the roles need. On error it releases what it
@@ -125,6 +132,7 @@ func Build(ctx context.Context, cfg Config, opt ...Option) (a *App, err error) {
 	roles := cfg.Roles
 	topo := events.Topology{Prefix: cfg.StreamPrefix, Replicas: cfg.StreamReplicas}
 	m := metrics.New()
+	a.Metrics = m
 
 	nc, js, buckets, err := a.openNATS(ctx, topo, m)
 	if err != nil {
@@ -156,6 +164,7 @@ func Build(ctx context.Context, cfg Config, opt ...Option) (a *App, err error) {
 		if proj, err = projector.New(projector.Config{Topology: topo}, js, idx, phoneOptions{reg}, cp, a.log); err != nil {
 			return nil, err
 		}
+		a.Index, a.Projector = idx, proj
 		checks = append(checks, ingress.Check{Name: "projection", Fn: func(context.Context) error {
 			if !proj.CaughtUp() {
 				return errors.New("catching up with CONTACTS")
