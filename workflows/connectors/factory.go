@@ -208,16 +208,14 @@ func (f *Factory) Close() error {
 	return errors.Join(errs...)
 }
 
-// Connector is one tenant's guarded connector instance.
+// Connector is one tenant's guarded connector instance. Its capabilities
+// are reached only through the accessors of capabilities.go, each call
+// behind the instance's circuit breaker.
 type Connector struct {
 	Name, Type, Tenant string
 	impl               any
 	breaker            *breaker.Breaker
 }
-
-// Impl is the connector implementation (for type assertions on
-// capabilities beyond the workflow actions).
-func (c *Connector) Impl() any { return c.impl }
 
 // Breaker is the instance's circuit breaker.
 func (c *Connector) Breaker() *breaker.Breaker { return c.breaker }
@@ -230,50 +228,43 @@ func (c *Connector) Supports(action string) bool {
 // Actions lists what the connector can do.
 func (c *Connector) Actions() []string {
 	var out []string
-	if _, ok := c.impl.(crm.CallLogger); ok {
-		out = append(out, ActionLogCall)
-	}
-	if _, ok := c.impl.(crm.TicketCreator); ok {
-		out = append(out, ActionCreateTicket)
-	}
-	if _, ok := c.impl.(crm.MessageLogger); ok {
-		out = append(out, ActionLogMessage)
+	for _, a := range []string{ActionLogCall, ActionCreateTicket, ActionLogMessage} {
+		if c.action(a) != nil {
+			out = append(out, a)
+		}
 	}
 	return out
+}
+
+// action returns the guarded method that runs a workflow action, nil when
+// the connector cannot do it.
+func (c *Connector) action(name string) func(context.Context, crm.Call) (crm.Result, error) {
+	switch name {
+	case ActionLogCall:
+		if x, ok := c.CallLogger(); ok {
+			return x.LogCall
+		}
+	case ActionCreateTicket:
+		if x, ok := c.TicketCreator(); ok {
+			return x.CreateTicket
+		}
+	case ActionLogMessage:
+		if x, ok := c.MessageLogger(); ok {
+			return x.LogMessage
+		}
+	}
+	return nil
 }
 
 // Do runs a workflow action through the breaker. An action the connector
 // does not support is a permanent ErrUnsupportedAction; an open breaker a
 // transient breaker.ErrOpen with the remaining cool-down as Retry-After.
 func (c *Connector) Do(ctx context.Context, action string, call crm.Call) (crm.Result, error) {
-	var run func(context.Context, crm.Call) (crm.Result, error)
-	switch action {
-	case ActionLogCall:
-		if x, ok := c.impl.(crm.CallLogger); ok {
-			run = x.LogCall
-		}
-	case ActionCreateTicket:
-		if x, ok := c.impl.(crm.TicketCreator); ok {
-			run = x.CreateTicket
-		}
-	case ActionLogMessage:
-		if x, ok := c.impl.(crm.MessageLogger); ok {
-			run = x.LogMessage
-		}
-	}
+	run := c.action(action)
 	if run == nil {
 		return crm.Result{}, crm.Permanent(fmt.Errorf("connector %s (%s): %w: %q (supported: %v)", c.Name, c.Type, ErrUnsupportedAction, action, c.Actions()))
 	}
-	var res crm.Result
-	err := c.breaker.Do(ctx, func(ctx context.Context) error {
-		var err error
-		res, err = run(ctx, call)
-		return err
-	})
-	if err != nil {
-		return crm.Result{}, fmt.Errorf("connector %s %s: %w", c.Name, action, err)
-	}
-	return res, nil
+	return run(ctx, call)
 }
 
 func buildSQL(ctx context.Context, opts map[string]any, _ Deps) (any, error) {

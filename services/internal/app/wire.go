@@ -22,7 +22,6 @@ import (
 	"github.com/calldex/calldex/shared/projector"
 	"github.com/calldex/calldex/shared/tenant"
 	"github.com/calldex/calldex/workflows/connectors"
-	"github.com/calldex/calldex/workflows/crm"
 	"github.com/calldex/calldex/workflows/dispatch"
 	"github.com/calldex/calldex/workflows/worker"
 )
@@ -73,7 +72,7 @@ func appConnect(ctx context.Context, secret string, js jetstream.JetStream, topo
 		Tenants: reg, Lookup: look, Names: idx, Contacts: contacts, Projection: proj,
 		Workflows: dispatcher{disp}, ErrUnavailable: dispatch.ErrUnavailable, ErrNotFound: dispatch.ErrNotFound,
 		Revocations: revocations, CallLogs: callLogs,
-		Connectors: appconnect.ConnectorsFunc(func(ctx context.Context, tid, name string) (any, error) {
+		Connectors: appconnect.ConnectorsFunc(func(ctx context.Context, tid, name string) (appconnect.CRM, error) {
 			t, ok := reg.Tenant(tid)
 			if !ok {
 				return nil, fmt.Errorf("unknown tenant %s", tid)
@@ -82,7 +81,7 @@ func appConnect(ctx context.Context, secret string, js jetstream.JetStream, topo
 			if err != nil {
 				return nil, err
 			}
-			return c.Impl(), nil
+			return c, nil
 		}),
 		Metrics: m, Events: pub, Topology: &topo, Log: log,
 	})
@@ -120,7 +119,7 @@ func (s fallbackSources) PhoneSources(ctx context.Context, t *tenant.Tenant) map
 			s.log.Warn("fallback source unavailable", "tenant", t.ID, "source", name, "err", err)
 			continue
 		}
-		if ps, ok := c.Impl().(crm.PhoneSearcher); ok {
+		if ps, ok := c.PhoneSearcher(); ok {
 			out[name] = ps
 		} else {
 			s.log.Warn("fallback source cannot search by phone", "tenant", t.ID, "source", name, "type", c.Type)

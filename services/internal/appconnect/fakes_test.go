@@ -204,11 +204,12 @@ type fakeCRM struct {
 	failNext error
 }
 
-var (
-	_ crm.PhoneSearcher  = (*fakeCRM)(nil)
-	_ crm.NameSearcher   = (*fakeCRM)(nil)
-	_ crm.ContactCreator = (*fakeCRM)(nil)
-)
+var _ appconnect.CRM = (*fakeCRM)(nil)
+
+// The fake has every capability App Connect uses.
+func (f *fakeCRM) PhoneSearcher() (crm.PhoneSearcher, bool)   { return f, true }
+func (f *fakeCRM) NameSearcher() (crm.NameSearcher, bool)     { return f, true }
+func (f *fakeCRM) ContactCreator() (crm.ContactCreator, bool) { return f, true }
 
 func (f *fakeCRM) SearchPhone(_ context.Context, numbers []string) ([]events.Contact, error) {
 	f.mu.Lock()
