@@ -24,10 +24,10 @@ import (
 	"github.com/calldex/calldex/shared/metrics"
 	"github.com/calldex/calldex/shared/natstest"
 	"github.com/calldex/calldex/shared/tenant"
+	"github.com/calldex/calldex/shared/testwait"
 	"github.com/calldex/calldex/workflows/connectors"
 	"github.com/calldex/calldex/workflows/crm"
 	"github.com/calldex/calldex/workflows/crmsync"
-	"github.com/calldex/calldex/workflows/internal/poll"
 )
 
 const (
@@ -493,7 +493,7 @@ func (h *harness) contactState(source, id string) (typ string, c events.Contact)
 // waitSynced waits until CONTACTS holds the CRM's state of every id.
 func (h *harness) waitSynced(ids ...string) {
 	h.t.Helper()
-	poll.Until(h.t, wait, "CONTACTS to match the CRM", func() bool {
+	testwait.Until(h.t, wait, "CONTACTS to match the CRM", func() bool {
 		h.crm.mu.Lock()
 		want := map[string]bool{}
 		for _, id := range ids {
