@@ -51,8 +51,9 @@ type harness struct {
 	dispatch *dispatch.Dispatcher
 }
 
-// newHarness configures tenant acme with the given connectors; workflow
-// CallFlow logs calls on connector "crm", Ticket creates tickets on it.
+// newHarness configures tenant acme with the given connectors; workflows
+// CallFlow and CallLog log calls on connector "crm", Ticket creates
+// tickets on it.
 func newHarness(t testing.TB, crm tenant.Connector) *harness {
 	t.Helper()
 	return newHarnessOn(t, natstest.Connect(t), crm)
@@ -67,6 +68,7 @@ func newHarnessOn(t testing.TB, env *natstest.Env, crm tenant.Connector) *harnes
 		Credentials: []tenant.Credential{{Header: "X-Api-Key", Value: "acme-key-123"}},
 		Workflows: map[string]tenant.Workflow{
 			"CallFlow": {Action: connectors.ActionLogCall, Connector: "crm"},
+			"CallLog":  {Action: connectors.ActionLogCall, Connector: "crm"},
 			"Ticket":   {Action: connectors.ActionCreateTicket, Connector: "crm"},
 		},
 		Connectors: map[string]tenant.Connector{"crm": crm},

@@ -23,7 +23,7 @@ import (
 // again is never run again and keeps its outcome, force gives a fresh key,
 // Wait is bounded, Status of an unknown key wraps ErrNotFound, and when
 // "unavailable" nothing is stored and errors wrap ErrUnavailable.
-// dispatcherContract checks it (and can check the real one).
+// dispatchtest.Run checks it, as it checks the real one.
 type fakeDispatcher struct {
 	// exec is the worker: what a workflow does in the CRM.
 	exec  func(tenant, workflow string, in events.CallInput) (crm.Result, error)
