@@ -230,34 +230,12 @@ type behaviour struct {
 func implements[C any](x any) bool { _, ok := x.(C); return ok }
 
 var capabilities = []capability{
-	{op: SearchPhone, has: implements[crm.PhoneSearcher],
-		call: func(ctx context.Context, s Subject) error { _, err := searchPhone(ctx, s); return err },
-		behaviours: []behaviour{
-			{"finds the contact", func(t *testing.T, s Subject) {
-				s.Arrange(t, SearchPhone, Found)
-				cs, err := searchPhone(ctxFor(t), s)
-				wantMatch(t, cs, err, s.Data.PhoneMatch)
-			}},
-			{"a miss is no error", func(t *testing.T, s Subject) {
-				s.Arrange(t, SearchPhone, Missing)
-				cs, err := searchPhone(ctxFor(t), s)
-				wantNone(t, cs, err)
-			}},
-		}},
-	{op: SearchName, has: implements[crm.NameSearcher],
-		call: func(ctx context.Context, s Subject) error { _, err := searchName(ctx, s); return err },
-		behaviours: []behaviour{
-			{"finds the contact", func(t *testing.T, s Subject) {
-				s.Arrange(t, SearchName, Found)
-				cs, err := searchName(ctxFor(t), s)
-				wantMatch(t, cs, err, s.Data.NameMatch)
-			}},
-			{"a miss is no error", func(t *testing.T, s Subject) {
-				s.Arrange(t, SearchName, Missing)
-				cs, err := searchName(ctxFor(t), s)
-				wantNone(t, cs, err)
-			}},
-		}},
+	searchCapability(SearchPhone, implements[crm.PhoneSearcher], func(ctx context.Context, s Subject) ([]events.Contact, error) {
+		return s.Connector.(crm.PhoneSearcher).SearchPhone(ctx, s.Data.Numbers)
+	}, func(d Data) string { return d.PhoneMatch }),
+	searchCapability(SearchName, implements[crm.NameSearcher], func(ctx context.Context, s Subject) ([]events.Contact, error) {
+		return s.Connector.(crm.NameSearcher).SearchName(ctx, s.Data.Name, 5)
+	}, func(d Data) string { return d.NameMatch }),
 	{op: CreateContact, has: implements[crm.ContactCreator],
 		call: func(ctx context.Context, s Subject) error {
 			_, err := s.Connector.(crm.ContactCreator).CreateContact(ctx, s.Data.NewContact)
@@ -318,7 +296,10 @@ var capabilities = []capability{
 // Call key, however often it runs.
 func callCapability(op Op, has func(any) bool, method func(any) func(context.Context, crm.Call) (crm.Result, error)) capability {
 	return capability{op: op, has: has,
-		call: func(ctx context.Context, s Subject) error { _, err := method(s.Connector)(ctx, s.Data.Call); return err },
+		call: func(ctx context.Context, s Subject) error {
+			_, err := method(s.Connector)(ctx, s.Data.Call)
+			return err
+		},
 		behaviours: []behaviour{
 			{"the same call twice is one effect", func(t *testing.T, s Subject) {
 				run := method(s.Connector)
@@ -339,12 +320,23 @@ func callCapability(op Op, has func(any) bool, method func(any) func(context.Con
 		}}
 }
 
-func searchPhone(ctx context.Context, s Subject) ([]events.Contact, error) {
-	return s.Connector.(crm.PhoneSearcher).SearchPhone(ctx, s.Data.Numbers)
-}
-
-func searchName(ctx context.Context, s Subject) ([]events.Contact, error) {
-	return s.Connector.(crm.NameSearcher).SearchName(ctx, s.Data.Name, 5)
+// searchCapability is a live search: it finds the CRM's contact, and a
+// miss is an empty answer, not an error.
+func searchCapability(op Op, has func(any) bool, search func(context.Context, Subject) ([]events.Contact, error), match func(Data) string) capability {
+	return capability{op: op, has: has,
+		call: func(ctx context.Context, s Subject) error { _, err := search(ctx, s); return err },
+		behaviours: []behaviour{
+			{"finds the contact", func(t *testing.T, s Subject) {
+				s.Arrange(t, op, Found)
+				cs, err := search(ctxFor(t), s)
+				wantMatch(t, cs, err, match(s.Data))
+			}},
+			{"a miss is no error", func(t *testing.T, s Subject) {
+				s.Arrange(t, op, Missing)
+				cs, err := search(ctxFor(t), s)
+				wantNone(t, cs, err)
+			}},
+		}}
 }
 
 func ctxFor(t *testing.T) context.Context {
