@@ -18,8 +18,6 @@ func TestConformance(t *testing.T) {
 		crmfake.SetNow(t, now)
 		f := newFake(t)
 		const search = "/crm/v3/objects/contacts/search"
-		// A found ticket as the CRM search documents results.
-		ticketFound := []byte(`{"total":1,"results":[{"id":"512","properties":{"subject":"troubleshoot report [cdx:k-123]"},"archived":false}]}`)
 		answers := crmfake.Answers{
 			crmtest.SearchPhone: {
 				crmtest.Found:   {{Method: "POST", Path: search, Answer: "search_contacts_page1.json"}},
@@ -48,7 +46,7 @@ func TestConformance(t *testing.T) {
 					{Method: "POST", Path: "/crm/v3/objects/tickets/search", Answer: "search_empty.json"},
 					{Method: "POST", Path: "/crm/v3/objects/tickets", Status: http.StatusCreated, Answer: "create_ticket_response.json"},
 				},
-				crmtest.Repeated: {{Method: "POST", Path: "/crm/v3/objects/tickets/search", Raw: ticketFound}},
+				crmtest.Repeated: {{Method: "POST", Path: "/crm/v3/objects/tickets/search", Answer: "search_tickets_found.json"}},
 			},
 		}
 		return crmtest.Subject{
