@@ -124,8 +124,18 @@ func (f *Factory) Types() []string {
 	return out
 }
 
-// Build makes a new, unguarded and uncached instance (for tools and tests).
-func (f *Factory) Build(ctx context.Context, name string, c tenant.Connector) (any, error) {
+// Build makes a new instance for one owner, uncached and with a breaker
+// of its own: the sync builds its sources so, and closes them.
+func (f *Factory) Build(ctx context.Context, name string, c tenant.Connector) (crmsync.Instance, error) {
+	conn, err := f.build(ctx, "", name, c)
+	if err != nil {
+		return nil, err
+	}
+	return conn, nil
+}
+
+// newImpl runs the type's constructor.
+func (f *Factory) newImpl(ctx context.Context, name string, c tenant.Connector) (any, error) {
 	f.mu.Lock()
 	ctor, ok := f.ctors[c.Type]
 	f.mu.Unlock()
@@ -178,9 +188,12 @@ func (f *Factory) Connector(ctx context.Context, tenantID, name string, c tenant
 }
 
 func (f *Factory) build(ctx context.Context, tenantID, name string, c tenant.Connector) (*Connector, error) {
-	impl, err := f.Build(ctx, name, c)
+	impl, err := f.newImpl(ctx, name, c)
 	if err != nil {
-		return nil, fmt.Errorf("tenant %s: %w", tenantID, err)
+		if tenantID != "" {
+			err = fmt.Errorf("tenant %s: %w", tenantID, err)
+		}
+		return nil, err
 	}
 	br, err := breaker.New(f.cfg.Breaker)
 	if err != nil {
@@ -198,11 +211,8 @@ func (f *Factory) Close() error {
 	var errs []error
 	for _, e := range entries {
 		<-e.ready
-		if e.conn == nil {
-			continue
-		}
-		if c, ok := e.conn.impl.(io.Closer); ok {
-			errs = append(errs, c.Close())
+		if e.conn != nil {
+			errs = append(errs, e.conn.Close())
 		}
 	}
 	return errors.Join(errs...)
@@ -215,6 +225,14 @@ type Connector struct {
 	Name, Type, Tenant string
 	impl               any
 	breaker            *breaker.Breaker
+}
+
+// Close releases what the implementation holds (a SQL pool), if anything.
+func (c *Connector) Close() error {
+	if x, ok := c.impl.(io.Closer); ok {
+		return x.Close()
+	}
+	return nil
 }
 
 // Breaker is the instance's circuit breaker.

@@ -207,6 +207,24 @@ func TestBuiltinSQLConnector(t *testing.T) {
 	if err != nil || res.ID != "1" || res.URL != "https://crm/1" {
 		t.Fatalf("log call: %+v, %v", res, err)
 	}
+
+	// The sync builds an instance of its own, which it lists and closes.
+	inst, err := f.Build(context.Background(), "db", tenant.Connector{Type: "sql", Options: map[string]any{
+		"driver": "sqlite", "dsn": "file:" + filepath.Join(t.TempDir(), "sync.db"),
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lister, ok := inst.ChangeLister()
+	if !ok {
+		t.Fatal("the sql connector lists no changes")
+	}
+	if _, err := lister.ListChanges(context.Background(), ""); err != nil {
+		t.Fatalf("list changes: %v", err)
+	}
+	if err := inst.Close(); err != nil {
+		t.Fatalf("close: %v", err)
+	}
 }
 
 func TestHTTPClientDoesNotRetry(t *testing.T) {

@@ -188,6 +188,14 @@ func (l *lister) ListChanges(ctx context.Context, cursor string) (crm.Page, erro
 
 func (l *lister) Close() error { l.closed.Store(true); return nil }
 
+func (l *lister) ChangeLister() (crm.ChangeLister, bool) { return l, true }
+
+// plain is a connector instance that lists nothing.
+type plain struct{}
+
+func (plain) ChangeLister() (crm.ChangeLister, bool) { return nil, false }
+func (plain) Close() error                           { return nil }
+
 // builder builds "fake" connectors on the fake CRM and "plain" ones that
 // list nothing.
 type builder struct {
@@ -198,7 +206,7 @@ type builder struct {
 	made []*lister
 }
 
-func (b *builder) Build(_ context.Context, _ string, c tenant.Connector) (any, error) {
+func (b *builder) Build(_ context.Context, _ string, c tenant.Connector) (crmsync.Instance, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.opts = append(b.opts, c.Options)
@@ -208,7 +216,7 @@ func (b *builder) Build(_ context.Context, _ string, c tenant.Connector) (any, e
 		b.made = append(b.made, l)
 		return l, nil
 	case "plain":
-		return struct{}{}, nil
+		return plain{}, nil
 	}
 	return nil, crm.Permanent(fmt.Errorf("unknown connector type %q", c.Type))
 }

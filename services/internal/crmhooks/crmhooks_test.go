@@ -449,12 +449,18 @@ func (f *fakeCRM) ListChanges(_ context.Context, cursor string) (crm.Page, error
 // nothing.
 type builder struct{ crm *fakeCRM }
 
-func (b builder) Build(_ context.Context, name string, _ tenant.Connector) (any, error) {
+func (b builder) Build(_ context.Context, name string, _ tenant.Connector) (crmsync.Instance, error) {
 	if name == "hubspot" {
-		return b.crm, nil
+		return instance{b.crm}, nil
 	}
-	return struct{}{}, nil
+	return instance{}, nil
 }
+
+// instance is a built connector: a source when it has a CRM.
+type instance struct{ crm *fakeCRM }
+
+func (i instance) ChangeLister() (crm.ChangeLister, bool) { return i.crm, i.crm != nil }
+func (instance) Close() error                             { return nil }
 
 func TestAWebhookBringsTheChangeWithinSeconds(t *testing.T) {
 	env := natstest.Connect(t)
