@@ -103,22 +103,21 @@ func (s *source) run(ctx context.Context) {
 // source id), or ctx ended.
 func (s *source) build(ctx context.Context) bool {
 	for failures := 1; ; failures++ {
-		impl, err := s.sy.deps.Connectors.Build(ctx, s.name, s.conn)
+		inst, err := s.sy.deps.Connectors.Build(ctx, s.name, s.conn)
 		if err == nil {
-			lister, ok := impl.(crm.ChangeLister)
+			lister, ok := inst.ChangeLister()
 			if !ok {
-				closeImpl(impl)
+				_ = inst.Close()
 				s.log.Debug("crm sync: connector lists no changes; not synced", "type", s.conn.Type)
 				return false
 			}
 			if err := events.ValidID(s.name); err != nil {
-				closeImpl(impl)
+				_ = inst.Close()
 				s.countError("build")
 				s.log.Error("crm sync: connector name cannot be a source id; not synced (rename it or set sync: false)", "err", err)
 				return false
 			}
-			s.lister = lister
-			s.closer, _ = impl.(io.Closer)
+			s.lister, s.closer = lister, inst
 			return true
 		}
 		if ctx.Err() != nil {
@@ -135,12 +134,6 @@ func (s *source) build(ctx context.Context) bool {
 		if !sleep(ctx, wait, nil) {
 			return false
 		}
-	}
-}
-
-func closeImpl(impl any) {
-	if c, ok := impl.(io.Closer); ok {
-		_ = c.Close()
 	}
 }
 

@@ -18,7 +18,6 @@ import (
 	"github.com/calldex/calldex/shared/projector"
 	"github.com/calldex/calldex/shared/tenant"
 	"github.com/calldex/calldex/workflows/connectors"
-	"github.com/calldex/calldex/workflows/crm"
 	"github.com/calldex/calldex/workflows/dispatch"
 )
 
@@ -52,7 +51,7 @@ func appConnect(ctx context.Context, secret string, js jetstream.JetStream, topo
 		Tenants: reg, Lookup: look, Names: idx, Contacts: contacts, Projection: proj,
 		Workflows: dispatcher{disp}, ErrUnavailable: dispatch.ErrUnavailable, ErrNotFound: dispatch.ErrNotFound,
 		Revocations: revocations, CallLogs: callLogs,
-		Connectors: appconnect.ConnectorsFunc(func(ctx context.Context, tid, name string) (any, error) {
+		Connectors: appconnect.ConnectorsFunc(func(ctx context.Context, tid, name string) (appconnect.CRM, error) {
 			t, ok := reg.Tenant(tid)
 			if !ok {
 				return nil, fmt.Errorf("unknown tenant %s", tid)
@@ -61,7 +60,7 @@ func appConnect(ctx context.Context, secret string, js jetstream.JetStream, topo
 			if err != nil {
 				return nil, err
 			}
-			return c.Impl(), nil
+			return c, nil
 		}),
 		Log: log,
 	})
@@ -99,7 +98,7 @@ func (s fallbackSources) PhoneSources(ctx context.Context, t *tenant.Tenant) map
 			s.log.Warn("fallback source unavailable", "tenant", t.ID, "source", name, "err", err)
 			continue
 		}
-		if ps, ok := c.Impl().(crm.PhoneSearcher); ok {
+		if ps, ok := c.PhoneSearcher(); ok {
 			out[name] = ps
 		} else {
 			s.log.Warn("fallback source cannot search by phone", "tenant", t.ID, "source", name, "type", c.Type)

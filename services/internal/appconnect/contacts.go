@@ -151,34 +151,42 @@ func e164Of(res lookup.Result) string {
 	return ""
 }
 
-// crmConnector returns the implementation of the tenant's CRM for App
-// Connect (TenantOptions.CRM, else its only connector) and its name.
-func (h *Handler) crmConnector(ctx context.Context, t *tenant.Tenant, opts TenantOptions) (any, string) {
+// noCRM is the CRM of a tenant without one: it can do nothing.
+type noCRM struct{}
+
+func (noCRM) PhoneSearcher() (crm.PhoneSearcher, bool)   { return nil, false }
+func (noCRM) NameSearcher() (crm.NameSearcher, bool)     { return nil, false }
+func (noCRM) ContactCreator() (crm.ContactCreator, bool) { return nil, false }
+
+// crmConnector returns the tenant's CRM for App Connect
+// (TenantOptions.CRM, else its only connector) and its name; noCRM when
+// there is none or it cannot be built.
+func (h *Handler) crmConnector(ctx context.Context, t *tenant.Tenant, opts TenantOptions) (CRM, string) {
 	if h.d.Connectors == nil {
-		return nil, ""
+		return noCRM{}, ""
 	}
 	name := opts.CRM
 	if name == "" {
 		if len(t.Connectors) != 1 {
-			return nil, ""
+			return noCRM{}, ""
 		}
 		for n := range t.Connectors {
 			name = n
 		}
 	}
-	impl, err := h.d.Connectors.Connector(ctx, t.ID, name)
+	c, err := h.d.Connectors.Connector(ctx, t.ID, name)
 	if err != nil {
 		h.log.Warn("appconnect: connector unavailable", "tenant", t.ID, "connector", name, "err", err)
-		return nil, ""
+		return noCRM{}, ""
 	}
-	return impl, name
+	return c, name
 }
 
 // livePhoneSearch asks the CRM for the number as E.164 and in each of the
 // user's formats, within LiveTimeout; a failure is a miss.
 func (h *Handler) livePhoneSearch(ctx context.Context, t *tenant.Tenant, opts TenantOptions, number, e164, overriding string) []events.Contact {
-	impl, name := h.crmConnector(ctx, t, opts)
-	ps, ok := impl.(crm.PhoneSearcher)
+	c, name := h.crmConnector(ctx, t, opts)
+	ps, ok := c.PhoneSearcher()
 	if !ok {
 		return nil
 	}
@@ -282,8 +290,8 @@ func (h *Handler) searchContactByName(w http.ResponseWriter, r *http.Request, s 
 }
 
 func (h *Handler) liveNameSearch(ctx context.Context, t *tenant.Tenant, opts TenantOptions, name string) []events.Contact {
-	impl, conn := h.crmConnector(ctx, t, opts)
-	ns, ok := impl.(crm.NameSearcher)
+	c, conn := h.crmConnector(ctx, t, opts)
+	ns, ok := c.NameSearcher()
 	if !ok {
 		return nil
 	}
@@ -381,8 +389,8 @@ func (h *Handler) createContact(w http.ResponseWriter, r *http.Request, s *sessi
 
 	var c events.Contact
 	inCRM := false
-	impl, conn := h.crmConnector(r.Context(), t, opts)
-	if creator, ok := impl.(crm.ContactCreator); ok {
+	crmConn, conn := h.crmConnector(r.Context(), t, opts)
+	if creator, ok := crmConn.ContactCreator(); ok {
 		ctx, cancel := context.WithTimeout(r.Context(), createTimeout)
 		created, err := creator.CreateContact(ctx, crm.NewContact{Name: name, Phone: stored, Type: typ})
 		cancel()

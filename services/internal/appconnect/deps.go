@@ -8,6 +8,7 @@ import (
 	"github.com/calldex/calldex/events"
 	"github.com/calldex/calldex/shared/lookup"
 	"github.com/calldex/calldex/shared/tenant"
+	"github.com/calldex/calldex/workflows/crm"
 )
 
 // Tenants finds tenants by id and by credential value (*tenant.Registry).
@@ -59,19 +60,25 @@ type Dispatcher interface {
 	Status(ctx context.Context, key string) (events.WorkflowResult, error)
 }
 
-// Connectors gives the implementation of a tenant's CRM connector, built
-// on first use (workflows/connectors.Factory.Connector(...).Impl(), ideally
-// behind its breaker). The handler type-asserts the capabilities it uses:
-// crm.ContactCreator, crm.PhoneSearcher, crm.NameSearcher.
+// CRM is a tenant's CRM connector as App Connect uses it: each capability
+// it has, false for one it lacks (*connectors.Connector, whose capabilities
+// run behind the connector's circuit breaker).
+type CRM interface {
+	PhoneSearcher() (crm.PhoneSearcher, bool)
+	NameSearcher() (crm.NameSearcher, bool)
+	ContactCreator() (crm.ContactCreator, bool)
+}
+
+// Connectors gives a tenant's CRM connector, built on first use.
 type Connectors interface {
-	Connector(ctx context.Context, tenantID, name string) (any, error)
+	Connector(ctx context.Context, tenantID, name string) (CRM, error)
 }
 
 // ConnectorsFunc adapts a function to Connectors.
-type ConnectorsFunc func(ctx context.Context, tenantID, name string) (any, error)
+type ConnectorsFunc func(ctx context.Context, tenantID, name string) (CRM, error)
 
 // Connector calls f.
-func (f ConnectorsFunc) Connector(ctx context.Context, tenantID, name string) (any, error) {
+func (f ConnectorsFunc) Connector(ctx context.Context, tenantID, name string) (CRM, error) {
 	return f(ctx, tenantID, name)
 }
 

@@ -172,7 +172,7 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 		Tenants: h.tenants, Lookup: lookup.NewRecorder(lookup.New(h.idx), metrics.New(), nil, env.Topology, log), Names: h.idx,
 		Contacts: h.contacts, Projection: proj, Workflows: h.disp,
 		Revocations: revocations, CallLogs: appconnect.NewKVCallLogs(callLogsKV),
-		Connectors: appconnect.ConnectorsFunc(func(_ context.Context, tenantID, name string) (any, error) {
+		Connectors: appconnect.ConnectorsFunc(func(_ context.Context, tenantID, name string) (appconnect.CRM, error) {
 			if tenantID == "acme" && name == "crm" {
 				return h.crm, nil
 			}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/calldex/calldex/events"
 	calldex "github.com/calldex/calldex/services/internal/app"
@@ -15,6 +16,7 @@ import (
 	"github.com/calldex/calldex/shared/phone"
 	"github.com/calldex/calldex/shared/redistest"
 	"github.com/calldex/calldex/shared/tenant"
+	"github.com/calldex/calldex/shared/testwait"
 )
 
 var lookupContacts = []events.Contact{
@@ -76,7 +78,7 @@ func TestLookupThroughAdminAPI(t *testing.T) {
 	if _, err := contact.NewPublisher(env.JS, env.Topology).UpsertMany(ctx, "acme", lookupContacts); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the contacts indexed", func() bool {
+	testwait.Until(t, 10*time.Second, "the contacts indexed", func() bool {
 		req, _ := http.NewRequest(http.MethodGet, srv.URL+"/admin/v1/tenants/acme/lookup?number=%2B41215522000", nil)
 		req.Header.Set("Authorization", "Bearer admin-secret-token")
 		resp, err := http.DefaultClient.Do(req)
