@@ -146,17 +146,6 @@ func published(t *testing.T, count func() (int64, error)) int64 {
 	return n
 }
 
-// until calls cond every few milliseconds until it returns true, and fails
-// the test with msg after timeout.
-func until(t *testing.T, timeout time.Duration, msg string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(timeout); !cond(); time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s: %s", timeout, msg)
-		}
-	}
-}
-
 // syncedAt is when the source's cursor was last stored: after every page.
 func syncedAt(t *testing.T, env *natstest.Env) time.Time {
 	t.Helper()
