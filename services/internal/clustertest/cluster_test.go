@@ -90,11 +90,11 @@ func (c *crm) count() (called, repeated int) {
 // probe is a steady lookup load on the ingress replicas that keeps, per
 // phase, the errors and the longest lookup.
 type probe struct {
-	mu       sync.Mutex
-	phase    string
-	errors   map[string]int
-	lookups  map[string]int
-	longest  map[string]time.Duration
+	mu      sync.Mutex
+	phase   string
+	errors  map[string]int
+	lookups map[string]int
+	longest map[string]time.Duration
 }
 
 func (p *probe) setPhase(name string) {
