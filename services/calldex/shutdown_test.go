@@ -62,7 +62,9 @@ func TestSIGTERMFinishesWorkflowsInFlight(t *testing.T) {
 	}
 
 	start(t, bin, dataDir, env...)
-	testwait.Until(t, 60*time.Second, "every workflow called", func() bool { n, _, _ := crm.Counts(); return n == accepted })
+	// Messages the stopped worker had received but not started come back
+	// when their ack wait (60 s) ends: give them that and room.
+	testwait.Until(t, 100*time.Second, "every workflow called", func() bool { n, _, _ := crm.Counts(); return n == accepted })
 	// Not a wait for a condition: a window in which a repeat of recorded
 	// work (a redelivery of a message whose ack was lost) would reach the CRM.
 	time.Sleep(2 * time.Second)
