@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -154,14 +155,26 @@ func TestRedisKeysHashTagged(t *testing.T) {
 	}
 }
 
-func scanKeys(t *testing.T, rdb *redis.Client, prefix string) []string {
+func scanKeys(t *testing.T, rdb redis.UniversalClient, prefix string) []string {
 	t.Helper()
+	var mu sync.Mutex
 	var keys []string
-	iter := rdb.Scan(t.Context(), 0, prefix+"*", 1000).Iterator()
-	for iter.Next(t.Context()) {
-		keys = append(keys, iter.Val())
+	scan := func(ctx context.Context, node redis.Cmdable) error {
+		iter := node.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+		for iter.Next(ctx) {
+			mu.Lock()
+			keys = append(keys, iter.Val())
+			mu.Unlock()
+		}
+		return iter.Err()
 	}
-	if err := iter.Err(); err != nil {
+	var err error
+	if c, ok := rdb.(*redis.ClusterClient); ok {
+		err = c.ForEachMaster(t.Context(), func(ctx context.Context, n *redis.Client) error { return scan(ctx, n) })
+	} else {
+		err = scan(t.Context(), rdb)
+	}
+	if err != nil {
 		t.Fatal(err)
 	}
 	return keys
