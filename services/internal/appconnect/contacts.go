@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -168,6 +169,9 @@ func (h *Handler) lookup(ctx context.Context, t *tenant.Tenant, number string) (
 	if m := h.d.Metrics; m != nil {
 		m.LookupSeconds.WithLabelValues(dialect).Observe(took.Seconds())
 		m.Lookups.WithLabelValues(dialect, result).Inc()
+		if errors.Is(err, lookup.ErrTimeout) {
+			m.LookupTimeouts.WithLabelValues(dialect).Inc()
+		}
 	}
 	if err == nil && h.d.Events != nil && h.d.Topology != nil {
 		ev := events.CallLookup{Dialect: dialect, Number: number, Hits: len(res.Matches), Latency: took}
