@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -16,6 +15,7 @@ import (
 	"github.com/calldex/calldex/shared/index/indextest"
 	"github.com/calldex/calldex/shared/phone"
 	"github.com/calldex/calldex/shared/redistest"
+	"github.com/calldex/calldex/shared/redisx"
 )
 
 func TestRedis(t *testing.T) {
@@ -157,24 +157,8 @@ func TestRedisKeysHashTagged(t *testing.T) {
 
 func scanKeys(t *testing.T, rdb redis.UniversalClient, prefix string) []string {
 	t.Helper()
-	var mu sync.Mutex
 	var keys []string
-	scan := func(ctx context.Context, node redis.Cmdable) error {
-		iter := node.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-		for iter.Next(ctx) {
-			mu.Lock()
-			keys = append(keys, iter.Val())
-			mu.Unlock()
-		}
-		return iter.Err()
-	}
-	var err error
-	if c, ok := rdb.(*redis.ClusterClient); ok {
-		err = c.ForEachMaster(t.Context(), func(ctx context.Context, n *redis.Client) error { return scan(ctx, n) })
-	} else {
-		err = scan(t.Context(), rdb)
-	}
-	if err != nil {
+	if err := redisx.Scan(t.Context(), rdb, prefix+"*", func(k string) { keys = append(keys, k) }); err != nil {
 		t.Fatal(err)
 	}
 	return keys

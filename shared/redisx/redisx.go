@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"sync"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -104,4 +105,24 @@ func Redacted(rawURL string) string {
 		u.RawQuery = q.Encode()
 	}
 	return u.Redacted()
+}
+
+// Scan calls fn with every key matching the SCAN pattern match. On a
+// Cluster it scans every master (SCAN covers one node); fn is never called
+// concurrently.
+func Scan(ctx context.Context, rdb redis.UniversalClient, match string, fn func(key string)) error {
+	var mu sync.Mutex
+	scan := func(ctx context.Context, node redis.Cmdable) error {
+		iter := node.Scan(ctx, 0, match, 1000).Iterator()
+		for iter.Next(ctx) {
+			mu.Lock()
+			fn(iter.Val())
+			mu.Unlock()
+		}
+		return iter.Err()
+	}
+	if c, ok := rdb.(*redis.ClusterClient); ok {
+		return c.ForEachMaster(ctx, func(ctx context.Context, n *redis.Client) error { return scan(ctx, n) })
+	}
+	return scan(ctx, rdb)
 }
