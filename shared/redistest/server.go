@@ -28,6 +28,8 @@ type Server struct {
 	Port int
 	dir  string
 	args []string
+	// conf is a config file read first (redis-server takes it before options).
+	conf string
 	cmd  *exec.Cmd
 	tb   testing.TB
 }
@@ -57,9 +59,20 @@ func unavailable(tb testing.TB, err error, howTo string) {
 // it (by its PID) when the test ends.
 func StartServer(tb testing.TB, args ...string) *Server {
 	tb.Helper()
+	return startServer(tb, "", args)
+}
+
+func startServer(tb testing.TB, conf string, args []string) *Server {
+	tb.Helper()
 	binary(tb, "redis-server")
 	s := &Server{Port: freePort(tb), dir: tb.TempDir(), args: args, tb: tb}
 	s.Addr = "127.0.0.1:" + strconv.Itoa(s.Port)
+	if conf != "" {
+		s.conf = filepath.Join(s.dir, "redis.conf")
+		if err := os.WriteFile(s.conf, []byte(conf), 0o600); err != nil {
+			tb.Fatalf("redistest: write config: %v", err)
+		}
+	}
 	s.start()
 	tb.Cleanup(s.kill)
 	return s
@@ -90,8 +103,13 @@ func freePort(tb testing.TB) int {
 
 func (s *Server) start() {
 	s.tb.Helper()
-	args := append([]string{"--port", strconv.Itoa(s.Port), "--bind", "127.0.0.1", "--dir", s.dir,
-		"--save", "", "--appendonly", "no", "--daemonize", "no", "--logfile", filepath.Join(s.dir, "redis.log")}, s.args...)
+	var args []string
+	if s.conf != "" {
+		args = append(args, s.conf)
+	}
+	args = append(args, "--port", strconv.Itoa(s.Port), "--bind", "127.0.0.1", "--dir", s.dir,
+		"--save", "", "--appendonly", "no", "--daemonize", "no", "--logfile", filepath.Join(s.dir, "redis.log"))
+	args = append(args, s.args...)
 	cmd := exec.Command(binary(s.tb, "redis-server"), args...)
 	if err := cmd.Start(); err != nil {
 		s.tb.Fatalf("redistest: start redis-server: %v", err)
@@ -266,4 +284,60 @@ func (c *Cluster) Client(tb testing.TB) *redis.ClusterClient {
 		tb.Fatalf("redistest: cluster client: %v", err)
 	}
 	return rdb
+}
+
+// Sentinel is a master with replicas watched by Sentinel processes, all
+// started by the test.
+type Sentinel struct {
+	// MasterName is what the sentinels call the master.
+	MasterName string
+	Master     *Server
+	Replicas   []*Server
+	Sentinels  []*Server
+}
+
+// StartSentinel starts a master, replicas replicating it and sentinels
+// (quorum 1, a master is down after 1s) on free ports, and waits until
+// every sentinel names the master. All are killed when the test ends.
+func StartSentinel(tb testing.TB, replicas, sentinels int) *Sentinel {
+	tb.Helper()
+	s := &Sentinel{MasterName: "calldex", Master: StartServer(tb)}
+	for range replicas {
+		s.Replicas = append(s.Replicas, StartServer(tb, "--replicaof", "127.0.0.1", strconv.Itoa(s.Master.Port)))
+	}
+	conf := fmt.Sprintf("sentinel monitor %[1]s 127.0.0.1 %[2]d 1\n"+
+		"sentinel down-after-milliseconds %[1]s 1000\n"+
+		"sentinel failover-timeout %[1]s 5000\n", s.MasterName, s.Master.Port)
+	for range sentinels {
+		s.Sentinels = append(s.Sentinels, startServer(tb, conf, []string{"--sentinel"}))
+	}
+	for _, sn := range s.Sentinels {
+		rdb := redis.NewSentinelClient(&redis.Options{Addr: sn.Addr})
+		err := Eventually(10*time.Second, func() error {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			addr, err := rdb.GetMasterAddrByName(ctx, s.MasterName).Result()
+			if err != nil {
+				return err
+			}
+			if got := net.JoinHostPort(addr[0], addr[1]); got != s.Master.Addr {
+				return fmt.Errorf("sentinel %s names master %s, want %s", sn.Addr, got, s.Master.Addr)
+			}
+			return nil
+		})
+		_ = rdb.Close()
+		if err != nil {
+			tb.Fatalf("redistest: %v", err)
+		}
+	}
+	return s
+}
+
+// URL is the redis+sentinel:// URL of the master (see shared/redisx).
+func (s *Sentinel) URL() string {
+	u := "redis+sentinel://" + s.Sentinels[0].Addr + "/0?master_name=" + s.MasterName
+	for _, sn := range s.Sentinels[1:] {
+		u += "&addr=" + sn.Addr
+	}
+	return u
 }
