@@ -56,7 +56,7 @@ type Redis struct {
 	rdb    redis.UniversalClient
 	prefix string
 	// lookups sends concurrent lookups in shared pipelines.
-	lookups *coalescer
+	lookups *lanes
 	base    string // prefix plus ':'
 	// active is the table of served generations, shared by an index and
 	// its views.
@@ -77,7 +77,7 @@ func NewRedis(rdb redis.UniversalClient, prefix string) *Redis {
 		base = prefix + ":"
 	}
 	return &Redis{rdb: rdb, prefix: prefix, base: base, active: &activeTable{},
-		lookups: &coalescer{rdb: rdb}}
+		lookups: newLanes(rdb)}
 }
 
 // generation is the generation the index reads and writes for tenant.

@@ -1,12 +1,17 @@
 package index_test
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/calldex/calldex/shared/index"
 	"github.com/calldex/calldex/shared/index/indextest"
+	"github.com/calldex/calldex/shared/phone"
 	"github.com/calldex/calldex/shared/redistest"
 	"github.com/calldex/calldex/shared/redisx"
 )
@@ -57,4 +62,66 @@ func TestRedisSentinel(t *testing.T) {
 	indextest.Run(t, func(t *testing.T) index.Index {
 		return index.NewRedis(rdb, "cdxtest:"+randomPrefix(t))
 	})
+}
+
+// TestRedisClusterStalledMaster pauses the master of one tenant: its
+// lookups fail at their deadline, while those of a tenant on another
+// master still answer.
+func TestRedisClusterStalledMaster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a Redis Cluster")
+	}
+	cluster := redistest.StartCluster(t, 3, 0)
+	rdb := cluster.Client(t)
+	ix := index.NewRedis(rdb, "cdx")
+	const k phone.Key = "e:+41215522000"
+	master := func(tenant string) *redistest.Server {
+		node, err := rdb.MasterForKey(t.Context(), "cdx:{"+tenant+"}:doc")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range cluster.Nodes {
+			if n.Addr == node.Options().Addr {
+				return n
+			}
+		}
+		t.Fatalf("no node %s", node.Options().Addr)
+		return nil
+	}
+	stalled, healthy := "t0", ""
+	for i := 1; healthy == ""; i++ {
+		if tn := fmt.Sprint("t", i); master(tn) != master(stalled) {
+			healthy = tn
+		}
+	}
+	for _, tn := range []string{stalled, healthy} {
+		if err := ix.Upsert(t.Context(), tn, contactEntry("c", "C", k)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lookupWithin := func(tenant string) error {
+		ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+		defer cancel()
+		ms, err := ix.Lookup(ctx, tenant, []phone.Key{k}, 5)
+		if err == nil && len(ms) != 1 {
+			err = fmt.Errorf("found %d contacts", len(ms))
+		}
+		return err
+	}
+	master(stalled).Pause()
+	defer master(stalled).Resume()
+	var wg sync.WaitGroup
+	for range 10 {
+		wg.Go(func() {
+			if err := lookupWithin(stalled); err == nil {
+				t.Error("lookup on the stalled master answered")
+			}
+		})
+		wg.Go(func() {
+			if err := lookupWithin(healthy); err != nil {
+				t.Errorf("lookup on a healthy master: %v", err)
+			}
+		})
+	}
+	wg.Wait()
 }
