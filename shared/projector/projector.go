@@ -117,7 +117,7 @@ type Projector struct {
 	marks  map[string]uint64
 
 	applied  atomic.Uint64
-	target   atomic.Uint64 // stream's last sequence at start: caught up once applied reaches it
+	target   atomic.Uint64 // stream's last sequence, read every checkEvery: caught up once applied reaches it
 	started  atomic.Bool   // target is known; until then nothing is caught up
 	mu       sync.Mutex
 	advanced chan struct{} // closed and replaced whenever applied moves
@@ -194,6 +194,10 @@ func (p *Projector) Run(ctx context.Context) error {
 	}
 	p.target.Store(info.State.LastSeq)
 	p.started.Store(true)
+	targetCtx, stopTarget := context.WithCancel(ctx)
+	targetDone := make(chan struct{})
+	go func() { defer close(targetDone); p.followTarget(targetCtx, stream) }()
+	defer func() { stopTarget(); <-targetDone }()
 	p.setApplied(start)
 	if p.gens != nil {
 		// A switch made while no projector ran is followed before the
@@ -346,6 +350,31 @@ func (p *Projector) Run(ctx context.Context) error {
 		cancel()
 	}
 	return nil
+}
+
+// followTarget reads the stream's last sequence, which CaughtUp compares
+// the applied one with, every checkEvery until ctx ends: apart from Run's
+// loop, which a slow write may hold.
+func (p *Projector) followTarget(ctx context.Context, stream jetstream.Stream) {
+	tick := time.NewTicker(checkEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		ictx, cancel := context.WithTimeout(ctx, time.Second)
+		info, err := stream.Info(ictx)
+		cancel()
+		if err != nil {
+			if ctx.Err() == nil {
+				p.log.Warn("projector: read CONTACTS' last sequence", "err", err)
+			}
+			continue
+		}
+		p.target.Store(info.State.LastSeq)
+	}
 }
 
 // save stores the checkpoint, with the marker values when they are kept.
@@ -556,7 +585,10 @@ func (p *Projector) setApplied(seq uint64) {
 // Applied is the last stream sequence in the index.
 func (p *Projector) Applied() uint64 { return p.applied.Load() }
 
-// CaughtUp reports whether the stream as it was at start is in the index.
+// CaughtUp reports whether the stream, as last read (at most about half a
+// second ago while Run runs), is in the index as far as this process
+// knows. A process serving from a shared Redis should use Readiness, which
+// also sees an index that lost data before the projector notices.
 func (p *Projector) CaughtUp() bool {
 	return p.started.Load() && p.applied.Load() >= p.target.Load()
 }

@@ -205,3 +205,45 @@ func TestReplicaReadyWithoutProjector(t *testing.T) {
 		t.Errorf("readiness against a stalled Redis: %v after %s, want an error within %s", err, took, budget+100*time.Millisecond)
 	}
 }
+
+// gated is an index whose writes wait until the gate opens.
+type gated struct {
+	index.Index
+	gate chan struct{}
+}
+
+func (g gated) Upsert(ctx context.Context, tenant string, e index.Entry) error {
+	select {
+	case <-g.gate:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return g.Index.Upsert(ctx, tenant, e)
+}
+
+// TestCaughtUpFollowsTheStream: events published after the projector
+// started count too; it is not caught up while it lags behind them.
+func TestCaughtUpFollowsTheStream(t *testing.T) {
+	env := natstest.Connect(t)
+	gate := make(chan struct{})
+	p, _ := start(t, env, gated{Index: index.NewMemory(), gate: gate}, &projector.Memory{})
+	caughtUp := func(want bool) func() error {
+		return func() error {
+			if p.CaughtUp() != want {
+				return fmt.Errorf("CaughtUp = %v, want %v", !want, want)
+			}
+			return nil
+		}
+	}
+	if err := redistest.Eventually(5*time.Second, caughtUp(true)); err != nil {
+		t.Fatalf("empty stream: %v", err)
+	}
+	publishContacts(t, env, 0, 1)
+	if err := redistest.Eventually(5*time.Second, caughtUp(false)); err != nil {
+		t.Fatalf("while the index is held: %v", err)
+	}
+	close(gate)
+	if err := redistest.Eventually(5*time.Second, caughtUp(true)); err != nil {
+		t.Fatalf("after: %v", err)
+	}
+}
