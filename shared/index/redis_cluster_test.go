@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/calldex/calldex/shared/index"
 	"github.com/calldex/calldex/shared/index/indextest"
 	"github.com/calldex/calldex/shared/phone"
@@ -25,17 +27,24 @@ func TestRedisCluster(t *testing.T) {
 	}
 	cluster := redistest.StartCluster(t, 3, 1)
 	cluster.Client(t) // waits until every slot is served
-	rdb, kind, err := redisx.Open(t.Context(), cluster.URL())
+	rdb := open(t, cluster.URL(), redisx.Cluster)
+	indextest.Run(t, func(t *testing.T) index.Index {
+		return index.NewRedis(rdb, "cdxtest:"+randomPrefix(t))
+	})
+}
+
+// open opens url as Calldex does and checks it names a deployment of kind.
+func open(t *testing.T, url string, kind redisx.Kind) redis.UniversalClient {
+	t.Helper()
+	rdb, got, err := redisx.Open(t.Context(), url)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = rdb.Close() })
-	if kind != redisx.Cluster {
-		t.Fatalf("%s opened as %s", cluster.URL(), kind)
+	if got != kind {
+		t.Fatalf("%s opened as %s, want %s", url, got, kind)
 	}
-	indextest.Run(t, func(t *testing.T) index.Index {
-		return index.NewRedis(rdb, "cdxtest:"+randomPrefix(t))
-	})
+	return rdb
 }
 
 func randomPrefix(t *testing.T) string {
@@ -50,15 +59,7 @@ func TestRedisSentinel(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts Redis with Sentinel")
 	}
-	s := redistest.StartSentinel(t, 1, 1)
-	rdb, kind, err := redisx.Open(t.Context(), s.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = rdb.Close() })
-	if kind != redisx.Sentinel {
-		t.Fatalf("%s opened as %s", s.URL(), kind)
-	}
+	rdb := open(t, redistest.StartSentinel(t, 1, 1).URL(), redisx.Sentinel)
 	indextest.Run(t, func(t *testing.T) index.Index {
 		return index.NewRedis(rdb, "cdxtest:"+randomPrefix(t))
 	})

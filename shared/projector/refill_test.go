@@ -47,13 +47,7 @@ func runProjector(t *testing.T, env *natstest.Env, rdb redis.UniversalClient) fu
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = p.Run(ctx); close(done) }()
-	var once sync.Once
-	stop := func() { once.Do(func() { cancel(); <-done }) }
-	t.Cleanup(stop)
-	return stop
+	return run(t, p)
 }
 
 func publishContacts(t *testing.T, env *natstest.Env, from, n int) uint64 {
