@@ -57,11 +57,18 @@ func TestLookupDeadline(t *testing.T) {
 	lookups := func(what string, n int, wantErr error) {
 		t.Helper()
 		var wg sync.WaitGroup
+		var mu sync.Mutex
+		var slowest time.Duration
+		defer func() { t.Logf("%s: slowest of %d lookups answered in %s", what, n, slowest.Round(time.Millisecond)) }()
+		defer wg.Wait()
 		for range n {
 			wg.Go(func() {
 				start := time.Now()
 				_, err := svc.Lookup(context.WithoutCancel(t.Context()), &ten, number)
 				took := time.Since(start)
+				mu.Lock()
+				slowest = max(slowest, took)
+				mu.Unlock()
 				if err == nil || (wantErr != nil && !errors.Is(err, wantErr)) {
 					t.Errorf("%s: lookup error %v, want %v", what, err, wantErr)
 				}
@@ -70,7 +77,6 @@ func TestLookupDeadline(t *testing.T) {
 				}
 			})
 		}
-		wg.Wait()
 	}
 
 	srv.Pause()
