@@ -346,8 +346,14 @@ func (p *Projector) Run(ctx context.Context) error {
 	}
 	if a := p.applied.Load(); a != saved {
 		saveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		defer cancel()
+		// Checked first here too (guard lowers the checkpoint itself).
+		if p.marker != nil {
+			if to, err := p.guard(saveCtx); err != nil || to < a {
+				return nil
+			}
+		}
 		_ = p.save(saveCtx, a)
-		cancel()
 	}
 	return nil
 }
