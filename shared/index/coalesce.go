@@ -22,6 +22,45 @@ type coalescer struct {
 	inFlight int
 }
 
+// lanes keeps one coalescer per Redis Cluster master, so that a master
+// that stalls holds up the lookups of its own tenants only, not the one
+// pipeline every lookup queues for. On one server (or Sentinel's master)
+// there is one lane.
+type lanes struct {
+	rdb     redis.UniversalClient
+	cluster *redis.ClusterClient
+
+	mu     sync.Mutex
+	byAddr map[string]*coalescer
+}
+
+func newLanes(rdb redis.UniversalClient) *lanes {
+	l := &lanes{rdb: rdb, byAddr: map[string]*coalescer{}}
+	l.cluster, _ = rdb.(*redis.ClusterClient)
+	return l
+}
+
+// mget is coalescer.mget in the lane of the master serving keys (all in
+// one slot).
+func (l *lanes) mget(ctx context.Context, keys []string) ([]any, error) {
+	addr := ""
+	if l.cluster != nil {
+		// From the client's slot table; a stale table costs one MOVED,
+		// which the cluster pipeline follows.
+		if node, err := l.cluster.MasterForKey(ctx, keys[0]); err == nil {
+			addr = node.Options().Addr
+		}
+	}
+	l.mu.Lock()
+	c := l.byAddr[addr]
+	if c == nil {
+		c = &coalescer{rdb: l.rdb}
+		l.byAddr[addr] = c
+	}
+	l.mu.Unlock()
+	return c.mget(ctx, keys)
+}
+
 // lookupCall is one lookup waiting for its reply.
 type lookupCall struct {
 	ctx  context.Context

@@ -460,7 +460,7 @@ func (r *Redis) deleteGeneration(ctx context.Context, tenant, id string) (int64,
 			break
 		}
 	}
-	n, err := r.rdb.Unlink(ctx, tk.doc(), tk.meta(), tk.name(), tk.stats()).Result()
+	n, err := r.rdb.Unlink(ctx, tk.doc(), tk.meta(), tk.name(), tk.stats(), tk.mark()).Result()
 	return deleted + n, err
 }
 

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/calldex/calldex/events"
 	"github.com/calldex/calldex/shared/index"
 	"github.com/calldex/calldex/shared/index/indextest"
@@ -59,6 +61,21 @@ func lookupIDs(t *testing.T, ix index.Index, tenant string, k phone.Key) []strin
 // once, and GC drops the old keys after the grace period.
 func TestRedisRebuildSwitch(t *testing.T) {
 	rdb, prefix := redistest.Client(t)
+	testRebuildSwitch(t, rdb, prefix)
+}
+
+// TestRedisClusterRebuildSwitch is TestRedisRebuildSwitch on a Redis
+// Cluster: the switch script, its pub/sub message and GC keep to one slot
+// each and reach every node.
+func TestRedisClusterRebuildSwitch(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a Redis Cluster")
+	}
+	rdb := redistest.StartCluster(t, 3, 0).Client(t)
+	testRebuildSwitch(t, rdb, "cdxtest")
+}
+
+func testRebuildSwitch(t *testing.T, rdb redis.UniversalClient, prefix string) {
 	ctx := t.Context()
 	const k phone.Key = "e:+41215522000"
 	serving := index.NewRedis(rdb, prefix)

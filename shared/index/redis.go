@@ -37,6 +37,7 @@ const maxApplyAttempts = 50
 //	cdx:{acme}:meta           HASH  ref → {"u":updatedAtMs,"k":[keys],"w":[words]}
 //	cdx:{acme}:name           ZSET  "word\x00ref", score 0 (prefix search by ZRANGEBYLEX)
 //	cdx:{acme}:stats          HASH  keys → number of phone keys that find someone
+//	cdx:{acme}:mark           STRING CONTACTS sequence the data is known complete to (Mark)
 //	cdx:{acme}:k:e:+41215522000  ZSET ref, score UpdatedAt in Unix ms
 //
 // A ref is "source:id". meta remembers the keys and name words a contact is
@@ -55,7 +56,7 @@ type Redis struct {
 	rdb    redis.UniversalClient
 	prefix string
 	// lookups sends concurrent lookups in shared pipelines.
-	lookups *coalescer
+	lookups *lanes
 	base    string // prefix plus ':'
 	// active is the table of served generations, shared by an index and
 	// its views.
@@ -76,7 +77,7 @@ func NewRedis(rdb redis.UniversalClient, prefix string) *Redis {
 		base = prefix + ":"
 	}
 	return &Redis{rdb: rdb, prefix: prefix, base: base, active: &activeTable{},
-		lookups: &coalescer{rdb: rdb}}
+		lookups: newLanes(rdb)}
 }
 
 // generation is the generation the index reads and writes for tenant.
@@ -108,6 +109,7 @@ func (k tenantKeys) doc() string   { return string(k) + "doc" }
 func (k tenantKeys) meta() string  { return string(k) + "meta" }
 func (k tenantKeys) name() string  { return string(k) + "name" }
 func (k tenantKeys) stats() string { return string(k) + "stats" }
+func (k tenantKeys) mark() string  { return string(k) + "mark" }
 
 // phone names the sorted set of contacts found under pk.
 func (k tenantKeys) phone(pk phone.Key) string { return string(k) + "k:" + string(pk) }

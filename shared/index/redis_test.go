@@ -15,6 +15,7 @@ import (
 	"github.com/calldex/calldex/shared/index/indextest"
 	"github.com/calldex/calldex/shared/phone"
 	"github.com/calldex/calldex/shared/redistest"
+	"github.com/calldex/calldex/shared/redisx"
 )
 
 func TestRedis(t *testing.T) {
@@ -154,14 +155,10 @@ func TestRedisKeysHashTagged(t *testing.T) {
 	}
 }
 
-func scanKeys(t *testing.T, rdb *redis.Client, prefix string) []string {
+func scanKeys(t *testing.T, rdb redis.UniversalClient, prefix string) []string {
 	t.Helper()
 	var keys []string
-	iter := rdb.Scan(t.Context(), 0, prefix+"*", 1000).Iterator()
-	for iter.Next(t.Context()) {
-		keys = append(keys, iter.Val())
-	}
-	if err := iter.Err(); err != nil {
+	if err := redisx.Scan(t.Context(), rdb, prefix+"*", func(k string) { keys = append(keys, k) }); err != nil {
 		t.Fatal(err)
 	}
 	return keys

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/calldex/calldex/shared/index"
@@ -36,7 +37,10 @@ type Service struct {
 func New(idx index.Index) *Service { return &Service{idx: idx} }
 
 // Lookup finds the contacts of a number for a tenant, at most its MaxResults.
-// The error is for a failing index only.
+// The error is for a failing index only: ErrTimeout when the index did not
+// answer within the tenant's LookupTimeout (default
+// tenant.DefaultLookupTimeout), which bounds the index's part only; a live
+// fallback after a miss keeps its own budget.
 func (s *Service) Lookup(ctx context.Context, t *tenant.Tenant, number string) (Result, error) {
 	start := time.Now()
 	res := Result{Number: number}
@@ -50,10 +54,10 @@ func (s *Service) Lookup(ctx context.Context, t *tenant.Tenant, number string) (
 		return res, nil
 	}
 	res.Candidates = keys
-	res.Matches, err = s.idx.Lookup(ctx, t.ID, keys, t.MaxResults)
+	res.Matches, err = s.lookupIndex(ctx, t, keys)
 	if err != nil {
 		res.Took = time.Since(start)
-		return res, fmt.Errorf("lookup %s: %w", t.ID, err)
+		return res, err
 	}
 	if len(res.Matches) == 0 && s.fb != nil {
 		res.Matches = s.fb.search(ctx, t, keys)
@@ -61,4 +65,24 @@ func (s *Service) Lookup(ctx context.Context, t *tenant.Tenant, number string) (
 	}
 	res.Took = time.Since(start)
 	return res, nil
+}
+
+// lookupIndex asks the index within the tenant's LookupTimeout.
+func (s *Service) lookupIndex(ctx context.Context, t *tenant.Tenant, keys []phone.Key) ([]index.Match, error) {
+	timeout := t.LookupTimeout
+	if timeout <= 0 {
+		timeout = tenant.DefaultLookupTimeout
+	}
+	ictx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	ms, err := s.idx.Lookup(ictx, t.ID, keys, t.MaxResults)
+	// The connection's deadline is the context's (or, in a shared pipeline,
+	// another caller's as late): either may fire first.
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) {
+		return nil, fmt.Errorf("lookup %s: %w after %s: %w", t.ID, ErrTimeout, timeout, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("lookup %s: %w", t.ID, err)
+	}
+	return ms, nil
 }

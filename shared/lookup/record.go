@@ -2,6 +2,7 @@ package lookup
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"time"
 
@@ -55,6 +56,9 @@ func (r *Recorder) Lookup(ctx context.Context, t *tenant.Tenant, dialect, number
 	}
 	r.metrics.LookupSeconds.WithLabelValues(dialect).Observe(took.Seconds())
 	r.metrics.Lookups.WithLabelValues(dialect, result).Inc()
+	if errors.Is(err, ErrTimeout) {
+		r.metrics.LookupTimeouts.WithLabelValues(dialect).Inc()
+	}
 	if err == nil && r.events != nil {
 		ev := events.CallLookup{Dialect: dialect, Number: number, DNID: dnid, Hits: len(res.Matches), Latency: took}
 		if len(res.Matches) > 0 {

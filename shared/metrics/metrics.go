@@ -13,9 +13,13 @@ type Metrics struct {
 
 	LookupSeconds *prometheus.HistogramVec // by dialect
 	Lookups       *prometheus.CounterVec   // by dialect, result (hit, miss, error)
-	EventsDropped *prometheus.CounterVec   // by stream: buffer full
-	EventsFailed  *prometheus.CounterVec   // by stream: NATS refused
-	HTTPRequests  *prometheus.CounterVec   // by route, code
+	// LookupTimeouts counts, by dialect, lookups whose index did not answer
+	// within the tenant's lookupTimeout (lookup.ErrTimeout); each is also
+	// an error in Lookups.
+	LookupTimeouts *prometheus.CounterVec
+	EventsDropped  *prometheus.CounterVec // by stream: buffer full
+	EventsFailed   *prometheus.CounterVec // by stream: NATS refused
+	HTTPRequests   *prometheus.CounterVec // by route, code
 
 	// CRM sync (workflows/crmsync), by tenant and source. The gauges are
 	// set by the replica that holds a source's lease, and removed by a
@@ -44,6 +48,10 @@ func New() *Metrics {
 			Name: "calldex_lookups_total",
 			Help: "Lookups by dialect and result (hit, miss, error).",
 		}, []string{"dialect", "result"}),
+		LookupTimeouts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "calldex_lookup_timeouts_total",
+			Help: "Lookups answered with an error because the index did not answer within the tenant's lookupTimeout, by dialect.",
+		}, []string{"dialect"}),
 		EventsDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "calldex_events_dropped_total",
 			Help: "Events not published because the buffer was full.",
@@ -81,7 +89,7 @@ func New() *Metrics {
 			Help: "CRM change notifications received, by crm and result.",
 		}, []string{"crm", "result"}),
 	}
-	m.Registry.MustRegister(m.LookupSeconds, m.Lookups, m.EventsDropped, m.EventsFailed, m.HTTPRequests,
+	m.Registry.MustRegister(m.LookupSeconds, m.Lookups, m.LookupTimeouts, m.EventsDropped, m.EventsFailed, m.HTTPRequests,
 		m.SyncLagSeconds, m.SyncSinceSuccessSeconds, m.SyncLeader, m.SyncContacts, m.SyncErrors, m.CRMWebhooks,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

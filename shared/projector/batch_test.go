@@ -36,13 +36,18 @@ func startWith(t *testing.T, env *natstest.Env, idx index.Index, cp projector.Ch
 	if err != nil {
 		t.Fatal(err)
 	}
+	return p, run(t, p)
+}
+
+// run runs p until the returned stop is called or the test ends.
+func run(t *testing.T, p *projector.Projector) func() {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { _ = p.Run(ctx); close(done) }()
 	var once sync.Once
 	stop := func() { once.Do(func() { cancel(); <-done }) }
 	t.Cleanup(stop)
-	return p, stop
+	return stop
 }
 
 // counting is an index whose batches are counted; without batches set it

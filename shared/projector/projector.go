@@ -67,6 +67,31 @@ type Generations interface {
 
 var _ Generations = (*index.Redis)(nil)
 
+// Marker is an index that keeps a marker per tenant generation
+// (*index.Redis): with a checkpoint that keeps the marker values too
+// (*Redis), the projector checks every marker at least once a second and,
+// when one is missing or lower than it set it (the index lost data),
+// projects CONTACTS again from the sequence the marker still vouches for,
+// at once.
+type Marker interface {
+	CheckMarks(ctx context.Context, marks []index.Mark) ([]uint64, error)
+}
+
+var _ Marker = (*index.Redis)(nil)
+
+// markStore is a checkpoint that also keeps the marker values (*Redis).
+type markStore interface {
+	LoadMarks(ctx context.Context) (map[string]uint64, error)
+	SaveMarks(ctx context.Context, seq uint64, marks map[string]uint64) error
+}
+
+// checkEvery is how often the markers are checked, and idleWait how long
+// an idle loop waits for events before it looks at the time again.
+const (
+	checkEvery = 500 * time.Millisecond
+	idleWait   = 250 * time.Millisecond
+)
+
 // Projector applies contact events to an index, in stream order.
 type Projector struct {
 	cfg     Config
@@ -85,8 +110,14 @@ type Projector struct {
 	views map[string]pinned
 	seen  map[string]string // Served as last checked, by tenant
 
+	// With a Marker and a markStore: what each "tenant/generation" marker
+	// was last set to (0: not yet). Only Run's goroutine touches it.
+	marker Marker
+	mstore markStore
+	marks  map[string]uint64
+
 	applied  atomic.Uint64
-	target   atomic.Uint64 // stream's last sequence at start: caught up once applied reaches it
+	target   atomic.Uint64 // stream's last sequence, read every checkEvery: caught up once applied reaches it
 	started  atomic.Bool   // target is known; until then nothing is caught up
 	mu       sync.Mutex
 	advanced chan struct{} // closed and replaced whenever applied moves
@@ -112,6 +143,11 @@ func New(cfg Config, js jetstream.JetStream, idx index.Index, tenants Tenants, c
 	p := &Projector{cfg: cfg, js: js, idx: idx, tenants: tenants, cp: cp, log: log, advanced: make(chan struct{}),
 		pins: map[string]string{}, views: map[string]pinned{}, seen: map[string]string{}}
 	p.gens, _ = idx.(Generations)
+	p.marker, _ = idx.(Marker)
+	p.mstore, _ = cp.(markStore)
+	if p.marker == nil || p.mstore == nil {
+		p.marker, p.mstore = nil, nil
+	}
 	p.apply = applier{tenants: tenants, log: log, index: p.indexOf}
 	return p, nil
 }
@@ -142,6 +178,11 @@ func (p *Projector) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("projector: load checkpoint: %w", err)
 	}
+	if p.marker != nil {
+		if p.marks, err = p.mstore.LoadMarks(ctx); err != nil {
+			return fmt.Errorf("projector: %w", err)
+		}
+	}
 	streamName := p.cfg.Topology.Stream(events.StreamContacts)
 	stream, err := p.js.Stream(ctx, streamName)
 	if err != nil {
@@ -153,12 +194,24 @@ func (p *Projector) Run(ctx context.Context) error {
 	}
 	p.target.Store(info.State.LastSeq)
 	p.started.Store(true)
+	targetCtx, stopTarget := context.WithCancel(ctx)
+	targetDone := make(chan struct{})
+	go func() { defer close(targetDone); p.followTarget(targetCtx, stream) }()
+	defer func() { stopTarget(); <-targetDone }()
 	p.setApplied(start)
 	if p.gens != nil {
 		// A switch made while no projector ran is followed before the
 		// first event.
 		if to, err := p.follow(ctx); err != nil {
 			return fmt.Errorf("projector: follow index generations: %w", err)
+		} else if to < start {
+			start = to
+		}
+	}
+	if p.marker != nil {
+		// Data lost while no projector ran is projected again first.
+		if to, err := p.guard(ctx); err != nil {
+			return fmt.Errorf("projector: check index markers: %w", err)
 		} else if to < start {
 			start = to
 		}
@@ -185,7 +238,7 @@ func (p *Projector) Run(ctx context.Context) error {
 	}()
 	p.log.Info("projector started", "from_seq", start+1, "stream_last_seq", info.State.LastSeq)
 	saved := start
-	lastSave := time.Now()
+	lastSave, lastCheck := time.Now(), time.Now()
 	// goBack drops the feed after a switch made the projector go back to
 	// an earlier sequence (follow lowered the checkpoint and the applied
 	// position already): the next one starts from there.
@@ -219,7 +272,7 @@ func (p *Projector) Run(ctx context.Context) error {
 			}
 		}
 		// The wait only bounds how long an idle loop sleeps.
-		evs, err := f.next(ctx, p.cfg.Batch, time.Second)
+		evs, err := f.next(ctx, p.cfg.Batch, idleWait)
 		if err != nil {
 			if ctx.Err() != nil {
 				break
@@ -230,6 +283,10 @@ func (p *Projector) Run(ctx context.Context) error {
 			sleep(ctx, time.Second)
 			continue
 		}
+		// Fewer than a batch: the stream is drained for now, and the
+		// checkpoint is saved at once, so that readiness and admin writes
+		// waiting on it elsewhere see the change.
+		drained := len(evs) < p.cfg.Batch
 		for len(evs) > 0 && ctx.Err() == nil {
 			// Write up to the first event whose tenant switched to another
 			// generation since it was last checked.
@@ -241,6 +298,7 @@ func (p *Projector) Run(ctx context.Context) error {
 				}
 			}
 			if n > 0 {
+				p.track(evs[:n])
 				if p.apply.write(ctx, evs[:n]) != nil {
 					break // only when ctx ended: these events are not applied
 				}
@@ -260,8 +318,26 @@ func (p *Projector) Run(ctx context.Context) error {
 			}
 			// Otherwise evs[0] is written with the generation now followed.
 		}
-		if a := p.applied.Load(); a != saved && time.Since(lastSave) > p.cfg.CheckpointEvery && ctx.Err() == nil {
-			if err := p.cp.Save(ctx, a); err != nil {
+		a := p.applied.Load()
+		due := a != saved && (drained || time.Since(lastSave) > p.cfg.CheckpointEvery) && ctx.Err() == nil
+		if p.marker != nil && (due || time.Since(lastCheck) >= checkEvery) && ctx.Err() == nil {
+			// Checked before the checkpoint is saved: a checkpoint is
+			// never saved over an index that lost what it vouches for.
+			lastCheck = time.Now()
+			to, err := p.guard(ctx)
+			if err != nil {
+				if ctx.Err() == nil {
+					p.log.Warn("projector: check index markers", "err", err)
+				}
+				continue
+			}
+			if to < a {
+				goBack(to)
+				continue
+			}
+		}
+		if due {
+			if err := p.save(ctx, a); err != nil {
 				p.log.Warn("projector checkpoint", "err", err)
 			} else {
 				saved, lastSave = a, time.Now()
@@ -270,17 +346,116 @@ func (p *Projector) Run(ctx context.Context) error {
 	}
 	if a := p.applied.Load(); a != saved {
 		saveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-		_ = p.cp.Save(saveCtx, a)
-		cancel()
+		defer cancel()
+		// Checked first here too (guard lowers the checkpoint itself).
+		if p.marker != nil {
+			if to, err := p.guard(saveCtx); err != nil || to < a {
+				return nil
+			}
+		}
+		_ = p.save(saveCtx, a)
 	}
 	return nil
+}
+
+// followTarget reads the stream's last sequence, which CaughtUp compares
+// the applied one with, every checkEvery until ctx ends: apart from Run's
+// loop, which a slow write may hold.
+func (p *Projector) followTarget(ctx context.Context, stream jetstream.Stream) {
+	tick := time.NewTicker(checkEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		ictx, cancel := context.WithTimeout(ctx, time.Second)
+		info, err := stream.Info(ictx)
+		cancel()
+		if err != nil {
+			if ctx.Err() == nil {
+				p.log.Warn("projector: read CONTACTS' last sequence", "err", err)
+			}
+			continue
+		}
+		p.target.Store(info.State.LastSeq)
+	}
+}
+
+// save stores the checkpoint, with the marker values when they are kept.
+func (p *Projector) save(ctx context.Context, seq uint64) error {
+	if p.marker != nil {
+		return p.mstore.SaveMarks(ctx, seq, p.marks)
+	}
+	return p.cp.Save(ctx, seq)
+}
+
+// track records the tenant generations evs are written to, so that their
+// markers are checked and set from the next check on.
+func (p *Projector) track(evs []event) {
+	if p.marker == nil {
+		return
+	}
+	for _, ev := range evs {
+		if t := p.tenantOf(ev.subject); t != "" {
+			if k := markKey(t, p.pins[t]); !hasKey(p.marks, k) {
+				p.marks[k] = 0
+			}
+		}
+	}
+}
+
+func hasKey(m map[string]uint64, k string) bool { _, ok := m[k]; return ok }
+
+func markKey(tenant, gen string) string { return tenant + "/" + gen }
+
+// guard checks every tracked marker and moves each intact one up to the
+// applied sequence. A marker gone or lower than last set means its tenant
+// generation lost data (Redis restarted empty, a failover lost writes, a
+// flush): guard lowers the checkpoint and the applied position to the
+// lowest sequence a damaged marker still vouches for and returns it, and
+// Run projects again from there. Otherwise it returns the applied sequence.
+func (p *Projector) guard(ctx context.Context) (uint64, error) {
+	applied := p.applied.Load()
+	if len(p.marks) == 0 {
+		return applied, nil
+	}
+	keys := make([]string, 0, len(p.marks))
+	checks := make([]index.Mark, 0, len(p.marks))
+	for k, want := range p.marks {
+		t, g, _ := strings.Cut(k, "/")
+		keys = append(keys, k)
+		checks = append(checks, index.Mark{Tenant: t, Gen: g, Want: want, Next: applied})
+	}
+	found, err := p.marker.CheckMarks(ctx, checks)
+	if err != nil {
+		return applied, err
+	}
+	to := applied
+	for i, k := range keys {
+		if found[i] < checks[i].Want {
+			p.log.Warn("projector: the index lost data; projecting CONTACTS again", "tenant", checks[i].Tenant,
+				"generation", checks[i].Gen, "marker", found[i], "expected", checks[i].Want, "from_seq", found[i]+1)
+			to = min(to, found[i])
+			p.marks[k] = found[i]
+			continue
+		}
+		p.marks[k] = max(found[i], applied)
+	}
+	if to < applied {
+		if err := p.save(ctx, to); err != nil {
+			return applied, fmt.Errorf("lower checkpoint to %d: %w", to, err)
+		}
+		p.rewind(to)
+	}
+	return to, nil
 }
 
 // switched reports whether the process's table serves the tenant of a
 // contact subject from another generation than when last checked.
 func (p *Projector) switched(subject string) bool {
-	rest := strings.TrimPrefix(subject, strings.TrimSuffix(p.cfg.Topology.ContactsFilter(""), ".>"))
-	tenant, _, _ := strings.Cut(rest, ".")
+	tenant := p.tenantOf(subject)
 	if tenant == "" {
 		return false
 	}
@@ -290,6 +465,13 @@ func (p *Projector) switched(subject string) bool {
 	}
 	p.seen[tenant] = served
 	return served != p.pins[tenant]
+}
+
+// tenantOf is the tenant of a contact subject ("" if none).
+func (p *Projector) tenantOf(subject string) string {
+	rest := strings.TrimPrefix(subject, strings.TrimSuffix(p.cfg.Topology.ContactsFilter(""), ".>"))
+	tenant, _, _ := strings.Cut(rest, ".")
+	return tenant
 }
 
 // follow moves every tenant whose active generation changed to it. It
@@ -320,6 +502,10 @@ func (p *Projector) follow(ctx context.Context) (uint64, error) {
 	to := applied
 	for t, id := range changed {
 		if id == "" {
+			// Only a lost table of generations drops an active entry
+			// (a switch always names a generation): the original keys
+			// may miss anything since the tenant was rebuilt.
+			to = 0
 			continue
 		}
 		g, err := p.gens.Generation(ctx, t, id)
@@ -334,8 +520,11 @@ func (p *Projector) follow(ctx context.Context) (uint64, error) {
 			to = g.Seq
 		}
 	}
+	for t := range changed {
+		delete(p.marks, markKey(t, p.pins[t]))
+	}
 	if to < applied {
-		if err := p.cp.Save(ctx, to); err != nil {
+		if err := p.save(ctx, to); err != nil {
 			return applied, fmt.Errorf("lower checkpoint to %d: %w", to, err)
 		}
 	}
@@ -402,7 +591,10 @@ func (p *Projector) setApplied(seq uint64) {
 // Applied is the last stream sequence in the index.
 func (p *Projector) Applied() uint64 { return p.applied.Load() }
 
-// CaughtUp reports whether the stream as it was at start is in the index.
+// CaughtUp reports whether the stream, as last read (at most about half a
+// second ago while Run runs), is in the index as far as this process
+// knows. A process serving from a shared Redis should use Readiness, which
+// also sees an index that lost data before the projector notices.
 func (p *Projector) CaughtUp() bool {
 	return p.started.Load() && p.applied.Load() >= p.target.Load()
 }

@@ -26,6 +26,9 @@ const (
 	// DefaultFallbackBudget leaves a ringing phone time to show the answer.
 	DefaultFallbackBudget  = 400 * time.Millisecond
 	DefaultFallbackMissTTL = 10 * time.Minute
+	// DefaultLookupTimeout bounds the index part of a lookup: a phone shows
+	// "unknown" rather than ring on without a name while Redis hangs.
+	DefaultLookupTimeout = 500 * time.Millisecond
 )
 
 // Config is the whole configuration file.
@@ -47,6 +50,9 @@ type Tenant struct {
 	TailDigits int `yaml:"tailDigits"`
 	// MaxResults caps every lookup answer.
 	MaxResults int `yaml:"maxResults"`
+	// LookupTimeout bounds how long a lookup waits for the index; past it
+	// the dialect's error answer goes out. Default 500ms.
+	LookupTimeout time.Duration `yaml:"lookupTimeout"`
 	// WorkflowWait is how long a workflow request waits for its result
 	// before answering 202.
 	WorkflowWait time.Duration `yaml:"workflowWait"`
@@ -227,6 +233,12 @@ func (t *Tenant) validate(i int) []Problem {
 	}
 	if t.WorkflowWait == 0 {
 		t.WorkflowWait = DefaultWorkflowWait
+	}
+	if t.LookupTimeout == 0 {
+		t.LookupTimeout = DefaultLookupTimeout
+	}
+	if t.LookupTimeout < 0 || t.LookupTimeout > 10*time.Second {
+		bad([]any{"lookupTimeout"}, "lookupTimeout %s must be between 0 and 10s", t.LookupTimeout)
 	}
 	if len(t.Credentials) == 0 {
 		bad([]any{"credentials"}, "at least one credential is required")

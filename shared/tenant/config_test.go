@@ -43,7 +43,8 @@ func TestParseAppliesDefaultsAndEnv(t *testing.T) {
 	}
 	reg := tenant.NewRegistry(cfg)
 	acme, _ := reg.Tenant("acme")
-	if acme.TailDigits != 9 || acme.MaxResults != 5 || acme.WorkflowWait != 2*time.Second {
+	if acme.TailDigits != 9 || acme.MaxResults != 5 || acme.WorkflowWait != 2*time.Second ||
+		acme.LookupTimeout != tenant.DefaultLookupTimeout {
 		t.Fatalf("defaults not applied: %+v", acme)
 	}
 	if got := acme.Actions(); len(got) != 1 || got[0] != "CallFlow" {

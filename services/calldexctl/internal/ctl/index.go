@@ -12,6 +12,7 @@ import (
 	"github.com/calldex/calldex/events"
 	"github.com/calldex/calldex/shared/index"
 	"github.com/calldex/calldex/shared/projector"
+	"github.com/calldex/calldex/shared/redisx"
 	"github.com/calldex/calldex/shared/tenant"
 )
 
@@ -298,14 +299,12 @@ func (a *app) indexTenants(ctx context.Context) ([]string, error) {
 		return out, nil
 	}
 	seen := map[string]bool{}
-	iter := a.rdb.Scan(ctx, 0, escapeGlob(a.opts.redisPrefix)+":*}:doc", 1000).Iterator()
-	for iter.Next(ctx) {
-		k := iter.Val()
+	err := redisx.Scan(ctx, a.rdb, escapeGlob(a.opts.redisPrefix)+":*}:doc", func(k string) {
 		if i, j := strings.LastIndexByte(k, '{'), strings.LastIndexByte(k, '}'); i >= 0 && j > i {
 			seen[k[i+1:j]] = true
 		}
-	}
-	if err := iter.Err(); err != nil {
+	})
+	if err != nil {
 		return nil, err
 	}
 	out := make([]string, 0, len(seen))

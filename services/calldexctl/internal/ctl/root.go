@@ -18,6 +18,7 @@ import (
 
 	"github.com/calldex/calldex/events"
 	"github.com/calldex/calldex/shared/index"
+	"github.com/calldex/calldex/shared/redisx"
 	"github.com/calldex/calldex/shared/tenant"
 )
 
@@ -117,7 +118,7 @@ type app struct {
 
 	nc  *nats.Conn
 	js  jetstream.JetStream
-	rdb *redis.Client
+	rdb redis.UniversalClient
 	cfg *tenant.Config
 }
 
@@ -208,25 +209,20 @@ func (a *app) jetstream() (jetstream.JetStream, error) {
 	return js, nil
 }
 
-// redis connects to the index's Redis once per run.
-func (a *app) redis(ctx context.Context) (*redis.Client, error) {
+// redis connects to the index's Redis once per run: one server, Sentinel
+// or Cluster, as REDIS_URL says (see shared/redisx).
+func (a *app) redis(ctx context.Context) (redis.UniversalClient, error) {
 	if a.rdb != nil {
 		return a.rdb, nil
 	}
 	if a.opts.redisURL == "" {
 		return nil, usagef("this command needs the Redis index: set REDIS_URL or --redis-url (an embedded calldex without Redis keeps its index in process: restart it to rebuild)")
 	}
-	opt, err := redis.ParseURL(a.opts.redisURL)
-	if err != nil {
-		return nil, fmt.Errorf("REDIS_URL: %w", err)
-	}
-	opt.ReadTimeout, opt.WriteTimeout = a.opts.timeout, a.opts.timeout
-	rdb := redis.NewClient(opt)
 	pctx, cancel := context.WithTimeout(ctx, a.opts.timeout)
 	defer cancel()
-	if err := rdb.Ping(pctx).Err(); err != nil {
-		rdb.Close()
-		return nil, fmt.Errorf("redis at %s: %w", opt.Addr, err)
+	rdb, _, err := redisx.Open(pctx, a.opts.redisURL)
+	if err != nil {
+		return nil, fmt.Errorf("REDIS_URL: %w", err)
 	}
 	a.rdb = rdb
 	return rdb, nil
