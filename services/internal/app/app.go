@@ -20,7 +20,6 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/calldex/calldex/events"
 	"github.com/calldex/calldex/services/internal/crmhooks"
@@ -33,6 +32,7 @@ import (
 	"github.com/calldex/calldex/shared/natsx"
 	"github.com/calldex/calldex/shared/phone"
 	"github.com/calldex/calldex/shared/projector"
+	"github.com/calldex/calldex/shared/redisx"
 	"github.com/calldex/calldex/shared/tenant"
 	"github.com/calldex/calldex/workflows/connectors"
 	"github.com/calldex/calldex/workflows/crmsync"
@@ -147,6 +147,7 @@ func Build(ctx context.Context, cfg Config, opt ...Option) (_ *App, err error) {
 
 	var idx index.Index
 	var proj *projector.Projector
+	var ready *projector.Readiness
 	checks := []ingress.Check{{Name: "nats", Fn: func(context.Context) error {
 		if !nc.IsConnected() {
 			return errors.New("not connected")
@@ -164,12 +165,12 @@ func Build(ctx context.Context, cfg Config, opt ...Option) (_ *App, err error) {
 			return nil, err
 		}
 		a.Index, a.Projector = idx, proj
-		checks = append(checks, ingress.Check{Name: "projection", Fn: func(context.Context) error {
-			if !proj.CaughtUp() {
-				return errors.New("catching up with CONTACTS")
-			}
-			return nil
-		}})
+		// Readiness reads the checkpoint the projector keeps beside the
+		// index against the stream's current end: the same answer in the
+		// projector's process and in a replica without one, and no after
+		// the index lost its data.
+		ready = projector.NewReadiness(js, topo, cp)
+		checks = append(checks, ingress.Check{Name: "projection", Fn: ready.Ready})
 		if a.demo && roles.Has(RoleIngress) {
 			// Before the projector starts, so that readiness includes them.
 			if err := seed(ctx, js, topo, contacts, DemoTenant, cfg.DemoContacts, a.log); err != nil {
@@ -214,7 +215,7 @@ func Build(ctx context.Context, cfg Config, opt ...Option) (_ *App, err error) {
 	var handler http.Handler
 	if roles.Has(RoleIngress) {
 		if handler, err = a.ingress(ctx, ingressParts{
-			topo: topo, js: js, buckets: buckets, reg: reg, idx: idx, proj: proj, contacts: contacts,
+			topo: topo, js: js, buckets: buckets, reg: reg, idx: idx, proj: proj, ready: ready, contacts: contacts,
 			pub: pub, factory: factory, m: m, checks: checks,
 		}); err != nil {
 			return nil, err
@@ -237,6 +238,7 @@ type ingressParts struct {
 	reg      *tenant.Registry
 	idx      index.Index
 	proj     *projector.Projector
+	ready    *projector.Readiness
 	contacts *contact.Publisher
 	pub      *eventpub.Async
 	factory  *connectors.Factory
@@ -256,7 +258,7 @@ func (a *App) ingress(ctx context.Context, p ingressParts) (http.Handler, error)
 	}
 	if secret != "" {
 		var err error
-		if ac, err = appConnect(ctx, secret, p.js, p.topo, p.reg, look, p.idx, p.contacts, p.proj, disp, p.factory, a.log); err != nil {
+		if ac, err = appConnect(ctx, secret, p.js, p.topo, p.reg, look, p.idx, p.contacts, a.projection(p), disp, p.factory, a.log); err != nil {
 			return nil, err
 		}
 	}
@@ -273,9 +275,18 @@ func (a *App) ingress(ctx context.Context, p ingressParts) (http.Handler, error)
 	}
 	return ingress.New(ingress.Deps{
 		Config: a.Tenants, Tenants: p.reg, Lookup: look, Contacts: p.contacts,
-		Projection: p.proj, JS: p.js, Topology: p.topo, Metrics: p.m, Log: a.log,
+		Projection: a.projection(p), JS: p.js, Topology: p.topo, Metrics: p.m, Log: a.log,
 		Workflows: disp, AppConnect: ac, Webhooks: hooks, Resync: requests, Ready: p.checks,
 	})
+}
+
+// projection is what admin writes wait on: the projector itself when it
+// runs in this process, else the checkpoint it keeps in the shared index.
+func (a *App) projection(p ingressParts) ingress.Projection {
+	if a.cfg.Roles.Has(RoleProjector) {
+		return p.proj
+	}
+	return p.ready
 }
 
 // Run serves until ctx ends or a part fails, then stops everything in
@@ -475,15 +486,12 @@ func (a *App) openIndex(ctx context.Context, topo events.Topology) (index.Index,
 	if a.cfg.RedisURL == "" {
 		return index.NewMemory(), &projector.Memory{}, noPing, nil
 	}
-	ropts, err := redis.ParseURL(a.cfg.RedisURL)
+	rdb, kind, err := redisx.Open(ctx, a.cfg.RedisURL)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("REDIS_URL: %w", err)
 	}
-	rdb := redis.NewClient(ropts)
 	a.closers = append(a.closers, func() { rdb.Close() })
-	if err := rdb.Ping(ctx).Err(); err != nil {
-		return nil, nil, nil, fmt.Errorf("redis %s: %w", ropts.Addr, err)
-	}
+	a.log.Info("redis", "kind", kind)
 	cp := projector.NewRedis(rdb, a.cfg.RedisPrefix, topo.Stream(events.StreamContacts))
 	idx := index.NewRedis(rdb, a.cfg.RedisPrefix)
 	// Serve every tenant from its active generation (calldexctl index

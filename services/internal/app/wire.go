@@ -15,7 +15,6 @@ import (
 	"github.com/calldex/calldex/shared/contact"
 	"github.com/calldex/calldex/shared/index"
 	"github.com/calldex/calldex/shared/lookup"
-	"github.com/calldex/calldex/shared/projector"
 	"github.com/calldex/calldex/shared/tenant"
 	"github.com/calldex/calldex/workflows/connectors"
 	"github.com/calldex/calldex/workflows/dispatch"
@@ -30,7 +29,7 @@ func (dispatcher) Key(tenant, workflow string, in events.CallInput) string {
 
 // appConnect builds the App Connect connector server.
 func appConnect(ctx context.Context, secret string, js jetstream.JetStream, topo events.Topology, reg *tenant.Registry,
-	look *lookup.Recorder, idx index.Index, contacts *contact.Publisher, proj *projector.Projector,
+	look *lookup.Recorder, idx index.Index, contacts *contact.Publisher, proj appconnect.Projection,
 	disp *dispatch.Dispatcher, f *connectors.Factory, log *slog.Logger) (http.Handler, error) {
 	cfg := appconnect.Config{Secret: secret, Tenants: map[string]appconnect.TenantOptions{}}
 	for _, t := range reg.Tenants() {

@@ -21,10 +21,9 @@ import (
 // maxBody bounds every request body but bulk imports.
 const maxBody = 64 << 10
 
-// Projection tells how far the index has caught up with CONTACTS.
+// Projection tells when the index shows a CONTACTS sequence.
 type Projection interface {
 	WaitApplied(ctx context.Context, seq uint64) error
-	CaughtUp() bool
 }
 
 // Check is a readiness probe of a dependency.
