@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 )
 
 // Synthetic contact i is stored as the Lausanne number 021 5xx xx xx and
@@ -49,8 +51,13 @@ func lookupCases(contacts int) []lookupCase {
 
 func lookupBody(number string) string { return `{"inputs":{"phoneNumber":"` + number + `"}}` }
 
-// importChunk contacts go in one admin import request.
-const importChunk = 200_000
+// importChunk contacts go in one admin import request, importParallel
+// requests at once (each waits for its batches' acks: in parallel they
+// keep JetStream and the projector busy).
+const (
+	importChunk    = 50_000
+	importParallel = 4
+)
 
 // importContacts imports the synthetic contacts through the admin API in
 // chunks of NDJSON, then waits until the index holds them all: a sentinel
@@ -60,21 +67,13 @@ func importContacts(ctx context.Context, base string, n int) error {
 	if n < 8 {
 		return fmt.Errorf("-contacts %d: at least 8", n)
 	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(importParallel)
 	for from := 0; from < n; from += importChunk {
-		to := min(from+importChunk, n)
-		pr, pw := io.Pipe()
-		go func() { pw.CloseWithError(writeContacts(pw, from, to, from == 0)) }()
-		var ans struct{ Accepted, Rejected int }
-		if err := adminCall(ctx, http.MethodPost, base+"/admin/v1/tenants/"+demoTenant+"/contacts", "application/x-ndjson", pr, &ans); err != nil {
-			return fmt.Errorf("import contacts %d–%d: %w", from, to, err)
-		}
-		want := to - from
-		if from == 0 {
-			want += len(sharedNumberIDs)
-		}
-		if ans.Accepted != want || ans.Rejected != 0 {
-			return fmt.Errorf("import contacts %d–%d: %d accepted, %d rejected", from, to, ans.Accepted, ans.Rejected)
-		}
+		g.Go(func() error { return importChunkOf(gctx, base, from, min(from+importChunk, n)) })
+	}
+	if err := g.Wait(); err != nil {
+		return err
 	}
 	deadline := time.Now().Add(5 * time.Minute)
 	for {
@@ -97,6 +96,23 @@ func importContacts(ctx context.Context, base string, n int) error {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("/readyz %s after the import", resp.Status)
+	}
+	return nil
+}
+
+func importChunkOf(ctx context.Context, base string, from, to int) error {
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(writeContacts(pw, from, to, from == 0)) }()
+	var ans struct{ Accepted, Rejected int }
+	if err := adminCall(ctx, http.MethodPost, base+"/admin/v1/tenants/"+demoTenant+"/contacts", "application/x-ndjson", pr, &ans); err != nil {
+		return fmt.Errorf("import contacts %d–%d: %w", from, to, err)
+	}
+	want := to - from
+	if from == 0 {
+		want += len(sharedNumberIDs)
+	}
+	if ans.Accepted != want || ans.Rejected != 0 {
+		return fmt.Errorf("import contacts %d–%d: %d accepted, %d rejected", from, to, ans.Accepted, ans.Rejected)
 	}
 	return nil
 }
