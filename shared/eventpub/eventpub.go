@@ -4,6 +4,7 @@
 package eventpub
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
@@ -19,7 +20,6 @@ type item struct {
 	subject string
 	env     events.Envelope
 	payload any
-	data    []byte // the encoded envelope, once encoded
 }
 
 // Async buffers events and publishes them from one goroutine.
@@ -30,6 +30,15 @@ type Async struct {
 	failed  prometheus.Counter
 	log     *slog.Logger
 	sent    int // by Run's goroutine only
+	// enc holds the encoded events of a burst and payload one payload,
+	// both reused (Run's goroutine only).
+	enc, payload []byte
+}
+
+// jsonAppender is a payload that encodes itself without reflection
+// (events.CallLookup); others go through encoding/json.
+type jsonAppender interface {
+	AppendJSON(b []byte) []byte
 }
 
 // ackEvery: one event in ackEvery is published with a JetStream ack, the
@@ -111,49 +120,60 @@ func (a *Async) gather(ctx context.Context, batch []item) []item {
 }
 
 func (a *Async) send(it item) {
-	if a.encode(&it) {
-		a.publish(it)
-	}
+	a.sendBurst([]item{it})
 }
 
-// sendBurst encodes every event first, then publishes them back to back.
+// sendBurst encodes every event of the burst into one reused buffer
+// first, then publishes them back to back.
 func (a *Async) sendBurst(batch []item) {
+	a.enc = a.enc[:0]
+	ends := make([]int, len(batch))
 	for i := range batch {
-		if !a.encode(&batch[i]) {
-			batch[i].data = nil
+		start := len(a.enc)
+		var ok bool
+		if a.enc, ok = a.encode(a.enc, &batch[i]); !ok {
+			a.enc = a.enc[:start]
 		}
+		ends[i] = len(a.enc)
 	}
-	for _, it := range batch {
-		if it.data != nil {
-			a.publish(it)
+	start := 0
+	for i, it := range batch {
+		if ends[i] > start {
+			a.publish(it.subject, a.enc[start:ends[i]])
 		}
+		start = ends[i]
 	}
 }
 
-// encode sets it.data to the event's envelope; false (logged) if it
-// cannot be encoded.
-func (a *Async) encode(it *item) bool {
-	raw, err := json.Marshal(it.payload)
-	if err != nil {
-		a.log.Error("event payload", "subject", it.subject, "err", err)
-		return false
+// encode appends the event's envelope to b; false (logged) if it cannot
+// be encoded.
+func (a *Async) encode(b []byte, it *item) ([]byte, bool) {
+	var raw []byte
+	if p, ok := it.payload.(jsonAppender); ok {
+		raw = p.AppendJSON(a.payload[:0])
+		a.payload = raw
+	} else {
+		var err error
+		if raw, err = json.Marshal(it.payload); err != nil {
+			a.log.Error("event payload", "subject", it.subject, "err", err)
+			return b, false
+		}
 	}
 	it.env.Data = raw
-	if it.data, err = json.Marshal(it.env); err != nil {
-		a.log.Error("event envelope", "subject", it.subject, "err", err)
-		return false
-	}
-	return true
+	return it.env.AppendJSON(b), true
 }
 
-func (a *Async) publish(it item) {
+// publish sends one encoded event. Plain messages are copied into the
+// connection's buffer before Publish returns, so data may be reused; an
+// acked one is copied first, as the client keeps it until the ack.
+func (a *Async) publish(subject string, data []byte) {
 	var err error
 	// Acks are not awaited here: failures reach the error handler the
 	// JetStream client was built with (jetstream.WithPublishAsyncErrHandler).
 	if a.sent++; a.sent%ackEvery == 0 {
-		_, err = a.js.PublishAsync(it.subject, it.data)
+		_, err = a.js.PublishAsync(subject, bytes.Clone(data))
 	} else {
-		err = a.js.Conn().Publish(it.subject, it.data)
+		err = a.js.Conn().Publish(subject, data)
 	}
 	if err != nil {
 		a.failed.Inc()
