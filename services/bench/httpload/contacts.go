@@ -55,7 +55,7 @@ func lookupBody(number string) string { return `{"inputs":{"phoneNumber":"` + nu
 // requests at once (each waits for its batches' acks: in parallel they
 // keep JetStream and the projector busy).
 const (
-	importChunk    = 50_000
+	importChunk    = 10_000
 	importParallel = 4
 )
 
