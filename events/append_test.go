@@ -1,7 +1,9 @@
 package events
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 )
@@ -39,4 +41,36 @@ func FuzzAppendJSONString(f *testing.F) {
 			t.Fatalf("%q: got %s want %s", s, got, want)
 		}
 	})
+}
+
+func TestDecodeBatch(t *testing.T) {
+	at := time.Date(2026, 1, 5, 10, 0, 0, 0, time.UTC)
+	var msg []byte
+	for i := range 3 {
+		if i > 0 {
+			msg = append(msg, '\n')
+		}
+		e := Envelope{ID: fmt.Sprint("ev-", i), Type: TypeCallLookup, Tenant: "acme", Time: at, SchemaVersion: SchemaVersion,
+			Data: CallLookup{Dialect: "peoplefone", Number: "41215522000", Hits: i}.AppendJSON(nil)}
+		msg = e.AppendJSON(msg)
+	}
+	got, err := DecodeBatch(msg)
+	if err != nil || len(got) != 3 {
+		t.Fatalf("got %d events, %v", len(got), err)
+	}
+	for i, e := range got {
+		var p CallLookup
+		if e.ID != fmt.Sprint("ev-", i) || e.Payload(&p) != nil || p.Hits != i {
+			t.Errorf("event %d: %+v %+v", i, e, p)
+		}
+	}
+	// A single envelope, as every other event travels, is a batch of one.
+	if one, err := DecodeBatch(msg[:bytes.IndexByte(msg, '\n')]); err != nil || len(one) != 1 || one[0].ID != "ev-0" {
+		t.Errorf("single envelope: %+v, %v", one, err)
+	}
+	for _, bad := range []string{"", "\n", `{"id":"x"}`, string(msg) + "\nnot json"} {
+		if _, err := DecodeBatch([]byte(bad)); err == nil {
+			t.Errorf("%q decoded", bad)
+		}
+	}
 }

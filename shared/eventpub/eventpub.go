@@ -4,7 +4,6 @@
 package eventpub
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
@@ -29,10 +28,8 @@ type Async struct {
 	dropped prometheus.Counter
 	failed  prometheus.Counter
 	log     *slog.Logger
-	sent    int // by Run's goroutine only
-	// enc holds the encoded events of a burst and payload one payload,
-	// both reused (Run's goroutine only).
-	enc, payload []byte
+	// payload holds one encoded payload, reused (Run's goroutine only).
+	payload []byte
 }
 
 // jsonAppender is a payload that encodes itself without reflection
@@ -40,13 +37,6 @@ type Async struct {
 type jsonAppender interface {
 	AppendJSON(b []byte) []byte
 }
-
-// ackEvery: one event in ackEvery is published with a JetStream ack, the
-// others as plain NATS messages, which the stream stores all the same.
-// Acks cost the server a reply and the client its bookkeeping for every
-// event, a fifth of a lookup's CPU in the embedded mode; sampled, they
-// still count a stream that refuses events (failed).
-const ackEvery = 64
 
 // New builds a publisher with room for size events; Run drains it. dropped
 // counts events that found the buffer full, failed those NATS refused at once.
@@ -79,7 +69,7 @@ func (a *Async) Run(ctx context.Context) error {
 			for {
 				select {
 				case it := <-a.buf:
-					a.send(it)
+					a.sendBurst(a.drain(append(batch[:0], it)))
 				case <-deadline:
 					return nil
 				default:
@@ -93,17 +83,19 @@ func (a *Async) Run(ctx context.Context) error {
 }
 
 // Events are sent in bursts: those arriving within burstWindow of the
-// first (at most maxBurst) are published back to back, so nats.go writes
-// them to the socket at once instead of one system call per event, and
-// the server reads them at once too. They are telemetry: a millisecond
-// late costs nothing.
+// first (at most maxBurst) go to NATS as one message per subject (a batch,
+// see events.DecodeBatch), each published with a JetStream ack. One
+// message per event cost the client a write, and the server a parse and a
+// stored record, for every lookup. They are telemetry: a millisecond late
+// costs nothing.
 const (
 	burstWindow = time.Millisecond
 	maxBurst    = 256
 )
 
-// gather adds to batch what arrives within burstWindow.
+// gather adds to batch what is queued and what arrives within burstWindow.
 func (a *Async) gather(ctx context.Context, batch []item) []item {
+	batch = a.drain(batch)
 	t := time.NewTimer(burstWindow)
 	defer t.Stop()
 	for len(batch) < cap(batch) {
@@ -119,29 +111,48 @@ func (a *Async) gather(ctx context.Context, batch []item) []item {
 	return batch
 }
 
-func (a *Async) send(it item) {
-	a.sendBurst([]item{it})
+// drain adds to batch what is queued, without waiting.
+func (a *Async) drain(batch []item) []item {
+	for len(batch) < cap(batch) {
+		select {
+		case it := <-a.buf:
+			batch = append(batch, it)
+		default:
+			return batch
+		}
+	}
+	return batch
 }
 
-// sendBurst encodes every event of the burst into one reused buffer
-// first, then publishes them back to back.
+// sendBurst publishes the burst as one message per subject, the events of
+// each in the order they came.
 func (a *Async) sendBurst(batch []item) {
-	a.enc = a.enc[:0]
-	ends := make([]int, len(batch))
 	for i := range batch {
-		start := len(a.enc)
-		var ok bool
-		if a.enc, ok = a.encode(a.enc, &batch[i]); !ok {
-			a.enc = a.enc[:start]
+		subject := batch[i].subject
+		if subject == "" {
+			continue // in an earlier subject's message
 		}
-		ends[i] = len(a.enc)
-	}
-	start := 0
-	for i, it := range batch {
-		if ends[i] > start {
-			a.publish(it.subject, a.enc[start:ends[i]])
+		var msg []byte
+		n := 0
+		for j := i; j < len(batch); j++ {
+			if batch[j].subject != subject {
+				continue
+			}
+			start := len(msg)
+			if n > 0 {
+				msg = append(msg, '\n')
+			}
+			var ok bool
+			if msg, ok = a.encode(msg, &batch[j]); ok {
+				n++
+			} else {
+				msg = msg[:start]
+			}
+			batch[j].subject = ""
 		}
-		start = ends[i]
+		if n > 0 {
+			a.publish(subject, msg, n)
+		}
 	}
 }
 
@@ -163,19 +174,12 @@ func (a *Async) encode(b []byte, it *item) ([]byte, bool) {
 	return it.env.AppendJSON(b), true
 }
 
-// publish sends one encoded event. Plain messages are copied into the
-// connection's buffer before Publish returns, so data may be reused; an
-// acked one is copied first, as the client keeps it until the ack.
-func (a *Async) publish(subject string, data []byte) {
-	var err error
-	// Acks are not awaited here: failures reach the error handler the
-	// JetStream client was built with (jetstream.WithPublishAsyncErrHandler).
-	if a.sent++; a.sent%ackEvery == 0 {
-		_, err = a.js.PublishAsync(subject, bytes.Clone(data))
-	} else {
-		err = a.js.Conn().Publish(subject, data)
-	}
-	if err != nil {
-		a.failed.Inc()
+// publish sends one message of n events. The ack is not awaited here:
+// refusals reach the error handler the JetStream client was built with
+// (jetstream.WithPublishAsyncErrHandler); failed counts the events of a
+// message the client could not send at all.
+func (a *Async) publish(subject string, msg []byte, n int) {
+	if _, err := a.js.PublishAsync(subject, msg); err != nil {
+		a.failed.Add(float64(n))
 	}
 }

@@ -81,9 +81,9 @@ type summary struct {
 	ratio             float64 // median of the rounds' lookup/healthz ratios
 	satP50, satP99    time.Duration
 	fixed             fixedResult
-	lookupP99s        []time.Duration
 	errors            int64
 	contactsImportFor time.Duration
+	events            eventCount
 }
 
 func bench(ctx context.Context, o options) error {
@@ -168,7 +168,6 @@ func measure(ctx context.Context, o options, wrk, bin, repo, work, target string
 		healths, lookups = append(healths, h), append(lookups, l)
 		ratios = append(ratios, l.rps/h.rps)
 		s.errors += h.errors + l.errors
-		s.lookupP99s = append(s.lookupP99s, l.p99)
 		fmt.Fprintf(os.Stderr, "%s round %d: /healthz %.0f req/s (p99 %s), lookup %.0f req/s (p50 %s, p99 %s): %.2f\n",
 			target, i+1, h.rps, h.p99, l.rps, l.p50, l.p99, l.rps/h.rps)
 	}
@@ -182,21 +181,22 @@ func measure(ctx context.Context, o options, wrk, bin, repo, work, target string
 			return s, err
 		}
 		s.errors += s.fixed.Errors
+		fmt.Fprintf(os.Stderr, "%s open loop: %.0f req/s, p50 %s, p99 %s, max %s, %d errors\n", target, s.fixed.Rate, s.fixed.P50, s.fixed.P99, s.fixed.Max, s.fixed.Errors)
 	}
-	if err := srv.checkEvents(ctx); err != nil {
+	if s.events, err = srv.checkEvents(ctx); err != nil {
 		return s, err
 	}
 	return s, nil
 }
 
 func printSummaries(results []summary, o options) {
-	fmt.Printf("%-8s %12s %12s %7s %10s %10s %12s %12s %7s\n", "index", "lookup/s", "healthz/s", "ratio",
-		"sat p50", "sat p99", fmt.Sprintf("p50@%d/s", o.rate), fmt.Sprintf("p99@%d/s", o.rate), "errors")
+	fmt.Printf("%-8s %12s %12s %7s %10s %10s %12s %12s %7s %12s\n", "index", "lookup/s", "healthz/s", "ratio",
+		"sat p50", "sat p99", fmt.Sprintf("p50@%d/s", o.rate), fmt.Sprintf("p99@%d/s", o.rate), "errors", "events lost")
 	for _, s := range results {
-		fmt.Printf("%-8s %12.0f %12.0f %7.2f %10s %10s %12s %12s %7d\n", s.target, s.lookupRPS, s.healthRPS, s.ratio,
-			round(s.satP50), round(s.satP99), round(s.fixed.P50), round(s.fixed.P99), s.errors)
+		fmt.Printf("%-8s %12.0f %12.0f %7.2f %10s %10s %12s %12s %7d %12.0f\n", s.target, s.lookupRPS, s.healthRPS, s.ratio,
+			round(s.satP50), round(s.satP99), round(s.fixed.P50), round(s.fixed.P99), s.errors, s.events.lost())
 	}
-	fmt.Printf("\nratio: median over %d rounds of lookup req/s ÷ /healthz req/s of the round just before; sat: wrk -c%d, median of the lookup rounds; p50/p99@%d/s: open loop, timed from each request's scheduled send\n",
+	fmt.Printf("\nratio: median over %d rounds of lookup req/s ÷ /healthz req/s of the round just before; sat: wrk -c%d, median of the lookup rounds; p50/p99@%d/s: open loop, timed from each request's scheduled send; events lost: lookups the server answered without a call.lookup event in CALLS\n",
 		o.rounds, o.connections, o.rate)
 }
 

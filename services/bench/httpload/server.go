@@ -187,55 +187,72 @@ func (s *server) profile(ctx context.Context, path string, d time.Duration) func
 	}
 }
 
-// checkEvents checks that every lookup the server counted is a call.lookup
-// event in CALLS and that none was dropped.
-func (s *server) checkEvents(ctx context.Context) error {
+// eventCount is what became of the lookups' call.lookup events.
+type eventCount struct {
+	lookups, stored, dropped, failed float64
+}
+
+func (e eventCount) lost() float64 { return e.lookups - e.stored }
+
+// checkEvents compares the lookups the server counted with the call.lookup
+// events stored in CALLS (every message read and decoded, batches too),
+// waiting up to 10 s for the last ones.
+func (s *server) checkEvents(ctx context.Context) (eventCount, error) {
+	var c eventCount
 	nc, err := nats.Connect(s.natsURL)
 	if err != nil {
-		return fmt.Errorf("connect to the embedded NATS: %w", err)
+		return c, fmt.Errorf("connect to the embedded NATS: %w", err)
 	}
 	defer nc.Close()
 	js, err := jetstream.New(nc)
 	if err != nil {
-		return err
+		return c, err
 	}
-	var lookups, dropped, stored float64
+	st, err := js.Stream(ctx, s.topo.Stream(events.StreamCalls))
+	if err != nil {
+		return c, fmt.Errorf("stream CALLS: %w", err)
+	}
+	cons, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{s.topo.CallSubject(demoTenant, "lookup")}})
+	if err != nil {
+		return c, err
+	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		m, err := scrape(ctx, s.base+"/metrics")
 		if err != nil {
-			return err
+			return c, err
 		}
-		lookups, dropped = m["calldex_lookups_total"], m["calldex_events_dropped_total"]
-		n, err := countLookupEvents(ctx, js, s.topo)
-		if err != nil {
-			return err
+		c.lookups, c.dropped, c.failed = m["calldex_lookups_total"], m["calldex_events_dropped_total"], m["calldex_events_failed_total"]
+		// Read what is stored so far.
+		for {
+			batch, err := cons.Fetch(1000, jetstream.FetchMaxWait(200*time.Millisecond))
+			if err != nil {
+				return c, fmt.Errorf("read CALLS: %w", err)
+			}
+			n := 0
+			for msg := range batch.Messages() {
+				envs, err := events.DecodeBatch(msg.Data())
+				if err != nil {
+					return c, fmt.Errorf("CALLS message: %w", err)
+				}
+				for _, e := range envs {
+					if e.Type != events.TypeCallLookup {
+						return c, fmt.Errorf("CALLS lookup subject holds a %s event", e.Type)
+					}
+				}
+				c.stored += float64(len(envs))
+				n++
+			}
+			if n == 0 {
+				break
+			}
 		}
-		stored = float64(n)
-		if stored >= lookups || time.Now().After(deadline) {
+		if c.stored >= c.lookups || time.Now().After(deadline) {
 			break
 		}
-		time.Sleep(200 * time.Millisecond)
 	}
-	fmt.Fprintf(os.Stderr, "events: %.0f lookups answered, %.0f call.lookup events stored, %.0f dropped\n", lookups, stored, dropped)
-	if stored != lookups || dropped != 0 {
-		return fmt.Errorf("lookup events lost: %.0f lookups, %.0f call.lookup events stored, %.0f dropped", lookups, stored, dropped)
-	}
-	return nil
-}
-
-// countLookupEvents counts the call.lookup events of the demo tenant in CALLS.
-func countLookupEvents(ctx context.Context, js jetstream.JetStream, topo events.Topology) (uint64, error) {
-	subject := topo.CallSubject(demoTenant, "lookup")
-	st, err := js.Stream(ctx, topo.Stream(events.StreamCalls))
-	if err != nil {
-		return 0, fmt.Errorf("stream CALLS: %w", err)
-	}
-	info, err := st.Info(ctx, jetstream.WithSubjectFilter(subject))
-	if err != nil {
-		return 0, fmt.Errorf("stream CALLS info: %w", err)
-	}
-	return info.State.Subjects[subject], nil
+	fmt.Fprintf(os.Stderr, "events: %.0f lookups answered, %.0f call.lookup events stored, %.0f dropped, %.0f failed\n", c.lookups, c.stored, c.dropped, c.failed)
+	return c, nil
 }
 
 // scrape sums each metric family of a Prometheus text exposition over its labels.
