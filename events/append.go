@@ -13,15 +13,11 @@ import (
 // AppendJSON appends the envelope as JSON; e.Data must be valid compact
 // JSON (as json.Marshal returns it).
 func (e Envelope) AppendJSON(b []byte) []byte {
-	b = append(b, `{"id":`...)
-	b = AppendJSONString(b, e.ID)
-	b = append(b, `,"type":`...)
-	b = AppendJSONString(b, e.Type)
-	b = append(b, `,"tenant":`...)
-	b = AppendJSONString(b, e.Tenant)
+	b = appendField(b, `{"id":`, e.ID)
+	b = appendField(b, `,"type":`, e.Type)
+	b = appendField(b, `,"tenant":`, e.Tenant)
 	if e.Source != "" {
-		b = append(b, `,"source":`...)
-		b = AppendJSONString(b, e.Source)
+		b = appendField(b, `,"source":`, e.Source)
 	}
 	b = append(b, `,"time":"`...)
 	b = e.Time.AppendFormat(b, time.RFC3339Nano)
@@ -38,23 +34,25 @@ func (e Envelope) AppendJSON(b []byte) []byte {
 
 // AppendJSON appends the payload as JSON.
 func (c CallLookup) AppendJSON(b []byte) []byte {
-	b = append(b, `{"dialect":`...)
-	b = AppendJSONString(b, c.Dialect)
-	b = append(b, `,"number":`...)
-	b = AppendJSONString(b, c.Number)
+	b = appendField(b, `{"dialect":`, c.Dialect)
+	b = appendField(b, `,"number":`, c.Number)
 	if c.DNID != "" {
-		b = append(b, `,"dnid":`...)
-		b = AppendJSONString(b, c.DNID)
+		b = appendField(b, `,"dnid":`, c.DNID)
 	}
 	b = append(b, `,"hits":`...)
 	b = strconv.AppendInt(b, int64(c.Hits), 10)
 	if c.ContactID != "" {
-		b = append(b, `,"contactId":`...)
-		b = AppendJSONString(b, c.ContactID)
+		b = appendField(b, `,"contactId":`, c.ContactID)
 	}
 	b = append(b, `,"latencyNs":`...)
 	b = strconv.AppendInt(b, int64(c.Latency), 10)
 	return append(b, '}')
+}
+
+// appendField appends name (the field's key, colon and whatever
+// punctuation precedes it) and the string v.
+func appendField(b []byte, name, v string) []byte {
+	return AppendJSONString(append(b, name...), v)
 }
 
 // AppendJSONString appends s as a JSON string the way encoding/json does

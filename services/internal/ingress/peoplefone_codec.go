@@ -159,20 +159,13 @@ func appendPeoplefoneEntries(b []byte, matches []index.Match, actions []string) 
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = append(b, `{"name":`...)
-		b = events.AppendJSONString(b, c.Name)
-		b = append(b, `,"company":`...)
-		b = events.AppendJSONString(b, c.Company)
-		b = append(b, `,"contactUri":`...)
-		b = events.AppendJSONString(b, c.ContactURI)
-		b = append(b, `,"companyUri":`...)
-		b = events.AppendJSONString(b, c.CompanyURI)
-		b = append(b, `,"id":`...)
-		b = events.AppendJSONString(b, c.ID)
-		b = append(b, `,"crmName":`...)
-		b = events.AppendJSONString(b, c.CRMName)
-		b = append(b, `,"crmLogo":`...)
-		b = events.AppendJSONString(b, c.CRMLogo)
+		b = appendField(b, `{"name":`, c.Name)
+		b = appendField(b, `,"company":`, c.Company)
+		b = appendField(b, `,"contactUri":`, c.ContactURI)
+		b = appendField(b, `,"companyUri":`, c.CompanyURI)
+		b = appendField(b, `,"id":`, c.ID)
+		b = appendField(b, `,"crmName":`, c.CRMName)
+		b = appendField(b, `,"crmLogo":`, c.CRMLogo)
 		b = append(b, `,"customData":`...)
 		b = appendCustomData(b, c)
 		b = append(b, `,"crmActions":`...)
@@ -180,6 +173,12 @@ func appendPeoplefoneEntries(b []byte, matches []index.Match, actions []string) 
 		b = append(b, '}')
 	}
 	return append(b, ']', '\n')
+}
+
+// appendField appends name (the field's key, colon and whatever
+// punctuation precedes it) and the string v.
+func appendField(b []byte, name, v string) []byte {
+	return events.AppendJSONString(append(b, name...), v)
 }
 
 // appendCustomData appends customData(c) as events.CustomData marshals it,
