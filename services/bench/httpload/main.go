@@ -75,15 +75,17 @@ func main() {
 
 // summary is one target's result.
 type summary struct {
-	target            string
-	lookupRPS         float64 // median of the lookup rounds
-	healthRPS         float64 // median of the /healthz rounds
-	ratio             float64 // median of the rounds' lookup/healthz ratios
-	satP50, satP99    time.Duration
-	fixed             fixedResult
-	errors            int64
-	contactsImportFor time.Duration
-	events            eventCount
+	target         string
+	lookupRPS      float64 // median of the lookup rounds
+	healthRPS      float64 // median of the /healthz rounds
+	ratio          float64 // median of the rounds' lookup/healthz ratios
+	satP50, satP99 time.Duration
+	// server CPU time per request, median of the rounds
+	lookupCPU, healthCPU time.Duration
+	fixed                fixedResult
+	errors               int64
+	contactsImportFor    time.Duration
+	events               eventCount
 }
 
 func bench(ctx context.Context, o options) error {
@@ -148,7 +150,7 @@ func measure(ctx context.Context, o options, wrk, bin, repo, work, target string
 	var lookups, healths []wrkResult
 	var ratios []float64
 	for i := range o.rounds {
-		h, err := runWrk(ctx, wrk, script.health, srv.base+"/healthz", o.connections, o.round)
+		h, err := runWrk(ctx, srv, wrk, script.health, "/healthz", o.connections, o.round)
 		if err != nil {
 			return s, err
 		}
@@ -156,7 +158,7 @@ func measure(ctx context.Context, o options, wrk, bin, repo, work, target string
 		if o.profileDir != "" && i == o.rounds/2 {
 			profile = srv.profile(ctx, filepath.Join(o.profileDir, target+".pprof"), o.round-time.Second)
 		}
-		l, err := runWrk(ctx, wrk, script.lookup, srv.base+"/peoplefone/Lookup", o.connections, o.round)
+		l, err := runWrk(ctx, srv, wrk, script.lookup, "/peoplefone/Lookup", o.connections, o.round)
 		if err != nil {
 			return s, err
 		}
@@ -168,12 +170,14 @@ func measure(ctx context.Context, o options, wrk, bin, repo, work, target string
 		healths, lookups = append(healths, h), append(lookups, l)
 		ratios = append(ratios, l.rps/h.rps)
 		s.errors += h.errors + l.errors
-		fmt.Fprintf(os.Stderr, "%s round %d: /healthz %.0f req/s (p99 %s), lookup %.0f req/s (p50 %s, p99 %s): %.2f\n",
-			target, i+1, h.rps, h.p99, l.rps, l.p50, l.p99, l.rps/h.rps)
+		fmt.Fprintf(os.Stderr, "%s round %d: /healthz %.0f req/s (p99 %s, server CPU %s/req), lookup %.0f req/s (p50 %s, p99 %s, server CPU %s/req): %.2f\n",
+			target, i+1, h.rps, h.p99, h.cpu, l.rps, l.p50, l.p99, l.cpu, l.rps/h.rps)
 	}
 	s.ratio = median(ratios)
 	s.lookupRPS = median(mapSlice(lookups, func(r wrkResult) float64 { return r.rps }))
 	s.healthRPS = median(mapSlice(healths, func(r wrkResult) float64 { return r.rps }))
+	s.lookupCPU = time.Duration(median(mapSlice(lookups, func(r wrkResult) float64 { return float64(r.cpu) })))
+	s.healthCPU = time.Duration(median(mapSlice(healths, func(r wrkResult) float64 { return float64(r.cpu) })))
 	s.satP50 = time.Duration(median(mapSlice(lookups, func(r wrkResult) float64 { return float64(r.p50) })))
 	s.satP99 = time.Duration(median(mapSlice(lookups, func(r wrkResult) float64 { return float64(r.p99) })))
 	if o.rate > 0 {
@@ -190,13 +194,14 @@ func measure(ctx context.Context, o options, wrk, bin, repo, work, target string
 }
 
 func printSummaries(results []summary, o options) {
-	fmt.Printf("%-8s %12s %12s %7s %10s %10s %12s %12s %7s %12s\n", "index", "lookup/s", "healthz/s", "ratio",
-		"sat p50", "sat p99", fmt.Sprintf("p50@%d/s", o.rate), fmt.Sprintf("p99@%d/s", o.rate), "errors", "events lost")
+	fmt.Printf("%-8s %10s %10s %6s %9s %9s %6s %9s %9s %11s %11s %6s %6s\n", "index", "lookup/s", "healthz/s", "ratio",
+		"CPU/lkp", "CPU/hz", "c.rat", "sat p50", "sat p99", fmt.Sprintf("p50@%d/s", o.rate), fmt.Sprintf("p99@%d/s", o.rate), "errors", "lost")
 	for _, s := range results {
-		fmt.Printf("%-8s %12.0f %12.0f %7.2f %10s %10s %12s %12s %7d %12.0f\n", s.target, s.lookupRPS, s.healthRPS, s.ratio,
+		fmt.Printf("%-8s %10.0f %10.0f %6.2f %9s %9s %6.2f %9s %9s %11s %11s %6d %6.0f\n", s.target, s.lookupRPS, s.healthRPS, s.ratio,
+			s.lookupCPU.Round(100*time.Nanosecond), s.healthCPU.Round(100*time.Nanosecond), float64(s.healthCPU)/float64(s.lookupCPU),
 			round(s.satP50), round(s.satP99), round(s.fixed.P50), round(s.fixed.P99), s.errors, s.events.lost())
 	}
-	fmt.Printf("\nratio: median over %d rounds of lookup req/s ÷ /healthz req/s of the round just before; sat: wrk -c%d, median of the lookup rounds; p50/p99@%d/s: open loop, timed from each request's scheduled send; events lost: lookups the server answered without a call.lookup event in CALLS\n",
+	fmt.Printf("\nratio: median over %d rounds of lookup req/s ÷ /healthz req/s of the round just before; CPU/lkp, CPU/hz: the server process's CPU time per request (median of the rounds), and c.rat their ratio, which other load on the machine does not move; sat: wrk -c%d, median of the lookup rounds; p50/p99@%d/s: open loop, timed from each request's scheduled send; lost: lookups the server answered without a call.lookup event in CALLS\n",
 		o.rounds, o.connections, o.rate)
 }
 

@@ -151,6 +151,32 @@ func (s *server) stop() {
 	s.cleanup()
 }
 
+// clockTick is the unit of /proc/<pid>/stat's CPU times (USER_HZ, 100 on
+// Linux).
+const clockTick = 10 * time.Millisecond
+
+// cpuTime is the CPU time the server process used so far (user + system,
+// all threads), read from /proc: what a request costs the server, whatever
+// else this machine runs.
+func (s *server) cpuTime() (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.cmd.Process.Pid))
+	if err != nil {
+		return 0, fmt.Errorf("server CPU time: %w", err)
+	}
+	// The command name (field 2) is in parentheses and may hold spaces.
+	i := bytes.LastIndexByte(b, ')')
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0, fmt.Errorf("server CPU time: short /proc stat")
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, fmt.Errorf("server CPU time: %w", err)
+	}
+	return time.Duration(utime+stime) * clockTick, nil
+}
+
 // profile starts a CPU profile of the server for d and returns the wait for
 // it, which writes it to path.
 func (s *server) profile(ctx context.Context, path string, d time.Duration) func() error {
@@ -222,7 +248,10 @@ func (s *server) checkEvents(ctx context.Context) (eventCount, error) {
 		if err != nil {
 			return c, err
 		}
-		c.lookups, c.dropped, c.failed = m["calldex_lookups_total"], m["calldex_events_dropped_total"], m["calldex_events_failed_total"]
+		// A lookup that failed (a client gone mid-request cancels its
+		// Redis read) records no event, by design.
+		c.lookups = m["calldex_lookups_total"] - m[`calldex_lookups_total{result="error"}`]
+		c.dropped, c.failed = m["calldex_events_dropped_total"], m["calldex_events_failed_total"]
 		// Read what is stored so far.
 		for {
 			batch, err := cons.Fetch(1000, jetstream.FetchMaxWait(200*time.Millisecond))
@@ -251,11 +280,12 @@ func (s *server) checkEvents(ctx context.Context) (eventCount, error) {
 			break
 		}
 	}
-	fmt.Fprintf(os.Stderr, "events: %.0f lookups answered, %.0f call.lookup events stored, %.0f dropped, %.0f failed\n", c.lookups, c.stored, c.dropped, c.failed)
+	fmt.Fprintf(os.Stderr, "events: %.0f lookups answered (failed ones excluded), %.0f call.lookup events stored, %.0f dropped, %.0f failed\n", c.lookups, c.stored, c.dropped, c.failed)
 	return c, nil
 }
 
-// scrape sums each metric family of a Prometheus text exposition over its labels.
+// scrape sums each metric family of a Prometheus text exposition over its
+// labels, and under name{result="error"} the series of that label.
 func scrape(ctx context.Context, url string) (map[string]float64, error) {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	resp, err := http.DefaultClient.Do(req)
@@ -278,6 +308,9 @@ func scrape(ctx context.Context, url string) (map[string]float64, error) {
 		v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
 		if err == nil {
 			out[name] += v
+			if strings.Contains(line, `result="error"`) {
+				out[name+`{result="error"}`] += v
+			}
 		}
 	}
 	return out, sc.Err()

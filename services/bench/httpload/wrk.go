@@ -58,20 +58,33 @@ type wrkResult struct {
 	p50, p99, max time.Duration
 	requests      int64
 	errors        int64
+	// cpu is the server's CPU time per request over the round.
+	cpu time.Duration
 }
 
-// runWrk runs one wrk round: one thread, conns connections, for d.
-func runWrk(ctx context.Context, wrk, script, url string, conns int, d time.Duration) (wrkResult, error) {
+// runWrk runs one wrk round against srv: one thread, conns connections,
+// for d.
+func runWrk(ctx context.Context, srv *server, wrk, script, path string, conns int, d time.Duration) (wrkResult, error) {
+	url := srv.base + path
+	cpu0, err := srv.cpuTime()
+	if err != nil {
+		return wrkResult{}, err
+	}
 	cmd := exec.CommandContext(ctx, wrk, "-t1", "-c"+strconv.Itoa(conns), "-d"+strconv.Itoa(int(d.Seconds()))+"s",
 		"--latency", "--timeout", "5s", "-s", script, url)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return wrkResult{}, fmt.Errorf("wrk %s: %w\n%s", url, err, out)
 	}
+	cpu1, err := srv.cpuTime()
+	if err != nil {
+		return wrkResult{}, err
+	}
 	r, err := parseWrk(string(out))
 	if err != nil {
 		return r, fmt.Errorf("wrk %s: %w\n%s", url, err, out)
 	}
+	r.cpu = (cpu1 - cpu0) / time.Duration(r.requests)
 	return r, nil
 }
 
