@@ -14,6 +14,7 @@ need() { # need BINARY PACKAGE...
 }
 
 command -v go >/dev/null || { echo "Go 1.26 is required (https://go.dev/dl)" >&2; exit 1; }
+need wrk wrk # the load generator of `task bench:http`
 
 if ! up 6379; then
   need redis-server redis-server

@@ -19,7 +19,6 @@ type item struct {
 	subject string
 	env     events.Envelope
 	payload any
-	data    []byte // the encoded envelope, once encoded
 }
 
 // Async buffers events and publishes them from one goroutine.
@@ -29,15 +28,15 @@ type Async struct {
 	dropped prometheus.Counter
 	failed  prometheus.Counter
 	log     *slog.Logger
-	sent    int // by Run's goroutine only
+	// payload holds one encoded payload, reused (Run's goroutine only).
+	payload []byte
 }
 
-// ackEvery: one event in ackEvery is published with a JetStream ack, the
-// others as plain NATS messages, which the stream stores all the same.
-// Acks cost the server a reply and the client its bookkeeping for every
-// event, a fifth of a lookup's CPU in the embedded mode; sampled, they
-// still count a stream that refuses events (failed).
-const ackEvery = 64
+// jsonAppender is a payload that encodes itself without reflection
+// (events.CallLookup); others go through encoding/json.
+type jsonAppender interface {
+	AppendJSON(b []byte) []byte
+}
 
 // New builds a publisher with room for size events; Run drains it. dropped
 // counts events that found the buffer full, failed those NATS refused at once.
@@ -70,7 +69,7 @@ func (a *Async) Run(ctx context.Context) error {
 			for {
 				select {
 				case it := <-a.buf:
-					a.send(it)
+					a.sendBurst(a.drain(append(batch[:0], it)))
 				case <-deadline:
 					return nil
 				default:
@@ -84,17 +83,19 @@ func (a *Async) Run(ctx context.Context) error {
 }
 
 // Events are sent in bursts: those arriving within burstWindow of the
-// first (at most maxBurst) are published back to back, so nats.go writes
-// them to the socket at once instead of one system call per event, and
-// the server reads them at once too. They are telemetry: a millisecond
-// late costs nothing.
+// first (at most maxBurst) go to NATS as one message per subject (a batch,
+// see events.DecodeBatch), each published with a JetStream ack. One
+// message per event cost the client a write, and the server a parse and a
+// stored record, for every lookup. They are telemetry: a millisecond late
+// costs nothing.
 const (
 	burstWindow = time.Millisecond
 	maxBurst    = 256
 )
 
-// gather adds to batch what arrives within burstWindow.
+// gather adds to batch what is queued and what arrives within burstWindow.
 func (a *Async) gather(ctx context.Context, batch []item) []item {
+	batch = a.drain(batch)
 	t := time.NewTimer(burstWindow)
 	defer t.Stop()
 	for len(batch) < cap(batch) {
@@ -110,52 +111,75 @@ func (a *Async) gather(ctx context.Context, batch []item) []item {
 	return batch
 }
 
-func (a *Async) send(it item) {
-	if a.encode(&it) {
-		a.publish(it)
+// drain adds to batch what is queued, without waiting.
+func (a *Async) drain(batch []item) []item {
+	for len(batch) < cap(batch) {
+		select {
+		case it := <-a.buf:
+			batch = append(batch, it)
+		default:
+			return batch
+		}
 	}
+	return batch
 }
 
-// sendBurst encodes every event first, then publishes them back to back.
+// sendBurst publishes the burst as one message per subject, the events of
+// each in the order they came.
 func (a *Async) sendBurst(batch []item) {
 	for i := range batch {
-		if !a.encode(&batch[i]) {
-			batch[i].data = nil
+		subject := batch[i].subject
+		if subject == "" {
+			continue // in an earlier subject's message
 		}
-	}
-	for _, it := range batch {
-		if it.data != nil {
-			a.publish(it)
+		var msg []byte
+		n := 0
+		for j := i; j < len(batch); j++ {
+			if batch[j].subject != subject {
+				continue
+			}
+			start := len(msg)
+			if n > 0 {
+				msg = append(msg, '\n')
+			}
+			var ok bool
+			if msg, ok = a.encode(msg, &batch[j]); ok {
+				n++
+			} else {
+				msg = msg[:start]
+			}
+			batch[j].subject = ""
+		}
+		if n > 0 {
+			a.publish(subject, msg, n)
 		}
 	}
 }
 
-// encode sets it.data to the event's envelope; false (logged) if it
-// cannot be encoded.
-func (a *Async) encode(it *item) bool {
-	raw, err := json.Marshal(it.payload)
-	if err != nil {
-		a.log.Error("event payload", "subject", it.subject, "err", err)
-		return false
+// encode appends the event's envelope to b; false (logged) if it cannot
+// be encoded.
+func (a *Async) encode(b []byte, it *item) ([]byte, bool) {
+	var raw []byte
+	if p, ok := it.payload.(jsonAppender); ok {
+		raw = p.AppendJSON(a.payload[:0])
+		a.payload = raw
+	} else {
+		var err error
+		if raw, err = json.Marshal(it.payload); err != nil {
+			a.log.Error("event payload", "subject", it.subject, "err", err)
+			return b, false
+		}
 	}
 	it.env.Data = raw
-	if it.data, err = json.Marshal(it.env); err != nil {
-		a.log.Error("event envelope", "subject", it.subject, "err", err)
-		return false
-	}
-	return true
+	return it.env.AppendJSON(b), true
 }
 
-func (a *Async) publish(it item) {
-	var err error
-	// Acks are not awaited here: failures reach the error handler the
-	// JetStream client was built with (jetstream.WithPublishAsyncErrHandler).
-	if a.sent++; a.sent%ackEvery == 0 {
-		_, err = a.js.PublishAsync(it.subject, it.data)
-	} else {
-		err = a.js.Conn().Publish(it.subject, it.data)
-	}
-	if err != nil {
-		a.failed.Inc()
+// publish sends one message of n events. The ack is not awaited here:
+// refusals reach the error handler the JetStream client was built with
+// (jetstream.WithPublishAsyncErrHandler); failed counts the events of a
+// message the client could not send at all.
+func (a *Async) publish(subject string, msg []byte, n int) {
+	if _, err := a.js.PublishAsync(subject, msg); err != nil {
+		a.failed.Add(float64(n))
 	}
 }

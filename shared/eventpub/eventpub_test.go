@@ -27,8 +27,15 @@ func lookupEvent(env *natstest.Env, i int) (string, events.Envelope, events.Call
 		events.CallLookup{Dialect: "peoplefone", Number: fmt.Sprint(41215520000 + i), Hits: i % 2}
 }
 
-// stored reads the CALLS stream in order.
+// stored reads the events of the CALLS stream in order.
 func stored(t *testing.T, env *natstest.Env, want int) []events.Envelope {
+	out, _ := storedMessages(t, env, want)
+	return out
+}
+
+// storedMessages reads the events of the CALLS stream in order, and the
+// number of messages they came in.
+func storedMessages(t *testing.T, env *natstest.Env, want int) ([]events.Envelope, int) {
 	t.Helper()
 	ctx := t.Context()
 	s, err := env.JS.Stream(ctx, env.Topology.Stream(events.StreamCalls))
@@ -40,22 +47,23 @@ func stored(t *testing.T, env *natstest.Env, want int) []events.Envelope {
 		t.Fatal(err)
 	}
 	var out []events.Envelope
+	msgs := 0
 	for len(out) < want {
 		msg, err := c.Next(jetstream.FetchMaxWait(5 * time.Second))
 		if err != nil {
 			t.Fatalf("after %d of %d events: %v", len(out), want, err)
 		}
-		env, err := events.Decode(msg.Data())
+		envs, err := events.DecodeBatch(msg.Data())
 		if err != nil {
 			t.Fatal(err)
 		}
-		out = append(out, env)
+		out = append(out, envs...)
+		msgs++
 	}
-	return out
+	return out, msgs
 }
 
-// Every event reaches the stream, in order, whether it went with an ack or
-// as a plain message, and bursts lose none.
+// Every event reaches the stream, in order, and bursts lose none.
 func TestEventsStoredInOrder(t *testing.T) {
 	env := natstest.Embedded(t).Connect()
 	dropped, failed := counters()
@@ -63,7 +71,7 @@ func TestEventsStoredInOrder(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = pub.Run(ctx) }()
-	const n = 500 // several bursts, several acked events (one in 64)
+	const n = 500 // several bursts
 	for i := range n {
 		if !pub.Publish(lookupEvent(env, i)) {
 			t.Fatalf("event %d dropped with room in the buffer", i)
@@ -107,5 +115,38 @@ func TestFullBufferDropsAndStopFlushes(t *testing.T) {
 	}
 	if got := stored(t, env, 10); got[9].ID != "ev-9" {
 		t.Errorf("last flushed event %s, want ev-9", got[9].ID)
+	}
+}
+
+// A burst leaves as one message per subject, each holding its subject's
+// events in the order they came.
+func TestBurstIsOneMessagePerSubject(t *testing.T) {
+	env := natstest.Embedded(t).Connect()
+	dropped, failed := counters()
+	pub := eventpub.New(env.JS, 100, dropped, failed, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	tenants := []string{"acme", "beta"}
+	for i := range 20 {
+		tn := tenants[i%2]
+		pub.Publish(env.Topology.CallSubject(tn, "lookup"),
+			events.Envelope{ID: fmt.Sprint(tn, "-", i/2), Type: events.TypeCallLookup, Tenant: tn, Time: time.Now().UTC(), SchemaVersion: events.SchemaVersion},
+			events.CallLookup{Dialect: "peoplefone", Number: fmt.Sprint(41215520000 + i), Hits: 1})
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel() // Run only flushes what is queued: one burst
+	if err := pub.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, msgs := storedMessages(t, env, 20)
+	if msgs != 2 {
+		t.Fatalf("20 events of 2 subjects in %d messages, want 2", msgs)
+	}
+	for i, e := range got {
+		tn := tenants[i/10]
+		if e.Tenant != tn || e.ID != fmt.Sprint(tn, "-", i%10) {
+			t.Fatalf("event %d: %s of %s", i, e.ID, e.Tenant)
+		}
+	}
+	if d, f := testutil.ToFloat64(dropped), testutil.ToFloat64(failed); d != 0 || f != 0 {
+		t.Errorf("dropped %v, failed %v; want none", d, f)
 	}
 }

@@ -209,7 +209,7 @@ func Build(ctx context.Context, cfg Config, opt ...Option) (_ *App, err error) {
 		a.parts = append(a.parts, part{"worker", w.Run})
 	}
 	if cfg.PprofAddr != "" {
-		a.parts = append(a.parts, part{"pprof", func(ctx context.Context) error { return servePprof(ctx, cfg.PprofAddr) }})
+		a.parts = append(a.parts, part{"pprof", func(ctx context.Context) error { return ServePprof(ctx, cfg.PprofAddr, a.log) }})
 	}
 
 	var handler http.Handler

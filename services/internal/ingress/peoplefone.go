@@ -43,28 +43,17 @@ type peoplefoneRequest struct {
 // peoplefoneLookup answers POST <root>/Lookup: always 200 with an array,
 // empty when nothing matches (a 404 would mean "service unreachable").
 func (s *Server) peoplefoneLookup(w http.ResponseWriter, r *http.Request, t *tenant.Tenant) {
-	var req peoplefoneRequest
-	if err := decodeJSON(w, r, &req); err != nil {
+	number, err := readPeoplefoneNumber(w, r)
+	if err != nil {
 		fail(w, err)
 		return
 	}
-	if req.Inputs.PhoneNumber == nil || strings.TrimSpace(*req.Inputs.PhoneNumber) == "" {
-		fail(w, errors.Join(errBadRequest, errors.New("inputs.phoneNumber is required")))
-		return
-	}
-	res, err := s.Lookup.Lookup(r.Context(), t, dialectPeoplefone, *req.Inputs.PhoneNumber, "")
+	res, err := s.Lookup.Lookup(r.Context(), t, dialectPeoplefone, number, "")
 	if err != nil {
 		lookupFailed(w)
 		return
 	}
-	out := make([]peoplefoneEntry, len(res.Matches))
-	actions := t.Actions()
-	for i, m := range res.Matches {
-		c := m.Contact
-		out[i] = peoplefoneEntry{Name: c.Name, Company: c.Company, ContactURI: c.ContactURI, CompanyURI: c.CompanyURI,
-			ID: c.ID, CRMName: c.CRMName, CRMLogo: c.CRMLogo, CustomData: customData(c), CRMActions: actions}
-	}
-	writeJSON(w, http.StatusOK, out)
+	writePeoplefoneAnswer(w, res.Matches, t.Actions())
 }
 
 // peoplefoneLookupV1 answers GET <url>?PhoneNumber= of the first version.

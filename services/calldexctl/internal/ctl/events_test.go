@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 	"testing"
@@ -11,8 +12,10 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/calldex/calldex/events"
+	"github.com/calldex/calldex/shared/eventpub"
 	"github.com/calldex/calldex/shared/natstest"
 	"github.com/calldex/calldex/workflows/dispatch"
 )
@@ -131,6 +134,39 @@ func TestEventsTail(t *testing.T) {
 	}
 	if out := c.ok("events", "tail", "calls.>", "--no-follow"); out != "" {
 		t.Fatalf("without --since only new events: %q", out)
+	}
+}
+
+// Lookup events travel in batches, one message per burst; tail prints
+// each event of a batch under the message's sequence.
+func TestEventsTailReadsLookupBatches(t *testing.T) {
+	env := natstest.Connect(t)
+	pub := eventpub.New(env.JS, 10, prometheus.NewCounter(prometheus.CounterOpts{Name: "d"}), prometheus.NewCounter(prometheus.CounterOpts{Name: "f"}),
+		slog.New(slog.DiscardHandler))
+	for i := range 3 {
+		pub.Publish(env.Topology.CallSubject("acme", "lookup"),
+			events.Envelope{ID: fmt.Sprint("lk-", i), Type: events.TypeCallLookup, Tenant: "acme", Time: time.Now().UTC(), SchemaVersion: events.SchemaVersion},
+			events.CallLookup{Dialect: "peoplefone", Number: fmt.Sprint(41215522000 + i), Hits: 1})
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel() // Run flushes the queue: one burst, one message
+	if err := pub.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	out := newCLI(t, env).ok("events", "tail", "calls.acme.lookup", "--since", "1h", "--no-follow", "--json")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("%d lines:\n%s", len(lines), out)
+	}
+	for i, l := range lines {
+		var ev tailedEvent
+		if err := json.Unmarshal([]byte(l), &ev); err != nil {
+			t.Fatalf("line %d: %v: %s", i, err, l)
+		}
+		var p events.CallLookup
+		if ev.Event == nil || ev.Event.ID != fmt.Sprint("lk-", i) || ev.Event.Payload(&p) != nil || p.Number != fmt.Sprint(41215522000+i) || ev.Seq != 1 {
+			t.Fatalf("line %d: %s", i, l)
+		}
 	}
 }
 

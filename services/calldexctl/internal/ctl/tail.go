@@ -155,6 +155,8 @@ func (a *app) tail(ctx context.Context, filter string, o tailOptions) error {
 	return nil
 }
 
+// printEvent prints the events of one message: one, or a batch (see
+// events.DecodeBatch), each under the message's sequence.
 func (a *app) printEvent(stream string, msg jetstream.Msg, md *jetstream.MsgMetadata) error {
 	ev := tailedEvent{Stream: stream, Seq: md.Sequence.Stream, Subject: msg.Subject(), Time: md.Timestamp.UTC()}
 	if h := msg.Headers(); len(h) > 0 {
@@ -163,12 +165,22 @@ func (a *app) printEvent(stream string, msg jetstream.Msg, md *jetstream.MsgMeta
 			ev.Headers[k] = h.Get(k)
 		}
 	}
-	if env, err := events.Decode(msg.Data()); err == nil {
-		ev.Event = &env
-	} else {
+	envs, err := events.DecodeBatch(msg.Data())
+	if err != nil {
 		d := printable(msg.Data())
 		ev.Data = &d
+		return a.printTailed(ev)
 	}
+	for i := range envs {
+		ev.Event = &envs[i]
+		if err := a.printTailed(ev); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (a *app) printTailed(ev tailedEvent) error {
 	if a.opts.json {
 		b, err := json.Marshal(ev)
 		if err != nil {

@@ -1,0 +1,109 @@
+package events
+
+import (
+	"strconv"
+	"time"
+	"unicode/utf8"
+)
+
+// The hot events are encoded without reflection: one call.lookup per
+// answered lookup. The bytes are those encoding/json writes for the same
+// values.
+
+// AppendJSON appends the envelope as JSON; e.Data must be valid compact
+// JSON (as json.Marshal returns it).
+func (e Envelope) AppendJSON(b []byte) []byte {
+	b = appendField(b, `{"id":`, e.ID)
+	b = appendField(b, `,"type":`, e.Type)
+	b = appendField(b, `,"tenant":`, e.Tenant)
+	if e.Source != "" {
+		b = appendField(b, `,"source":`, e.Source)
+	}
+	b = append(b, `,"time":"`...)
+	b = e.Time.AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `","schemaVersion":`...)
+	b = strconv.AppendInt(b, int64(e.SchemaVersion), 10)
+	b = append(b, `,"data":`...)
+	if e.Data == nil {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, e.Data...)
+	}
+	return append(b, '}')
+}
+
+// AppendJSON appends the payload as JSON.
+func (c CallLookup) AppendJSON(b []byte) []byte {
+	b = appendField(b, `{"dialect":`, c.Dialect)
+	b = appendField(b, `,"number":`, c.Number)
+	if c.DNID != "" {
+		b = appendField(b, `,"dnid":`, c.DNID)
+	}
+	b = append(b, `,"hits":`...)
+	b = strconv.AppendInt(b, int64(c.Hits), 10)
+	if c.ContactID != "" {
+		b = appendField(b, `,"contactId":`, c.ContactID)
+	}
+	b = append(b, `,"latencyNs":`...)
+	b = strconv.AppendInt(b, int64(c.Latency), 10)
+	return append(b, '}')
+}
+
+// appendField appends name (the field's key, colon and whatever
+// punctuation precedes it) and the string v.
+func appendField(b []byte, name, v string) []byte {
+	return AppendJSONString(append(b, name...), v)
+}
+
+// AppendJSONString appends s as a JSON string the way encoding/json does
+// by default: <, > and & escaped as \u003c…, U+2028 and U+2029 escaped,
+// invalid UTF-8 as \ufffd.
+func AppendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+		case r == '\u2028' || r == '\u2029':
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xF])
+		default:
+			i += size
+			continue
+		}
+		i += size
+		start = i
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
