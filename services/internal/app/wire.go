@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"gopkg.in/yaml.v3"
 
@@ -18,30 +17,12 @@ import (
 	"github.com/calldex/calldex/shared/index"
 	"github.com/calldex/calldex/shared/lookup"
 	"github.com/calldex/calldex/shared/metrics"
-	"github.com/calldex/calldex/shared/natsx"
 	"github.com/calldex/calldex/shared/projector"
 	"github.com/calldex/calldex/shared/tenant"
 	"github.com/calldex/calldex/workflows/connectors"
 	"github.com/calldex/calldex/workflows/crm"
 	"github.com/calldex/calldex/workflows/dispatch"
-	"github.com/calldex/calldex/workflows/worker"
 )
-
-// newWorker builds the workflow worker on a connection of its own (conn):
-// the watermill subscriber drains and closes it when the worker stops. The
-// connection reconnects forever, so that the worker rides out any NATS
-// outage, and, like the main one, does not fail on a NATS away at this
-// very moment: the worker waits for it.
-func newWorker(conn *nats.Conn, js jetstream.JetStream, topo events.Topology, buckets natsx.Buckets, reg *tenant.Registry, f *connectors.Factory, log *slog.Logger) (*worker.Worker, error) {
-	w, err := worker.New(worker.Config{Topology: topo}, worker.Deps{
-		Conn: conn, JS: js, Results: buckets.WorkflowResults, Tenants: reg, Connectors: f, Logger: log,
-	})
-	if err != nil {
-		conn.Close()
-		return nil, err
-	}
-	return w, nil
-}
 
 // dispatcher adds the package-level Key to a Dispatcher, as App Connect needs it.
 type dispatcher struct{ *dispatch.Dispatcher }

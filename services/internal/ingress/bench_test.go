@@ -48,7 +48,7 @@ func BenchmarkPeoplefoneLookup(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	s, err := ingress.New(ingress.Deps{Config: cfg, Tenants: reg, Index: idx, Lookup: lookup.New(idx), Contacts: contact.NewPublisher(nil, events.Topology{}),
+	s, err := ingress.New(ingress.Deps{Config: cfg, Tenants: reg, Lookup: lookup.New(idx), Contacts: contact.NewPublisher(nil, events.Topology{}),
 		Projection: caughtUp{}, Events: discardEvents{}, Metrics: metrics.New(), Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		b.Fatal(err)
