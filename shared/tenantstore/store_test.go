@@ -3,12 +3,6 @@ package tenantstore_test
 import (
 	"context"
 	"errors"
-	"fmt"
-	"log/slog"
-	"net/http"
-	"net/http/httptest"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,7 +13,7 @@ import (
 
 var lookupKey = []byte("test-lookup-key")
 
-func newStore(t *testing.T) (*tenantstore.Store, *natstest.Env, func() *tenant.Registry) {
+func newStore(t *testing.T) *tenantstore.Store {
 	t.Helper()
 	env := natstest.Connect(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -28,24 +22,8 @@ func newStore(t *testing.T) (*tenantstore.Store, *natstest.Env, func() *tenant.R
 	if err != nil {
 		t.Fatal(err)
 	}
-	// replica starts a registry watching the bucket, as each Calldex
-	// replica does.
-	replica := func() *tenant.Registry {
-		reg := tenant.NewKeyedRegistry(lookupKey, nil)
-		w := tenantstore.NewWatcher(kv, reg, tenantstore.WatchConfig{Log: slog.New(slog.DiscardHandler)})
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() { defer close(done); _ = w.Run(ctx) }()
-		t.Cleanup(func() { cancel(); <-done })
-		select {
-		case <-w.Synced():
-		case <-time.After(10 * time.Second):
-			t.Fatal("watcher not synced")
-		}
-		return reg
-	}
 	getenv := func(k string) (string, bool) { return "from-env-" + k, k == "ACME_TOKEN" }
-	return tenantstore.New(kv, tenantstore.Config{LookupKey: lookupKey, Getenv: getenv}), env, replica
+	return tenantstore.New(kv, tenantstore.Config{LookupKey: lookupKey, Getenv: getenv})
 }
 
 func sample(id, token string) tenant.Tenant {
@@ -61,7 +39,7 @@ func sample(id, token string) tenant.Tenant {
 }
 
 func TestPutGetListDelete(t *testing.T) {
-	s, _, _ := newStore(t)
+	s := newStore(t)
 	ctx := context.Background()
 	if _, err := s.Put(ctx, sample("acme", "${ACME_TOKEN}")); err != nil {
 		t.Fatal(err)
@@ -99,7 +77,7 @@ func TestPutGetListDelete(t *testing.T) {
 }
 
 func TestPutReportsEveryProblem(t *testing.T) {
-	s, _, _ := newStore(t)
+	s := newStore(t)
 	bad := sample("acme", "short")
 	bad.Region = "XX"
 	bad.Workflows["Other"] = tenant.Workflow{Action: "logCall", Connector: "missing"}
@@ -121,7 +99,7 @@ func TestPutReportsEveryProblem(t *testing.T) {
 }
 
 func TestImportKeepsStoredTenants(t *testing.T) {
-	s, _, _ := newStore(t)
+	s := newStore(t)
 	ctx := context.Background()
 	if _, err := s.Put(ctx, sample("acme", "acme-token-new")); err != nil {
 		t.Fatal(err)
@@ -134,98 +112,4 @@ func TestImportKeepsStoredTenants(t *testing.T) {
 	if !tenant.SameCredential(lookupKey, e.Tenant.Credentials[0], tenant.Credential{Header: "X-Api-Key", Value: "acme-token-new"}) {
 		t.Fatal("import overwrote a stored tenant")
 	}
-}
-
-// TestChangesReachTwoReplicas adds a tenant, rotates its token and removes
-// it through the store while two replicas serve lookups of other tenants:
-// each change is visible on both, the old token stops, and no lookup of
-// another tenant fails. The time each change took to reach both replicas
-// is logged (go test -v -run TwoReplicas ./shared/tenantstore/).
-func TestChangesReachTwoReplicas(t *testing.T) {
-	s, _, replica := newStore(t)
-	ctx := context.Background()
-	const others = 200
-	seed := make([]tenant.Tenant, others)
-	for i := range seed {
-		seed[i] = sample(fmt.Sprintf("t%03d", i), fmt.Sprintf("token-%03d-secret", i))
-	}
-	if _, err := s.Import(ctx, seed); err != nil {
-		t.Fatal(err)
-	}
-	replicas := []*tenant.Registry{replica(), replica()}
-	for _, reg := range replicas { // first checks of hashed tokens run argon2
-		for i := range others {
-			if _, err := reg.Authenticate(req(fmt.Sprintf("token-%03d-secret", i))); err != nil {
-				t.Fatalf("tenant %d: %v", i, err)
-			}
-		}
-	}
-
-	var lookups, failures atomic.Int64
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for _, reg := range replicas {
-		wg.Go(func() {
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				lookups.Add(1)
-				if _, err := reg.Authenticate(req(fmt.Sprintf("token-%03d-secret", i%others))); err != nil {
-					failures.Add(1)
-				}
-			}
-		})
-	}
-
-	works := func(reg *tenant.Registry, tok string) bool {
-		_, err := reg.Authenticate(req(tok))
-		return err == nil
-	}
-	// reachBoth waits until cond holds on both replicas and returns how
-	// long it took after the write.
-	reachBoth := func(what string, cond func(*tenant.Registry) bool) {
-		t.Helper()
-		start := time.Now()
-		deadline := start.Add(10 * time.Second)
-		for _, reg := range replicas {
-			for !cond(reg) {
-				if time.Now().After(deadline) {
-					t.Fatalf("%s: not on both replicas after 10s", what)
-				}
-				time.Sleep(time.Millisecond)
-			}
-		}
-		t.Logf("%s: on both replicas after %s", what, time.Since(start).Round(100*time.Microsecond))
-	}
-
-	if _, err := s.Put(ctx, sample("newco", "newco-token-1")); err != nil {
-		t.Fatal(err)
-	}
-	reachBoth("add", func(r *tenant.Registry) bool { return works(r, "newco-token-1") })
-
-	if _, err := s.Put(ctx, sample("newco", "newco-token-2")); err != nil {
-		t.Fatal(err)
-	}
-	reachBoth("rotate", func(r *tenant.Registry) bool { return works(r, "newco-token-2") && !works(r, "newco-token-1") })
-
-	if err := s.Delete(ctx, "newco"); err != nil {
-		t.Fatal(err)
-	}
-	reachBoth("remove", func(r *tenant.Registry) bool { _, ok := r.Tenant("newco"); return !ok && !works(r, "newco-token-2") })
-
-	close(stop)
-	wg.Wait()
-	if failures.Load() != 0 {
-		t.Fatalf("%d of %d lookups of other tenants failed", failures.Load(), lookups.Load())
-	}
-	t.Logf("%d lookups of other tenants meanwhile, none failed", lookups.Load())
-}
-
-func req(tok string) *http.Request {
-	r := httptest.NewRequest("GET", "/lookup", nil)
-	r.Header.Set("X-Api-Key", tok)
-	return r
 }
