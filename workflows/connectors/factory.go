@@ -208,11 +208,50 @@ func (f *Factory) Close() error {
 	return errors.Join(errs...)
 }
 
+// Invalidate drops the cached connectors of a tenant whose definition
+// changed: the next use builds them from the new definition. The old
+// instances are drained, then closed: calls in flight finish, later calls
+// on them fail with a transient ErrReplaced (retried on the new one).
+func (f *Factory) Invalidate(tenantID string) {
+	f.mu.Lock()
+	var old []*entry
+	for k, e := range f.cache {
+		if k.tenant == tenantID {
+			old = append(old, e)
+			delete(f.cache, k)
+		}
+	}
+	f.mu.Unlock()
+	for _, e := range old {
+		go func() {
+			<-e.ready
+			if e.conn != nil {
+				e.conn.drain()
+			}
+		}()
+	}
+}
+
 // Connector is one tenant's guarded connector instance.
 type Connector struct {
 	Name, Type, Tenant string
 	impl               any
 	breaker            *breaker.Breaker
+
+	// calls is held shared by each call and exclusively by drain.
+	calls    sync.RWMutex
+	replaced bool
+}
+
+// drain waits for the calls in flight, refuses later ones and closes the
+// instance.
+func (c *Connector) drain() {
+	c.calls.Lock()
+	c.replaced = true
+	c.calls.Unlock()
+	if cl, ok := c.impl.(io.Closer); ok {
+		_ = cl.Close()
+	}
 }
 
 // Impl is the connector implementation (for type assertions on
@@ -263,6 +302,11 @@ func (c *Connector) Do(ctx context.Context, action string, call crm.Call) (crm.R
 	}
 	if run == nil {
 		return crm.Result{}, crm.Permanent(fmt.Errorf("connector %s (%s): %w: %q (supported: %v)", c.Name, c.Type, ErrUnsupportedAction, action, c.Actions()))
+	}
+	c.calls.RLock()
+	defer c.calls.RUnlock()
+	if c.replaced {
+		return crm.Result{}, crm.Transient(fmt.Errorf("connector %s (%s): %w", c.Name, c.Type, ErrReplaced))
 	}
 	var res crm.Result
 	err := c.breaker.Do(ctx, func(ctx context.Context) error {
