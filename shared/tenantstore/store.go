@@ -282,3 +282,31 @@ func decode(data []byte) (tenant.Tenant, error) {
 	}
 	return t, nil
 }
+
+// Masked replaces a secret in what is shown.
+const Masked = "********"
+
+// Mask returns t with every credential value and every literal secret
+// option replaced by ********; references stay.
+func Mask(t tenant.Tenant) tenant.Tenant {
+	creds := make([]tenant.Credential, len(t.Credentials))
+	for i, c := range t.Credentials {
+		c.Value = Masked
+		creds[i] = c
+	}
+	t.Credentials = creds
+	conns := make(map[string]tenant.Connector, len(t.Connectors))
+	for name, c := range t.Connectors {
+		opts := make(map[string]any, len(c.Options))
+		for k, v := range c.Options {
+			if s, ok := v.(string); ok && SecretOption(k) && !strings.HasPrefix(s, "${") {
+				v = Masked
+			}
+			opts[k] = v
+		}
+		c.Options = opts
+		conns[name] = c
+	}
+	t.Connectors = conns
+	return t
+}

@@ -48,9 +48,6 @@ var Patterns = []string{
 // maxBody bounds a tenant definition.
 const maxBody = 1 << 20
 
-// masked replaces a secret in answers.
-const masked = "********"
-
 // Handler serves the tenant admin routes.
 type Handler struct {
 	store Store
@@ -187,34 +184,9 @@ func (h *Handler) delete(w http.ResponseWriter, r *http.Request) {
 // view is a tenant as answers show it: field names as in the YAML file,
 // secrets masked.
 func view(t tenant.Tenant) map[string]any {
-	t = Mask(t)
+	t = tenantstore.Mask(t)
 	var out map[string]any
 	data, _ := yaml.Marshal(&t)
 	_ = yaml.Unmarshal(data, &out)
 	return out
-}
-
-// Mask returns t with every credential value and every literal secret
-// option replaced by ********; references stay.
-func Mask(t tenant.Tenant) tenant.Tenant {
-	creds := make([]tenant.Credential, len(t.Credentials))
-	for i, c := range t.Credentials {
-		c.Value = masked
-		creds[i] = c
-	}
-	t.Credentials = creds
-	conns := make(map[string]tenant.Connector, len(t.Connectors))
-	for name, c := range t.Connectors {
-		opts := make(map[string]any, len(c.Options))
-		for k, v := range c.Options {
-			if s, ok := v.(string); ok && tenantstore.SecretOption(k) && !strings.HasPrefix(s, "${") {
-				v = masked
-			}
-			opts[k] = v
-		}
-		c.Options = opts
-		conns[name] = c
-	}
-	t.Connectors = conns
-	return t
 }
