@@ -442,12 +442,12 @@ func (h *harness) storedCursor() string {
 	return st.Cursor
 }
 
-// leaseOwner reads who holds the source's lease ("" if nobody).
+// leaseOwner reads who holds the lease of the source's shard ("" if nobody).
 func (h *harness) leaseOwner() string {
 	h.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	e, err := h.env.Buckets.SyncCursors.Get(ctx, tenantID+"."+srcName+".lease")
+	e, err := h.env.Buckets.SyncCursors.Get(ctx, crmsync.ShardKey(crmsync.Config{}, tenantID, srcName))
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return ""
 	}

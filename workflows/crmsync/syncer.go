@@ -73,6 +73,7 @@ type Syncer struct {
 	requests *Requests
 	sources  []*source
 	byKey    map[string]*source
+	sched    *scheduler
 	running  atomic.Bool
 	now      func() time.Time
 }
@@ -95,6 +96,7 @@ func New(cfg Config, deps Deps) (*Syncer, error) {
 		log = slog.Default()
 	}
 	s := &Syncer{cfg: cfg, deps: deps, log: log, requests: NewRequests(deps.Cursors), byKey: map[string]*source{}, now: time.Now}
+	accts := &accounts{limiters: map[string]*rate.Limiter{}}
 	tenants := slices.SortedFunc(slices.Values(deps.Tenants.Tenants()), func(a, b *tenant.Tenant) int { return cmp.Compare(a.ID, b.ID) })
 	for _, t := range tenants {
 		for _, name := range slices.Sorted(maps.Keys(t.Connectors)) {
@@ -108,6 +110,9 @@ func New(cfg Config, deps Deps) (*Syncer, error) {
 				continue
 			}
 			src := s.newSource(t.ID, name, tenant.Connector{Type: c.Type, Options: ConnectorOptions(c.Options)}, so)
+			if so.Account != "" {
+				src.account = accts.limiter(so.Account, cmp.Or(so.AccountRateLimit, cfg.DefaultAccountRateLimit))
+			}
 			s.sources = append(s.sources, src)
 			s.byKey[src.key] = src
 		}
@@ -115,6 +120,7 @@ func New(cfg Config, deps Deps) (*Syncer, error) {
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
+	s.sched = newScheduler(s)
 	return s, nil
 }
 
@@ -127,22 +133,16 @@ func (s *Syncer) newSource(tenantID, name string, conn tenant.Connector, so Sour
 	}
 	key := stateKey(tenantID, name)
 	return &source{
-		sy:      s,
-		tenant:  tenantID,
-		name:    name,
-		key:     key,
-		conn:    conn,
-		opts:    so,
-		limiter: rate.NewLimiter(rate.Limit(so.RateLimit), max(1, int(so.RateLimit))),
-		wake:    make(chan struct{}, 1),
-		log:     s.log.With("tenant", tenantID, "source", name),
-		lease: lease{
-			kv:    s.deps.Cursors,
-			key:   key + suffixLease,
-			owner: s.cfg.Owner,
-			ttl:   s.cfg.LeasePeriod * 4 / 5,
-			now:   s.now,
-		},
+		sy:        s,
+		tenant:    tenantID,
+		name:      name,
+		key:       key,
+		conn:      conn,
+		opts:      so,
+		limiter:   rate.NewLimiter(rate.Limit(so.RateLimit), max(1, int(so.RateLimit))),
+		shard:     shardOf(key, s.cfg.Shards),
+		heapIndex: -1,
+		log:       s.log.With("tenant", tenantID, "source", name),
 	}
 }
 
@@ -159,24 +159,44 @@ func (s *Syncer) Sources() []string {
 // Owner is the name this replica holds leases under.
 func (s *Syncer) Owner() string { return s.cfg.Owner }
 
-// Run syncs every source until ctx ends, then releases the leases it holds
-// and closes the connectors it built. A failing source never stops Run
-// nor the other sources; Run returns nil once stopped.
+// Run syncs the sources of the shards this replica holds until ctx ends,
+// then releases its shard leases and closes the connectors it built. A
+// failing source never stops Run nor the other sources; Run returns nil
+// once stopped.
 func (s *Syncer) Run(ctx context.Context) error {
 	if !s.running.CompareAndSwap(false, true) {
 		return ErrRunning
 	}
+	defer s.closeConnectors()
 	var wg sync.WaitGroup
-	for _, src := range s.sources {
-		wg.Go(func() { src.run(ctx) })
-	}
+	schedCtx, stopSched := context.WithCancel(context.Background())
+	schedDone := make(chan struct{})
+	go func() { defer close(schedDone); s.sched.run(schedCtx) }()
+	coord := newCoordinator(s, func(shard int) { s.sched.gain(schedCtx, shard) }, s.sched.lose, s.sched.leaseLost)
+	// The coordinator stops the shards' sources before it gives their
+	// leases back; the scheduler stops after it.
+	wg.Go(func() {
+		coord.run(ctx)
+		stopSched()
+		<-schedDone
+	})
 	for _, filter := range requestKeyFilters {
 		wg.Go(func() { s.watchRequests(ctx, filter) })
 	}
 	wg.Go(func() { s.refreshMetrics(ctx) })
-	s.log.Info("crm sync running", "owner", s.cfg.Owner, "sources", len(s.sources))
+	s.log.Info("crm sync running", "owner", s.cfg.Owner, "sources", len(s.sources), "shards", s.cfg.Shards, "workers", s.cfg.Workers)
 	wg.Wait()
 	return nil
+}
+
+func (s *Syncer) closeConnectors() {
+	for _, src := range s.sources {
+		if src.closer != nil {
+			if err := src.closer.Close(); err != nil {
+				src.log.Warn("crm sync: close connector", "err", err)
+			}
+		}
+	}
 }
 
 // SyncNow asks the replica that syncs the source to poll it now (see
