@@ -9,6 +9,8 @@ import (
 	"hash/fnv"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -55,6 +57,10 @@ type coordinator struct {
 	// start rotates the order shards are tried in, so that replicas
 	// starting together try different ones first.
 	start int
+	// live holds the owners whose heartbeat was recent at the last step:
+	// the shards of the others are taken without waiting for their
+	// leases to expire.
+	live map[string]bool
 }
 
 func newCoordinator(sy *Syncer, gained, lost, failed func(int)) *coordinator {
@@ -64,7 +70,8 @@ func newCoordinator(sy *Syncer, gained, lost, failed func(int)) *coordinator {
 	c.member = lease{kv: sy.deps.Cursors, key: memberKeyPrefix + hex.EncodeToString([]byte(cfg.Owner)), owner: cfg.Owner, ttl: ttl, now: sy.now}
 	c.shards = make([]lease, cfg.Shards)
 	for i := range c.shards {
-		c.shards[i] = lease{kv: sy.deps.Cursors, key: shardKeyPrefix + strconv.Itoa(i), owner: cfg.Owner, ttl: ttl, now: sy.now}
+		c.shards[i] = lease{kv: sy.deps.Cursors, key: shardKeyPrefix + strconv.Itoa(i), owner: cfg.Owner, ttl: ttl, now: sy.now,
+			alive: func(owner string) bool { return c.live[owner] }}
 	}
 	return c
 }
@@ -109,54 +116,87 @@ func (c *coordinator) heartbeat(ctx context.Context) {
 // step renews, claims and gives back shard leases once.
 func (c *coordinator) step(ctx context.Context) {
 	c.heartbeat(ctx)
-	live, err := c.liveMembers(ctx)
+	members, err := c.liveMembers(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
 			c.sy.log.Warn("crm sync: cannot count replicas; keeping the shards held", "err", err)
 		}
-		live = 0
+		members = nil
 	}
-	n := len(c.shards)
-	share := n
+	c.live = members
+	live := len(members)
+	share := len(c.shards)
 	if live > 0 {
-		share = (n + live - 1) / live
+		share = (share + live - 1) / live
 	}
-	held := 0
-	for i := range c.shards {
-		if !c.shards[i].held() {
-			continue
-		}
+	var held atomic.Int32
+	c.each(c.heldShards(), func(i int) {
 		if c.renew(ctx, i) {
-			held++
+			held.Add(1)
 		}
-	}
+	})
 	if live == 0 {
 		return // renew only: no claim nor release on a guess
 	}
-	for k := 0; k < n && held > share; k++ {
+	n := len(c.shards)
+	for k := 0; k < n && int(held.Load()) > share; k++ {
 		i := (c.start + n - 1 - k) % n
 		if c.shards[i].held() {
 			c.release(i)
-			held--
+			held.Add(-1)
 		}
 	}
-	for k := 0; k < n && held < share && ctx.Err() == nil; k++ {
-		i := (c.start + k) % n
+	// Claim free or expired shards, as many at once as are missing.
+	next := 0
+	for need := share - int(held.Load()); need > 0 && next < n && ctx.Err() == nil; need = share - int(held.Load()) {
+		var try []int
+		for ; next < n && len(try) < need; next++ {
+			if i := (c.start + next) % n; !c.shards[i].held() {
+				try = append(try, i)
+			}
+		}
+		c.each(try, func(i int) {
+			octx, cancel := c.opCtx(ctx)
+			ok, err := c.shards[i].acquire(octx)
+			cancel()
+			if err != nil && ctx.Err() == nil {
+				c.sy.log.Warn("crm sync: claim shard", "shard", i, "err", err)
+			}
+			if ok {
+				held.Add(1)
+				c.sy.log.Debug("crm sync: shard acquired", "shard", i)
+				c.gained(i)
+			}
+		})
+	}
+}
+
+// claimParallelism bounds the lease operations of one step in flight.
+const claimParallelism = 16
+
+// each runs f for every shard of is, up to claimParallelism at once;
+// each lease is touched by one goroutine only.
+func (c *coordinator) each(is []int, f func(int)) {
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, claimParallelism)
+	for _, i := range is {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			f(i)
+		})
+	}
+	wg.Wait()
+}
+
+func (c *coordinator) heldShards() []int {
+	var out []int
+	for i := range c.shards {
 		if c.shards[i].held() {
-			continue
-		}
-		octx, cancel := c.opCtx(ctx)
-		ok, err := c.shards[i].acquire(octx)
-		cancel()
-		if err != nil && ctx.Err() == nil {
-			c.sy.log.Warn("crm sync: claim shard", "shard", i, "err", err)
-		}
-		if ok {
-			held++
-			c.sy.log.Debug("crm sync: shard acquired", "shard", i)
-			c.gained(i)
+			out = append(out, i)
 		}
 	}
+	return out
 }
 
 func (c *coordinator) renew(ctx context.Context, i int) bool {
@@ -196,20 +236,21 @@ func (c *coordinator) releaseAll() {
 	_ = c.member.release(ctx)
 }
 
-// liveMembers counts the replicas whose heartbeat is recent.
-func (c *coordinator) liveMembers(ctx context.Context) (int, error) {
+// liveMembers returns the owners whose heartbeat is recent, this one
+// included.
+func (c *coordinator) liveMembers(ctx context.Context) (map[string]bool, error) {
 	octx, cancel := c.opCtx(ctx)
 	defer cancel()
 	kl, err := c.sy.deps.Cursors.ListKeysFiltered(octx, memberKeyPrefix+"*")
 	if err != nil {
-		return 0, fmt.Errorf("list replicas: %w", err)
+		return nil, fmt.Errorf("list replicas: %w", err)
 	}
 	var keys []string
 	for k := range kl.Keys() {
 		keys = append(keys, k)
 	}
 	now := c.sy.now()
-	live := 0
+	live := map[string]bool{c.member.owner: true}
 	for _, k := range keys {
 		if !strings.HasPrefix(k, memberKeyPrefix) {
 			continue
@@ -219,12 +260,12 @@ func (c *coordinator) liveMembers(ctx context.Context) (int, error) {
 			continue
 		}
 		if err != nil {
-			return 0, fmt.Errorf("read replica %s: %w", k, err)
+			return nil, fmt.Errorf("read replica %s: %w", k, err)
 		}
 		var r leaseRecord
 		if json.Unmarshal(e.Value(), &r) == nil && now.Sub(r.RenewedAt) < c.member.ttl {
-			live++
+			live[r.Owner] = true
 		}
 	}
-	return max(live, 1), nil
+	return live, nil
 }
