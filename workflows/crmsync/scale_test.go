@@ -125,6 +125,9 @@ func TestTwoThousandSourcesOnTwoReplicas(t *testing.T) {
 		t.Skip("scale test")
 	}
 	sources := 2000
+	if raceEnabled {
+		sources = 200 // the race detector slows every poll down
+	}
 	if v, err := strconv.Atoi(os.Getenv("SCALE_SOURCES")); err == nil && v > 0 {
 		sources = v
 	}

@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"time"
 
@@ -154,6 +155,10 @@ func (sc *scheduler) finished(src *source, wait time.Duration) {
 	src.running = false
 	woken := src.woken
 	src.woken = false
+	if src.removed {
+		src.retire()
+		return
+	}
 	if wait < 0 || sc.shards[src.shard].ctx == nil {
 		return
 	}
@@ -219,6 +224,35 @@ func (sc *scheduler) lose(shard int) {
 			heap.Remove(&sc.due, src.heapIndex)
 		}
 		src.setLeading(false)
+	}
+}
+
+// add starts a new source: at once if its shard is held here.
+func (sc *scheduler) add(src *source) {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	sc.byShard[src.shard] = append(sc.byShard[src.shard], src)
+	if sc.shards[src.shard].ctx == nil {
+		return
+	}
+	src.startTerm()
+	src.due = sc.sy.now()
+	heap.Push(&sc.due, src)
+	sc.wakeDispatcher()
+}
+
+// remove stops a source for good; its connector is closed once no run
+// uses it.
+func (sc *scheduler) remove(src *source) {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	sc.byShard[src.shard] = slices.DeleteFunc(sc.byShard[src.shard], func(s *source) bool { return s == src })
+	src.removed = true
+	if src.heapIndex >= 0 {
+		heap.Remove(&sc.due, src.heapIndex)
+	}
+	if !src.running {
+		src.retire()
 	}
 }
 

@@ -48,6 +48,7 @@ type source struct {
 	running   bool
 	woken     bool
 	failing   bool
+	removed   bool
 	// Owned by the worker running the source.
 	failures      int
 	buildFailures int
@@ -123,11 +124,19 @@ func closeImpl(impl any) {
 	}
 }
 
+// retire ends a source removed from the configuration: no longer
+// reported, its connector closed.
+func (s *source) retire() {
+	s.setLeading(false)
+	s.closeConnector()
+}
+
 func (s *source) closeConnector() {
 	if s.closer != nil {
 		if err := s.closer.Close(); err != nil {
 			s.log.Warn("crm sync: close connector", "err", err)
 		}
+		s.closer = nil
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"reflect"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -35,9 +36,10 @@ type Builder interface {
 	Build(ctx context.Context, name string, c tenant.Connector) (any, error)
 }
 
-// Tenants lists the configured tenants (*tenant.Registry).
+// Tenants lists the configured tenants and finds one (*tenant.Registry).
 type Tenants interface {
 	Tenants() []*tenant.Tenant
+	Tenant(id string) (*tenant.Tenant, bool)
 }
 
 var (
@@ -72,10 +74,13 @@ type Syncer struct {
 	log      *slog.Logger
 	requests *Requests
 	sources  []*source
-	byKey    map[string]*source
-	sched    *scheduler
-	running  atomic.Bool
-	now      func() time.Time
+	accounts *accounts
+	// mu guards sources and byKey, which TenantsChanged changes.
+	mu      sync.RWMutex
+	byKey   map[string]*source
+	sched   *scheduler
+	running atomic.Bool
+	now     func() time.Time
 }
 
 // New checks the config, the dependencies and every connector's sync
@@ -95,33 +100,87 @@ func New(cfg Config, deps Deps) (*Syncer, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Syncer{cfg: cfg, deps: deps, log: log, requests: NewRequests(deps.Cursors), byKey: map[string]*source{}, now: time.Now}
-	accts := &accounts{limiters: map[string]*rate.Limiter{}}
+	s := &Syncer{cfg: cfg, deps: deps, log: log, requests: NewRequests(deps.Cursors), byKey: map[string]*source{}, now: time.Now,
+		accounts: &accounts{limiters: map[string]*rate.Limiter{}}}
 	tenants := slices.SortedFunc(slices.Values(deps.Tenants.Tenants()), func(a, b *tenant.Tenant) int { return cmp.Compare(a.ID, b.ID) })
 	for _, t := range tenants {
-		for _, name := range slices.Sorted(maps.Keys(t.Connectors)) {
-			c := t.Connectors[name]
-			so, err := ParseSourceOptions(c.Options)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("crmsync: tenant %s connector %s: %w", t.ID, name, err))
-				continue
-			}
-			if !so.Sync {
-				continue
-			}
-			src := s.newSource(t.ID, name, tenant.Connector{Type: c.Type, Options: ConnectorOptions(c.Options)}, so)
-			if so.Account != "" {
-				src.account = accts.limiter(so.Account, cmp.Or(so.AccountRateLimit, cfg.DefaultAccountRateLimit))
-			}
+		srcs, err := s.sourcesOf(t)
+		errs = append(errs, err)
+		for _, src := range srcs {
 			s.sources = append(s.sources, src)
 			s.byKey[src.key] = src
 		}
 	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
 	s.sched = newScheduler(s)
 	return s, nil
+}
+
+// sourcesOf makes the sources of a tenant: its connectors with sync on.
+func (s *Syncer) sourcesOf(t *tenant.Tenant) ([]*source, error) {
+	var out []*source
+	var errs []error
+	for _, name := range slices.Sorted(maps.Keys(t.Connectors)) {
+		c := t.Connectors[name]
+		so, err := ParseSourceOptions(c.Options)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("crmsync: tenant %s connector %s: %w", t.ID, name, err))
+			continue
+		}
+		if !so.Sync {
+			continue
+		}
+		src := s.newSource(t.ID, name, tenant.Connector{Type: c.Type, Options: ConnectorOptions(c.Options)}, so)
+		if so.Account != "" {
+			src.account = s.accounts.limiter(so.Account, cmp.Or(so.AccountRateLimit, s.cfg.DefaultAccountRateLimit))
+		}
+		out = append(out, src)
+	}
+	return out, errors.Join(errs...)
+}
+
+// TenantsChanged makes the sources of the given tenants what Tenants says
+// now (call it after the registry changed; tenantstore.WatchConfig
+// OnChange): sources of removed tenants or connectors stop, new ones start
+// if their shard is held here, and a source whose connector definition
+// changed starts again with a new connector from its stored cursor. Bad
+// sync options are logged; the tenant's other sources still change.
+func (s *Syncer) TenantsChanged(ids []string) {
+	for _, id := range ids {
+		var fresh []*source
+		if t, ok := s.deps.Tenants.Tenant(id); ok {
+			srcs, err := s.sourcesOf(t)
+			if err != nil {
+				s.log.Error("crm sync: tenant's sync options refused", "tenant", id, "err", err)
+			}
+			fresh = srcs
+		}
+		s.mu.Lock()
+		next := map[string]*source{}
+		for _, src := range fresh {
+			next[src.key] = src
+			if old, ok := s.byKey[src.key]; ok && reflect.DeepEqual(old.conn, src.conn) && old.opts == src.opts {
+				next[src.key] = old // unchanged: keeps its connector and turn
+			}
+		}
+		for key, old := range s.byKey {
+			if old.tenant == id && next[key] != old {
+				s.sched.remove(old)
+				delete(s.byKey, key)
+			}
+		}
+		s.sources = slices.DeleteFunc(s.sources, func(src *source) bool { return src.tenant == id && next[src.key] != src })
+		for key, src := range next {
+			if s.byKey[key] != src {
+				s.byKey[key] = src
+				s.sources = append(s.sources, src)
+				s.sched.add(src)
+			}
+		}
+		s.mu.Unlock()
+	}
 }
 
 func (s *Syncer) newSource(tenantID, name string, conn tenant.Connector, so SourceOptions) *source {
@@ -149,6 +208,8 @@ func (s *Syncer) newSource(tenantID, name string, conn tenant.Connector, so Sour
 // Sources lists the configured sources as "<tenant>.<source>", including
 // connectors that turn out not to list changes once built.
 func (s *Syncer) Sources() []string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
 	out := make([]string, len(s.sources))
 	for i, src := range s.sources {
 		out[i] = src.key
@@ -184,26 +245,31 @@ func (s *Syncer) Run(ctx context.Context) error {
 		wg.Go(func() { s.watchRequests(ctx, filter) })
 	}
 	wg.Go(func() { s.refreshMetrics(ctx) })
-	s.log.Info("crm sync running", "owner", s.cfg.Owner, "sources", len(s.sources), "shards", s.cfg.Shards, "workers", s.cfg.Workers)
+	s.log.Info("crm sync running", "owner", s.cfg.Owner, "sources", len(s.Sources()), "shards", s.cfg.Shards, "workers", s.cfg.Workers)
 	wg.Wait()
 	return nil
 }
 
 func (s *Syncer) closeConnectors() {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
 	for _, src := range s.sources {
-		if src.closer != nil {
-			if err := src.closer.Close(); err != nil {
-				src.log.Warn("crm sync: close connector", "err", err)
-			}
-		}
+		src.closeConnector()
 	}
+}
+
+func (s *Syncer) source(tenantID, name string) (*source, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	src, ok := s.byKey[stateKey(tenantID, name)]
+	return src, ok
 }
 
 // SyncNow asks the replica that syncs the source to poll it now (see
 // Requests.SyncNow). It returns ErrUnknownSource for a source this Syncer
 // was not configured with.
 func (s *Syncer) SyncNow(ctx context.Context, tenantID, source string) error {
-	src, ok := s.byKey[stateKey(tenantID, source)]
+	src, ok := s.source(tenantID, source)
 	if !ok {
 		return fmt.Errorf("sync now %s/%s: %w", tenantID, source, ErrUnknownSource)
 	}
@@ -215,7 +281,7 @@ func (s *Syncer) SyncNow(ctx context.Context, tenantID, source string) error {
 // cursor is reset and, after a complete pass, the contacts of the source
 // the CRM did not list are deleted.
 func (s *Syncer) Resync(ctx context.Context, tenantID, source string) error {
-	src, ok := s.byKey[stateKey(tenantID, source)]
+	src, ok := s.source(tenantID, source)
 	if !ok {
 		return fmt.Errorf("resync %s/%s: %w", tenantID, source, ErrUnknownSource)
 	}
@@ -246,7 +312,7 @@ func (s *Syncer) watchRequests(ctx context.Context, filter string) {
 				continue
 			}
 			if t, src, ok := parseRequestKey(e.Key()); ok {
-				if local := s.byKey[stateKey(t, src)]; local != nil {
+				if local, ok := s.source(t, src); ok {
 					local.poke()
 				}
 			}
@@ -267,7 +333,10 @@ func (s *Syncer) refreshMetrics(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			for _, src := range s.sources {
+			s.mu.RLock()
+			srcs := slices.Clone(s.sources)
+			s.mu.RUnlock()
+			for _, src := range srcs {
 				src.updateGauges()
 			}
 		}

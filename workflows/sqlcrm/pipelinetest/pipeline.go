@@ -180,6 +180,15 @@ type tenants []*tenant.Tenant
 
 func (t tenants) Tenants() []*tenant.Tenant { return t }
 
+func (t tenants) Tenant(id string) (*tenant.Tenant, bool) {
+	for _, x := range t {
+		if x.ID == id {
+			return x, true
+		}
+	}
+	return nil, false
+}
+
 type phones struct {
 	tenant string
 	opts   phone.Options
