@@ -11,6 +11,7 @@ import (
 	"github.com/calldex/calldex/workflows/breaker"
 	"github.com/calldex/calldex/workflows/connectors"
 	"github.com/calldex/calldex/workflows/crm"
+	"github.com/calldex/calldex/workflows/internal/poll"
 )
 
 // gated holds each LogCall until release is closed.
@@ -66,22 +67,11 @@ func TestInvalidateDrainsThenRebuilds(t *testing.T) {
 	if err := <-inFlight; err != nil {
 		t.Fatalf("call in flight failed: %v", err)
 	}
-	waitFor(t, "old instance closed", built["1"].closed.Load)
+	poll.Until(t, 5*time.Second, "old instance closed", built["1"].closed.Load)
 	if _, err := old.Do(ctx, connectors.ActionLogCall, call); !errors.Is(err, connectors.ErrReplaced) || crm.IsPermanent(err) {
 		t.Fatalf("call on the replaced instance: %v", err)
 	}
 	if same, _ := f.Connector(ctx, "globex", "crm", def("other")); same != other || built["other"].closed.Load() {
 		t.Fatal("another tenant's connector was dropped")
-	}
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not after 5s", what)
-		}
-		time.Sleep(time.Millisecond)
 	}
 }

@@ -35,14 +35,21 @@ func writeFile(t *testing.T, text string) string {
 	return p
 }
 
-func TestTenantsApplyShowsDiffAndWrites(t *testing.T) {
+// tenantsCLI is a CLI on a topology with its tenants bucket, as a running
+// calldex creates it.
+func tenantsCLI(t *testing.T) *cli {
+	t.Helper()
 	env := natstest.Connect(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if _, err := tenantstore.EnsureBucket(ctx, env.JS, env.Topology, 1); err != nil {
 		t.Fatal(err)
 	}
-	c := newCLI(t, env)
+	return newCLI(t, env)
+}
+
+func TestTenantsApplyShowsDiffAndWrites(t *testing.T) {
+	c := tenantsCLI(t)
 	c.env["ACME_TOKEN"] = "acme-token-secret"
 	c.env["CALLDEX_CREDENTIAL_KEY"] = "k1"
 	file := writeFile(t, tenantsFile)
@@ -86,13 +93,7 @@ func TestTenantsApplyShowsDiffAndWrites(t *testing.T) {
 }
 
 func TestTenantsApplyReportsEveryProblem(t *testing.T) {
-	env := natstest.Connect(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if _, err := tenantstore.EnsureBucket(ctx, env.JS, env.Topology, 1); err != nil {
-		t.Fatal(err)
-	}
-	c := newCLI(t, env)
+	c := tenantsCLI(t)
 	bad := strings.NewReplacer("region: CH", "region: XX", `"${HUBSPOT_TOKEN}"`, "literal-secret").Replace(tenantsFile)
 	r := c.run("tenants", "apply", "-f", writeFile(t, bad))
 	if r.code != exitFailed {
