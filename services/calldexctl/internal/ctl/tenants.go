@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"slices"
 	"strings"
@@ -32,7 +33,7 @@ imported once when the bucket lacks them, and from then on changes go through
 Tokens are stored hashed under CALLDEX_CREDENTIAL_KEY (set it like the
 services); connector secrets must be ${VAR} or ${file:/path} references.`,
 	}
-	cmd.AddCommand(tenantsApplyCmd(a), tenantsListCmd(a), tenantsGetCmd(a), tenantsDeleteCmd(a))
+	cmd.AddCommand(tenantsApplyCmd(a), tenantsListCmd(a), tenantsGetCmd(a), tenantsDeleteCmd(a), tenantsHashCmd(a))
 	return cmd
 }
 
@@ -127,6 +128,43 @@ func tenantsDeleteCmd(a *app) *cobra.Command {
 			return nil
 		},
 	}
+}
+
+func tenantsHashCmd(a *app) *cobra.Command {
+	var header, query string
+	var admin bool
+	cmd := &cobra.Command{
+		Use:   "hash-token (--header NAME | --query NAME | --admin) < token",
+		Short: "Print the stored form of a token read from stdin, for files kept in git",
+		Long: `Reads a token from stdin (not from the command line, which shells keep) and
+prints the form the tenants bucket stores: a credential value, or admin.token
+with --admin. The lookup part depends on where the token is presented and on
+CALLDEX_CREDENTIAL_KEY, which must be the services' one.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if n := len(slices.DeleteFunc([]bool{header != "", query != "", admin}, func(b bool) bool { return !b })); n != 1 {
+				return usagef("give exactly one of --header, --query or --admin")
+			}
+			raw, err := io.ReadAll(io.LimitReader(a.io.Stdin, 4096))
+			if err != nil {
+				return err
+			}
+			token := strings.TrimSpace(string(raw))
+			if len(token) < 8 {
+				return usagef("a token has at least 8 characters")
+			}
+			if admin {
+				a.printf("%s\n", tenant.HashToken(a.credentialKey(), token))
+				return nil
+			}
+			a.printf("%s\n", tenant.HashCredential(a.credentialKey(), tenant.Credential{Header: header, Query: query, Value: token}).Value)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&header, "header", "", "the token is sent in this header")
+	cmd.Flags().StringVar(&query, "query", "", "the token is sent in this query parameter")
+	cmd.Flags().BoolVar(&admin, "admin", false, "the token is the admin token")
+	return cmd
 }
 
 func tenantsApplyCmd(a *app) *cobra.Command {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/calldex/calldex/shared/natstest"
+	"github.com/calldex/calldex/shared/tenant"
 	"github.com/calldex/calldex/shared/tenantstore"
 )
 
@@ -103,5 +104,24 @@ func TestTenantsApplyReportsEveryProblem(t *testing.T) {
 		if !strings.Contains(r.stderr, want) {
 			t.Errorf("no %q in\n%s", want, r.stderr)
 		}
+	}
+}
+
+func TestTenantsHashToken(t *testing.T) {
+	c := newCLI(t, nil)
+	c.env["CALLDEX_CREDENTIAL_KEY"] = "k1"
+	c.stdin = "acme-token-secret\n"
+	out := strings.TrimSpace(c.ok("tenants", "hash-token", "--header", "X-Api-Key"))
+	reg := tenant.NewKeyedRegistry([]byte("k1"), []*tenant.Tenant{{ID: "acme", Credentials: []tenant.Credential{{Header: "X-Api-Key", Value: out}}}})
+	if got, ok := reg.ByCredentialValue("acme-token-secret"); !ok || got.ID != "acme" {
+		t.Fatalf("hash %q does not match its token", out)
+	}
+	var cfg tenant.Config
+	cfg.Admin.Token = strings.TrimSpace(c.ok("tenants", "hash-token", "--admin"))
+	if !cfg.CheckAdmin("acme-token-secret") {
+		t.Fatalf("admin hash %q refused", cfg.Admin.Token)
+	}
+	if r := c.run("tenants", "hash-token", "--admin", "--query", "token"); r.code != exitUsage {
+		t.Fatalf("two locations: exit %d", r.code)
 	}
 }
