@@ -37,8 +37,11 @@ type snapshot struct {
 	// its entry, so a request costs one HMAC and map access per credential
 	// location, not one comparison per tenant.
 	byLookup map[lookupID]*credEntry
-	headers  []string
-	queries  []string
+	// ids are the lookup ids of each tenant's credentials, so that a
+	// change of one tenant does not hash the others' again.
+	ids     map[*Tenant][]lookupID
+	headers []string
+	queries []string
 }
 
 type credEntry struct {
@@ -98,11 +101,34 @@ func (r *Registry) Apply(put []*Tenant, remove []string) {
 // credential (the store and Validate refuse that), the smaller id keeps it.
 func (r *Registry) build(old *snapshot, tenants []*Tenant) *snapshot {
 	slices.SortFunc(tenants, func(a, b *Tenant) int { return strings.Compare(a.ID, b.ID) })
-	s := &snapshot{byID: make(map[string]*Tenant, len(tenants)), byLookup: make(map[lookupID]*credEntry, len(tenants))}
+	s := &snapshot{byID: make(map[string]*Tenant, len(tenants)), byLookup: make(map[lookupID]*credEntry, len(tenants)),
+		ids: make(map[*Tenant][]lookupID, len(tenants))}
 	for _, t := range tenants {
 		s.byID[t.ID] = t
-		for _, c := range t.Credentials {
+		var known []lookupID
+		if old != nil {
+			known = old.ids[t]
+		}
+		ids := make([]lookupID, len(t.Credentials))
+		for j, c := range t.Credentials {
 			kind, name := c.location()
+			if kind == "h" {
+				if !slices.Contains(s.headers, name) {
+					s.headers = append(s.headers, name)
+				}
+			} else if !slices.Contains(s.queries, name) {
+				s.queries = append(s.queries, name)
+			}
+			if known != nil {
+				// The same tenant as before: its entries stay as they are.
+				ids[j] = known[j]
+				if e, ok := old.byLookup[known[j]]; ok && e.tenant == t {
+					if _, taken := s.byLookup[known[j]]; !taken {
+						s.byLookup[known[j]] = e
+					}
+				}
+				continue
+			}
 			e := &credEntry{tenant: t, stored: c.Value}
 			var id lookupID
 			if h, err := parseHashed(c.Value); err == nil {
@@ -110,6 +136,7 @@ func (r *Registry) build(old *snapshot, tenants []*Tenant) *snapshot {
 			} else {
 				id = lookupOf(mac(r.key, kind, name, c.Value))
 			}
+			ids[j] = id
 			if _, taken := s.byLookup[id]; taken {
 				continue
 			}
@@ -120,14 +147,8 @@ func (r *Registry) build(old *snapshot, tenants []*Tenant) *snapshot {
 				}
 			}
 			s.byLookup[id] = e
-			if kind == "h" {
-				if !slices.Contains(s.headers, name) {
-					s.headers = append(s.headers, name)
-				}
-			} else if !slices.Contains(s.queries, name) {
-				s.queries = append(s.queries, name)
-			}
 		}
+		s.ids[t] = ids
 	}
 	return s
 }

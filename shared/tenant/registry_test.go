@@ -77,6 +77,20 @@ func TestTenThousandTenants(t *testing.T) {
 	if _, err := reg.Authenticate(request("token-99999-secret")); err == nil {
 		t.Fatal("unknown token accepted")
 	}
+
+	rotated := *ts[0]
+	rotated.Credentials = []tenant.Credential{{Header: "X-Api-Key", Value: "rotated-token-secret"}}
+	start = time.Now()
+	reg.Apply([]*tenant.Tenant{&rotated}, nil)
+	t.Logf("one tenant changed among %d in %s", manyTenants, time.Since(start))
+	if _, err := reg.Authenticate(request(token(0))); err == nil {
+		t.Fatal("rotated token still accepted")
+	}
+	for _, tok := range []string{"rotated-token-secret", token(manyTenants - 1)} {
+		if _, err := reg.Authenticate(request(tok)); err != nil {
+			t.Fatalf("%s after the change: %v", tok, err)
+		}
+	}
 }
 
 // TestTenantMemory measures a whole tenant (definition and index).
