@@ -71,6 +71,9 @@ func New(kv jetstream.KeyValue, cfg Config) *Store {
 	return &Store{kv: kv, cfg: cfg}
 }
 
+// KV is the tenants bucket, for a Watcher.
+func (s *Store) KV() jetstream.KeyValue { return s.kv }
+
 // Entry is a stored tenant with its revision in the bucket.
 type Entry struct {
 	Tenant   tenant.Tenant

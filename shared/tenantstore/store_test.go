@@ -3,6 +3,8 @@ package tenantstore_test
 import (
 	"context"
 	"errors"
+	"log/slog"
+	"slices"
 	"testing"
 	"time"
 
@@ -111,5 +113,57 @@ func TestImportKeepsStoredTenants(t *testing.T) {
 	e, _ := s.Get(ctx, "acme")
 	if !tenant.SameCredential(lookupKey, e.Tenant.Credentials[0], tenant.Credential{Header: "X-Api-Key", Value: "acme-token-new"}) {
 		t.Fatal("import overwrote a stored tenant")
+	}
+}
+
+func TestWatcherReportsChanges(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	if _, err := s.Put(ctx, sample("acme", "acme-token-1")); err != nil {
+		t.Fatal(err)
+	}
+	changes := make(chan []string, 10)
+	reg := tenant.NewKeyedRegistry(lookupKey, nil)
+	w := tenantstore.NewWatcher(s.KV(), reg, tenantstore.WatchConfig{
+		Log:      slog.New(slog.DiscardHandler),
+		Getenv:   func(k string) (string, bool) { return "resolved-" + k, true },
+		OnChange: func(ids []string) { changes <- ids },
+	})
+	wctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = w.Run(wctx) }()
+	t.Cleanup(func() { stop(); <-done })
+
+	next := func() []string {
+		t.Helper()
+		select {
+		case ids := <-changes:
+			return ids
+		case <-time.After(10 * time.Second):
+			t.Fatal("no change reported")
+			return nil
+		}
+	}
+	if ids := next(); !slices.Equal(ids, []string{"acme"}) {
+		t.Fatalf("first load reported %v", ids)
+	}
+	acme, _ := reg.Tenant("acme")
+	if got := acme.Connectors["crm"].Options["token"]; got != "resolved-HUBSPOT_TOKEN" {
+		t.Fatalf("connector secret applied as %v", got)
+	}
+	if _, err := s.Put(ctx, sample("globex", "globex-token-1")); err != nil {
+		t.Fatal(err)
+	}
+	if ids := next(); !slices.Equal(ids, []string{"globex"}) {
+		t.Fatalf("put reported %v", ids)
+	}
+	if err := s.Delete(ctx, "acme"); err != nil {
+		t.Fatal(err)
+	}
+	if ids := next(); !slices.Equal(ids, []string{"acme"}) {
+		t.Fatalf("delete reported %v", ids)
+	}
+	if _, ok := reg.Tenant("acme"); ok {
+		t.Fatal("deleted tenant still in the registry")
 	}
 }
