@@ -37,9 +37,6 @@ type lease struct {
 	rev uint64
 }
 
-// held reports whether the last acquire succeeded.
-func (l *lease) held() bool { return l.rev != 0 }
-
 // acquire takes, keeps or renews the lease, and reports whether this
 // replica holds it. A renewal that fails for any reason gives the lease
 // up: the caller stops syncing at once and tries again later, rather than

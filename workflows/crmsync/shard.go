@@ -43,6 +43,9 @@ func ShardKey(cfg Config, tenantID, source string) string {
 	return shardKeyPrefix + strconv.Itoa(shardOf(stateKey(tenantID, source), n))
 }
 
+// held reports whether the last acquire of a lease succeeded.
+func (l *lease) held() bool { return l.rev != 0 }
+
 // coordinator keeps this replica's heartbeat and its share of the shard
 // leases: up to ceil(shards / live replicas), taking expired or free ones
 // and giving back the ones beyond its share, so that shards spread again
