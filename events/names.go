@@ -34,7 +34,13 @@ type Topology struct {
 	// Prefix is put before every stream and bucket name (as is) and every
 	// subject (followed by a dot). Empty in production.
 	Prefix string
+	// Replicas is how many copies a NATS cluster keeps of every stream and
+	// bucket; 0 means 1 (a single server).
+	Replicas int
 }
+
+// StorageReplicas returns the replica count to create streams and buckets with.
+func (t Topology) StorageReplicas() int { return max(t.Replicas, 1) }
 
 // StreamSpec describes a stream, independent of any client library.
 type StreamSpec struct {

@@ -1,29 +1,60 @@
-// Command calldex runs all of Calldex in one process: embedded NATS
-// JetStream, the in-process index (or Redis with REDIS_URL), the HTTP API,
-// the projector and the workflow worker. With no configuration it serves a
-// demo tenant.
+// Command calldex runs Calldex. With no configuration it runs every role in
+// one process on an embedded NATS JetStream and the in-process index, with a
+// demo tenant. With --roles (or CALLDEX_ROLES) it runs some of them, for the
+// production split over a NATS cluster and Redis: ingress, worker, sync,
+// projector.
 package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/calldex/calldex/services/internal/app"
 )
 
-func main() { app.Main("calldex", run) }
+func main() {
+	roles := flag.String("roles", "", "comma list of roles to run (ingress, worker, sync, projector); overrides CALLDEX_ROLES; default all")
+	listEnv := flag.Bool("list-env", false, "print the environment variables Calldex reads, one per line, and exit")
+	flag.Parse()
+	if *listEnv {
+		for _, name := range app.EnvNames() {
+			fmt.Println(name)
+		}
+		return
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, *roles); err != nil {
+		fmt.Fprintln(os.Stderr, "calldex:", err)
+		os.Exit(1)
+	}
+}
 
-func run(ctx context.Context, log *slog.Logger) error {
-	o, demo, err := app.FromEnv(log)
+func run(ctx context.Context, roles string) error {
+	cfg, err := app.FromEnv(os.LookupEnv)
 	if err != nil {
 		return err
 	}
-	if demo {
-		o.Ready = func(httpAddr, natsURL string) { fmt.Print(demoHelp(httpAddr, natsURL)) }
+	if roles != "" {
+		if cfg.Roles, err = app.ParseRoles(roles); err != nil {
+			return fmt.Errorf("--roles: %w", err)
+		}
 	}
-	o.Worker = true
-	return app.Run(ctx, o)
+	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	opts := []app.Option{app.WithLogger(log)}
+	if cfg.Demo() {
+		opts = append(opts, app.WithReady(func(httpAddr, natsURL string) { fmt.Print(demoHelp(httpAddr, natsURL)) }))
+	}
+	a, err := app.Build(ctx, cfg, opts...)
+	if err != nil {
+		return err
+	}
+	return a.Run(ctx)
 }
 
 func demoHelp(addr, natsURL string) string {

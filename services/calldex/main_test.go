@@ -36,13 +36,15 @@ func buildBinary(t *testing.T) string {
 }
 
 // start runs the binary on the embedded default from the repository root,
-// with its own data dir and free ports, and waits until it serves.
-func start(t *testing.T, bin, dataDir string) *calldex {
+// with its own data dir and free ports, and waits until it serves; env
+// (NAME=value) comes on top.
+func start(t *testing.T, bin, dataDir string, env ...string) *calldex {
 	t.Helper()
 	cmd := exec.Command(bin)
 	cmd.Dir = "../.."
 	cmd.Env = append(os.Environ(), "CALLDEX_DATA_DIR="+dataDir, "CALLDEX_HTTP_ADDR=127.0.0.1:0", "CALLDEX_NATS_ADDR=127.0.0.1:0",
-		"NATS_URL=", "REDIS_URL=", "CALLDEX_CONFIG=")
+		"NATS_URL=", "REDIS_URL=", "CALLDEX_CONFIG=", "CALLDEX_ROLES=")
+	cmd.Env = append(cmd.Env, env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

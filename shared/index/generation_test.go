@@ -14,6 +14,7 @@ import (
 	"github.com/calldex/calldex/shared/index/indextest"
 	"github.com/calldex/calldex/shared/phone"
 	"github.com/calldex/calldex/shared/redistest"
+	"github.com/calldex/calldex/shared/testwait"
 )
 
 // TestRedisInGeneration runs the conformance suite on tenants served from a
@@ -51,17 +52,6 @@ func lookupIDs(t *testing.T, ix index.Index, tenant string, k phone.Key) []strin
 		ids = append(ids, m.Contact.ID)
 	}
 	return ids
-}
-
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // TestRedisRebuildSwitch builds a generation beside the served one: lookups
@@ -106,7 +96,7 @@ func TestRedisRebuildSwitch(t *testing.T) {
 	if err := b.Activate(ctx, 42); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "follower switches", func() bool {
+	testwait.Until(t, 5*time.Second, "follower switches", func() bool {
 		got := lookupIDs(t, follower, "acme", k)
 		return len(got) == 1 && got[0] == "new"
 	})

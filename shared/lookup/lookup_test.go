@@ -15,6 +15,7 @@ import (
 	"github.com/calldex/calldex/shared/lookup"
 	"github.com/calldex/calldex/shared/phone"
 	"github.com/calldex/calldex/shared/tenant"
+	"github.com/calldex/calldex/shared/testwait"
 )
 
 var acme = &tenant.Tenant{ID: "acme", Region: "CH", TailDigits: 9, MaxResults: 5,
@@ -104,10 +105,7 @@ func TestFallbackAnswersWithinBudgetAndPublishes(t *testing.T) {
 	if len(fast.asked) == 0 || fast.asked[0] != "+41215522000" {
 		t.Fatalf("CRM asked %v, want E.164", fast.asked)
 	}
-	deadline := time.Now().Add(2 * time.Second)
-	for len(pub.published()) == 0 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
+	testwait.Until(t, 5*time.Second, "the live contact to be published", func() bool { return len(pub.published()) > 0 })
 	if got := pub.published(); len(got) != 1 || got[0].ID != "h-1" || got[0].Source != "hubspot" {
 		t.Fatalf("published %+v", got)
 	}

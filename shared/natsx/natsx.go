@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -66,12 +67,13 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, topo events.Topo
 			// Duplicate window for Nats-Msg-Id: a workflow request re-sent
 			// within it is recognised at the stream, before any worker.
 			Duplicates: 10 * time.Minute,
+			Replicas:   topo.StorageReplicas(),
 		}
 		if s.MaxMsgsPerSubject == 0 {
 			cfg.MaxMsgsPerSubject = -1
 		}
 		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
-			return fmt.Errorf("ensure stream %s: %w", s.Name, err)
+			return fmt.Errorf("ensure stream %s with %d replicas: %w%s", s.Name, cfg.Replicas, err, replicasHint(err))
 		}
 	}
 	return nil
@@ -83,25 +85,35 @@ type Buckets struct {
 	SyncCursors     jetstream.KeyValue
 }
 
+// EnsureBucket creates or updates one KV bucket of the topology: cfg.Bucket
+// is the unprefixed name; storage is the file store, replicas as the
+// topology says.
+func EnsureBucket(ctx context.Context, js jetstream.JetStream, topo events.Topology, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+	name := cfg.Bucket
+	cfg.Bucket = topo.Stream(name)
+	cfg.Storage = jetstream.FileStorage
+	cfg.Replicas = topo.StorageReplicas()
+	kv, err := js.CreateOrUpdateKeyValue(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("ensure bucket %s with %d replicas: %w%s", name, cfg.Replicas, err, replicasHint(err))
+	}
+	return kv, nil
+}
+
 // EnsureBuckets creates or opens the KV buckets of the topology.
 func EnsureBuckets(ctx context.Context, js jetstream.JetStream, topo events.Topology) (Buckets, error) {
-	results, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:  topo.Stream(events.BucketWorkflowResults),
+	results, err := EnsureBucket(ctx, js, topo, jetstream.KeyValueConfig{
+		Bucket:  events.BucketWorkflowResults,
 		History: 1,
 		// Results outlive every redelivery and the stream's duplicate window.
-		TTL:     30 * 24 * time.Hour,
-		Storage: jetstream.FileStorage,
+		TTL: 30 * 24 * time.Hour,
 	})
 	if err != nil {
-		return Buckets{}, fmt.Errorf("ensure bucket %s: %w", events.BucketWorkflowResults, err)
+		return Buckets{}, err
 	}
-	cursors, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:  topo.Stream(events.BucketSyncCursors),
-		History: 5,
-		Storage: jetstream.FileStorage,
-	})
+	cursors, err := EnsureBucket(ctx, js, topo, jetstream.KeyValueConfig{Bucket: events.BucketSyncCursors, History: 5})
 	if err != nil {
-		return Buckets{}, fmt.Errorf("ensure bucket %s: %w", events.BucketSyncCursors, err)
+		return Buckets{}, err
 	}
 	return Buckets{WorkflowResults: results, SyncCursors: cursors}, nil
 }
@@ -112,4 +124,16 @@ func Setup(ctx context.Context, js jetstream.JetStream, topo events.Topology) (B
 		return Buckets{}, err
 	}
 	return EnsureBuckets(ctx, js, topo)
+}
+
+// replicasHint tells an operator what to do when the replica count does not
+// fit the NATS deployment: a single server refuses more than one replica.
+func replicasHint(err error) string {
+	if strings.Contains(err.Error(), "replicas > 1 not supported") {
+		return " (this NATS is not a JetStream cluster: set CALLDEX_STREAM_REPLICAS=1, or point NATS_URL at a cluster)"
+	}
+	if strings.Contains(err.Error(), "insufficient resources") {
+		return " (the cluster has fewer JetStream servers than CALLDEX_STREAM_REPLICAS)"
+	}
+	return ""
 }

@@ -462,7 +462,7 @@ func TestExtensionNeedsNonDigit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	alphabet := []rune("0123456789+")
+	const alphabet = "0123456789+"
 	seen := make([]bool, len(prog.Inst))
 	stack := []uint32{uint32(prog.Start)}
 	for len(stack) > 0 {

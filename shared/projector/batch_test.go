@@ -18,6 +18,7 @@ import (
 	"github.com/calldex/calldex/shared/phone"
 	"github.com/calldex/calldex/shared/projector"
 	"github.com/calldex/calldex/shared/redistest"
+	"github.com/calldex/calldex/shared/testwait"
 )
 
 // twoTenants knows acme and beta, both Swiss.
@@ -210,7 +211,7 @@ func TestFailedBatchIsRetriedNotSkipped(t *testing.T) {
 	idx.failing.Store(true)
 	last, want := history(t, pub)
 	want["acme"]["first"] = 1
-	eventually(t, "failed batches", func() bool { return idx.failed.Load() >= 2 })
+	testwait.Until(t, 10*time.Second, "failed batches", func() bool { return idx.failed.Load() >= 2 })
 	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
 	err = p.WaitApplied(short, first+1)
 	cancel()
@@ -306,7 +307,7 @@ func TestRebuildWhilePublishing(t *testing.T) {
 			mu.Unlock()
 		}
 	}()
-	eventually(t, "publishing under way", func() bool { mu.Lock(); defer mu.Unlock(); return len(seqOf) > 20 })
+	testwait.Until(t, 10*time.Second, "publishing under way", func() bool { mu.Lock(); defer mu.Unlock(); return len(seqOf) > 20 })
 	res, err := projector.Rebuild(ctx, projector.RebuildConfig{Topology: env.Topology, Tenant: "acme", Phone: ch, Batch: 7}, env.JS, serving)
 	close(stop)
 	<-published

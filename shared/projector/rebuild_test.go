@@ -16,6 +16,7 @@ import (
 	"github.com/calldex/calldex/shared/phone"
 	"github.com/calldex/calldex/shared/projector"
 	"github.com/calldex/calldex/shared/redistest"
+	"github.com/calldex/calldex/shared/testwait"
 )
 
 var ch = phone.Options{Region: "CH", TailDigits: 9}
@@ -30,17 +31,6 @@ func follow(t *testing.T, idx *index.Redis) {
 	done := make(chan struct{})
 	go func() { idx.Follow(ctx, 50*time.Millisecond, quiet); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
-}
-
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // TestRebuildSwitchesWithoutWrongAnswers rebuilds a tenant while lookups
@@ -62,12 +52,12 @@ func TestRebuildSwitchesWithoutWrongAnswers(t *testing.T) {
 	for i := range cs {
 		cs[i] = events.Contact{ID: fmt.Sprint(i), Source: "crm", Name: fmt.Sprintf("Contact %d", i), Phones: []events.Phone{{Raw: number(i)}}}
 	}
-	last, err := pub.UpsertMany(ctx, "acme", cs)
-	if err != nil {
+	if _, err := pub.UpsertMany(ctx, "acme", cs); err != nil {
 		t.Fatal(err)
 	}
 	// Deleted contacts stay deleted through a rebuild.
-	if last, err = pub.Delete(ctx, "acme", "crm", "7"); err != nil {
+	last, err := pub.Delete(ctx, "acme", "crm", "7")
+	if err != nil {
 		t.Fatal(err)
 	}
 	waitApplied(t, p, last)
@@ -109,7 +99,7 @@ func TestRebuildSwitchesWithoutWrongAnswers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "serving follows the switch", func() bool { return serving.Served("acme") == res.Generation })
+	testwait.Until(t, 10*time.Second, "serving follows the switch", func() bool { return serving.Served("acme") == res.Generation })
 	close(stop)
 	<-done
 	if checked.Load() == 0 || wrong.Load() != 0 || progressed.Load() == 0 {
@@ -179,13 +169,13 @@ func TestProjectorGoesBackToTheNewGenerationsSeq(t *testing.T) {
 			if !running {
 				p, _ = start(t, env, serving, cp)
 			}
-			eventually(t, "B projected into the new generation", func() bool {
+			testwait.Until(t, 10*time.Second, "B projected into the new generation", func() bool {
 				return serving.Served("acme") == "g1" && len(lookup(t, serving, e164(2))) == 1
 			})
 			if got := lookup(t, serving, e164(1)); len(got) != 1 {
 				t.Fatalf("A: %v", got)
 			}
-			eventually(t, "caught up", func() bool { return p.Applied() >= seqB })
+			testwait.Until(t, 10*time.Second, "caught up", func() bool { return p.Applied() >= seqB })
 			g, err := serving.Generation(ctx, "acme", "g1")
 			if err != nil || !g.Adopted {
 				t.Fatalf("generation: %+v, %v", g, err)

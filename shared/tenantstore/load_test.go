@@ -28,7 +28,7 @@ func TestWatcherLoadsTenThousandTenants(t *testing.T) {
 	env := natstest.Connect(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	kv, err := tenantstore.EnsureBucket(ctx, env.JS, env.Topology, 1)
+	kv, err := tenantstore.EnsureBucket(ctx, env.JS, env.Topology)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,24 +15,18 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/calldex/calldex/events"
+	"github.com/calldex/calldex/shared/natsx"
 	"github.com/calldex/calldex/shared/tenant"
 )
 
-// EnsureBucket creates or opens the tenants bucket of the topology with
-// the given number of replicas (CALLDEX_STREAM_REPLICAS; 3 in a cluster,
-// 1 on a single server; 0 means 1).
-func EnsureBucket(ctx context.Context, js jetstream.JetStream, topo events.Topology, replicas int) (jetstream.KeyValue, error) {
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      topo.Stream(events.BucketTenants),
+// EnsureBucket creates or opens the tenants bucket of the topology, with
+// the topology's replicas (CALLDEX_STREAM_REPLICAS: 3 in a cluster).
+func EnsureBucket(ctx context.Context, js jetstream.JetStream, topo events.Topology) (jetstream.KeyValue, error) {
+	return natsx.EnsureBucket(ctx, js, topo, jetstream.KeyValueConfig{
+		Bucket:      events.BucketTenants,
 		Description: "Calldex tenant definitions, one key per tenant id",
 		History:     5,
-		Storage:     jetstream.FileStorage,
-		Replicas:    max(replicas, 1),
 	})
-	if err != nil {
-		return nil, fmt.Errorf("ensure bucket %s: %w", events.BucketTenants, err)
-	}
-	return kv, nil
 }
 
 // CredentialOwners tells which tenant presents a credential

@@ -20,7 +20,7 @@ func newStore(t *testing.T) *tenantstore.Store {
 	env := natstest.Connect(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	kv, err := tenantstore.EnsureBucket(ctx, env.JS, env.Topology, 1)
+	kv, err := tenantstore.EnsureBucket(ctx, env.JS, env.Topology)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -124,8 +124,18 @@ func (f *Factory) Types() []string {
 	return out
 }
 
-// Build makes a new, unguarded and uncached instance (for tools and tests).
-func (f *Factory) Build(ctx context.Context, name string, c tenant.Connector) (any, error) {
+// Build makes a new instance for one owner, uncached and with a breaker
+// of its own: the sync builds its sources so, and closes them.
+func (f *Factory) Build(ctx context.Context, name string, c tenant.Connector) (crmsync.Instance, error) {
+	conn, err := f.build(ctx, "", name, c)
+	if err != nil {
+		return nil, err
+	}
+	return conn, nil
+}
+
+// newImpl runs the type's constructor.
+func (f *Factory) newImpl(ctx context.Context, name string, c tenant.Connector) (any, error) {
 	f.mu.Lock()
 	ctor, ok := f.ctors[c.Type]
 	f.mu.Unlock()
@@ -178,9 +188,12 @@ func (f *Factory) Connector(ctx context.Context, tenantID, name string, c tenant
 }
 
 func (f *Factory) build(ctx context.Context, tenantID, name string, c tenant.Connector) (*Connector, error) {
-	impl, err := f.Build(ctx, name, c)
+	impl, err := f.newImpl(ctx, name, c)
 	if err != nil {
-		return nil, fmt.Errorf("tenant %s: %w", tenantID, err)
+		if tenantID != "" {
+			err = fmt.Errorf("tenant %s: %w", tenantID, err)
+		}
+		return nil, err
 	}
 	br, err := breaker.New(f.cfg.Breaker)
 	if err != nil {
@@ -198,11 +211,8 @@ func (f *Factory) Close() error {
 	var errs []error
 	for _, e := range entries {
 		<-e.ready
-		if e.conn == nil {
-			continue
-		}
-		if c, ok := e.conn.impl.(io.Closer); ok {
-			errs = append(errs, c.Close())
+		if e.conn != nil {
+			errs = append(errs, e.conn.Close())
 		}
 	}
 	return errors.Join(errs...)
@@ -232,7 +242,9 @@ func (f *Factory) Invalidate(tenantID string) {
 	}
 }
 
-// Connector is one tenant's guarded connector instance.
+// Connector is one tenant's guarded connector instance. Its capabilities
+// are reached only through the accessors of capabilities.go, each call
+// behind the instance's circuit breaker.
 type Connector struct {
 	Name, Type, Tenant string
 	impl               any
@@ -249,14 +261,16 @@ func (c *Connector) drain() {
 	c.calls.Lock()
 	c.replaced = true
 	c.calls.Unlock()
-	if cl, ok := c.impl.(io.Closer); ok {
-		_ = cl.Close()
-	}
+	_ = c.Close()
 }
 
-// Impl is the connector implementation (for type assertions on
-// capabilities beyond the workflow actions).
-func (c *Connector) Impl() any { return c.impl }
+// Close releases what the implementation holds (a SQL pool), if anything.
+func (c *Connector) Close() error {
+	if x, ok := c.impl.(io.Closer); ok {
+		return x.Close()
+	}
+	return nil
+}
 
 // Breaker is the instance's circuit breaker.
 func (c *Connector) Breaker() *breaker.Breaker { return c.breaker }
@@ -269,55 +283,43 @@ func (c *Connector) Supports(action string) bool {
 // Actions lists what the connector can do.
 func (c *Connector) Actions() []string {
 	var out []string
-	if _, ok := c.impl.(crm.CallLogger); ok {
-		out = append(out, ActionLogCall)
-	}
-	if _, ok := c.impl.(crm.TicketCreator); ok {
-		out = append(out, ActionCreateTicket)
-	}
-	if _, ok := c.impl.(crm.MessageLogger); ok {
-		out = append(out, ActionLogMessage)
+	for _, a := range []string{ActionLogCall, ActionCreateTicket, ActionLogMessage} {
+		if c.action(a) != nil {
+			out = append(out, a)
+		}
 	}
 	return out
+}
+
+// action returns the guarded method that runs a workflow action, nil when
+// the connector cannot do it.
+func (c *Connector) action(name string) func(context.Context, crm.Call) (crm.Result, error) {
+	switch name {
+	case ActionLogCall:
+		if x, ok := c.CallLogger(); ok {
+			return x.LogCall
+		}
+	case ActionCreateTicket:
+		if x, ok := c.TicketCreator(); ok {
+			return x.CreateTicket
+		}
+	case ActionLogMessage:
+		if x, ok := c.MessageLogger(); ok {
+			return x.LogMessage
+		}
+	}
+	return nil
 }
 
 // Do runs a workflow action through the breaker. An action the connector
 // does not support is a permanent ErrUnsupportedAction; an open breaker a
 // transient breaker.ErrOpen with the remaining cool-down as Retry-After.
 func (c *Connector) Do(ctx context.Context, action string, call crm.Call) (crm.Result, error) {
-	var run func(context.Context, crm.Call) (crm.Result, error)
-	switch action {
-	case ActionLogCall:
-		if x, ok := c.impl.(crm.CallLogger); ok {
-			run = x.LogCall
-		}
-	case ActionCreateTicket:
-		if x, ok := c.impl.(crm.TicketCreator); ok {
-			run = x.CreateTicket
-		}
-	case ActionLogMessage:
-		if x, ok := c.impl.(crm.MessageLogger); ok {
-			run = x.LogMessage
-		}
-	}
+	run := c.action(action)
 	if run == nil {
 		return crm.Result{}, crm.Permanent(fmt.Errorf("connector %s (%s): %w: %q (supported: %v)", c.Name, c.Type, ErrUnsupportedAction, action, c.Actions()))
 	}
-	c.calls.RLock()
-	defer c.calls.RUnlock()
-	if c.replaced {
-		return crm.Result{}, crm.Transient(fmt.Errorf("connector %s (%s): %w", c.Name, c.Type, ErrReplaced))
-	}
-	var res crm.Result
-	err := c.breaker.Do(ctx, func(ctx context.Context) error {
-		var err error
-		res, err = run(ctx, call)
-		return err
-	})
-	if err != nil {
-		return crm.Result{}, fmt.Errorf("connector %s %s: %w", c.Name, action, err)
-	}
-	return res, nil
+	return run(ctx, call)
 }
 
 func buildSQL(ctx context.Context, opts map[string]any, _ Deps) (any, error) {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/calldex/calldex/events"
 	"github.com/calldex/calldex/shared/tenant"
 	"github.com/calldex/calldex/workflows/breaker"
 	"github.com/calldex/calldex/workflows/connectors"
@@ -206,6 +207,24 @@ func TestBuiltinSQLConnector(t *testing.T) {
 	if err != nil || res.ID != "1" || res.URL != "https://crm/1" {
 		t.Fatalf("log call: %+v, %v", res, err)
 	}
+
+	// The sync builds an instance of its own, which it lists and closes.
+	inst, err := f.Build(context.Background(), "db", tenant.Connector{Type: "sql", Options: map[string]any{
+		"driver": "sqlite", "dsn": "file:" + filepath.Join(t.TempDir(), "sync.db"),
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lister, ok := inst.ChangeLister()
+	if !ok {
+		t.Fatal("the sql connector lists no changes")
+	}
+	if _, err := lister.ListChanges(context.Background(), ""); err != nil {
+		t.Fatalf("list changes: %v", err)
+	}
+	if err := inst.Close(); err != nil {
+		t.Fatalf("close: %v", err)
+	}
 }
 
 func TestHTTPClientDoesNotRetry(t *testing.T) {
@@ -236,11 +255,125 @@ func TestBuiltInSaaSConnectors(t *testing.T) {
 			t.Fatalf("%s without options: err = %v, want permanent", typ, err)
 		}
 	}
-	impl, err := f.Build(context.Background(), "crm", tenant.Connector{Type: "pipedrive", Options: map[string]any{"companyDomain": "acme", "token": "secret-token"}})
+	c, err := f.Connector(context.Background(), "acme", "crm", tenant.Connector{Type: "pipedrive", Options: map[string]any{"companyDomain": "acme", "token": "secret-token"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := impl.(crm.PhoneSearcher); !ok {
-		t.Fatalf("pipedrive connector %T cannot search by phone", impl)
+	if _, ok := c.PhoneSearcher(); !ok {
+		t.Fatal("pipedrive connector cannot search by phone")
 	}
+}
+
+// every has every capability; each call fails with err.
+type every struct {
+	err   error
+	calls atomic.Int32
+}
+
+func (e *every) fail() error { e.calls.Add(1); return e.err }
+
+func (e *every) LogCall(context.Context, crm.Call) (crm.Result, error) {
+	return crm.Result{}, e.fail()
+}
+func (e *every) CreateTicket(context.Context, crm.Call) (crm.Result, error) {
+	return crm.Result{}, e.fail()
+}
+func (e *every) LogMessage(context.Context, crm.Call) (crm.Result, error) {
+	return crm.Result{}, e.fail()
+}
+func (e *every) ListChanges(context.Context, string) (crm.Page, error) { return crm.Page{}, e.fail() }
+func (e *every) SearchPhone(context.Context, []string) ([]events.Contact, error) {
+	return nil, e.fail()
+}
+func (e *every) SearchName(context.Context, string, int) ([]events.Contact, error) {
+	return nil, e.fail()
+}
+func (e *every) CreateContact(context.Context, crm.NewContact) (events.Contact, error) {
+	return events.Contact{}, e.fail()
+}
+
+// Every capability handed out by an accessor runs behind the breaker: its
+// failures open it, and then it fails fast without calling the CRM.
+func TestCapabilitiesGoThroughTheBreaker(t *testing.T) {
+	ctx := context.Background()
+	caps := []struct {
+		name string
+		call func(c *connectors.Connector) error
+	}{
+		{"CallLogger", func(c *connectors.Connector) error {
+			x, ok := c.CallLogger()
+			return ifHas(ok, func() error { _, err := x.LogCall(ctx, call); return err })
+		}},
+		{"TicketCreator", func(c *connectors.Connector) error {
+			x, ok := c.TicketCreator()
+			return ifHas(ok, func() error { _, err := x.CreateTicket(ctx, call); return err })
+		}},
+		{"MessageLogger", func(c *connectors.Connector) error {
+			x, ok := c.MessageLogger()
+			return ifHas(ok, func() error { _, err := x.LogMessage(ctx, call); return err })
+		}},
+		{"ChangeLister", func(c *connectors.Connector) error {
+			x, ok := c.ChangeLister()
+			return ifHas(ok, func() error { _, err := x.ListChanges(ctx, ""); return err })
+		}},
+		{"PhoneSearcher", func(c *connectors.Connector) error {
+			x, ok := c.PhoneSearcher()
+			return ifHas(ok, func() error { _, err := x.SearchPhone(ctx, []string{"+41215522000"}); return err })
+		}},
+		{"NameSearcher", func(c *connectors.Connector) error {
+			x, ok := c.NameSearcher()
+			return ifHas(ok, func() error { _, err := x.SearchName(ctx, "Ada", 5); return err })
+		}},
+		{"ContactCreator", func(c *connectors.Connector) error {
+			x, ok := c.ContactCreator()
+			return ifHas(ok, func() error { _, err := x.CreateContact(ctx, crm.NewContact{Name: "Ada"}); return err })
+		}},
+	}
+	for _, tc := range caps {
+		t.Run(tc.name, func(t *testing.T) {
+			impl := &every{err: crm.Transient(errors.New("503"))}
+			f, err := connectors.New(connectors.Config{Breaker: breaker.Config{Failures: 2, CoolDown: time.Hour}}, connectors.Deps{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.Register("every", func(context.Context, map[string]any, connectors.Deps) (any, error) { return impl, nil })
+			c, err := f.Connector(ctx, "acme", "crm", tenant.Connector{Type: "every"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for range 2 {
+				if err := tc.call(c); !errors.Is(err, crm.ErrTransient) || errors.Is(err, breaker.ErrOpen) {
+					t.Fatalf("want the CRM's transient failure, got %v", err)
+				}
+			}
+			err = tc.call(c)
+			if !errors.Is(err, breaker.ErrOpen) || crm.IsPermanent(err) {
+				t.Fatalf("after 2 failures: %v, want ErrOpen", err)
+			}
+			if after, ok := crm.RetryAfter(err); !ok || after <= 0 {
+				t.Errorf("open breaker gives no Retry-After: %v", err)
+			}
+			if n := impl.calls.Load(); n != 2 {
+				t.Fatalf("open breaker called the CRM: %d calls, want 2", n)
+			}
+		})
+	}
+
+	// A connector without a capability does not hand it out.
+	f, _ := newFactory(t, nil, map[string]*fake{"a": {}})
+	c, err := f.Connector(ctx, "acme", "crm", tenant.Connector{Type: "fake", Options: map[string]any{"name": "a"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := c.PhoneSearcher(); ok {
+		t.Error("a call logger hands out a PhoneSearcher")
+	}
+}
+
+// ifHas runs call when the accessor handed out the capability.
+func ifHas(ok bool, call func() error) error {
+	if !ok {
+		return errors.New("capability missing")
+	}
+	return call()
 }

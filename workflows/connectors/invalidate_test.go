@@ -8,10 +8,10 @@ import (
 	"time"
 
 	"github.com/calldex/calldex/shared/tenant"
+	"github.com/calldex/calldex/shared/testwait"
 	"github.com/calldex/calldex/workflows/breaker"
 	"github.com/calldex/calldex/workflows/connectors"
 	"github.com/calldex/calldex/workflows/crm"
-	"github.com/calldex/calldex/workflows/internal/poll"
 )
 
 // gated holds each LogCall until release is closed.
@@ -67,7 +67,7 @@ func TestInvalidateDrainsThenRebuilds(t *testing.T) {
 	if err := <-inFlight; err != nil {
 		t.Fatalf("call in flight failed: %v", err)
 	}
-	poll.Until(t, 5*time.Second, "old instance closed", built["1"].closed.Load)
+	testwait.Until(t, 5*time.Second, "old instance closed", built["1"].closed.Load)
 	if _, err := old.Do(ctx, connectors.ActionLogCall, call); !errors.Is(err, connectors.ErrReplaced) || crm.IsPermanent(err) {
 		t.Fatalf("call on the replaced instance: %v", err)
 	}

@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/calldex/calldex/shared/tenant"
-	"github.com/calldex/calldex/workflows/internal/poll"
+	"github.com/calldex/calldex/shared/testwait"
 )
 
 // liveTenants is a tenant set that changes while the Syncer runs, as the
@@ -47,7 +47,7 @@ func TestSourcesFollowTenantChanges(t *testing.T) {
 	}}
 	live.set(first, other)
 	in.s.TenantsChanged([]string{"globex"})
-	poll.Until(t, wait, "the new tenant's source synced", func() bool { return in.pub.upsertCount("a") >= 2 })
+	testwait.Until(t, wait, "the new tenant's source synced", func() bool { return in.pub.upsertCount("a") >= 2 })
 	if got := in.s.Sources(); len(got) != 3 {
 		t.Fatalf("sources %v", got)
 	}
@@ -57,7 +57,7 @@ func TestSourcesFollowTenantChanges(t *testing.T) {
 	live.set(other)
 	in.s.TenantsChanged([]string{first.ID})
 	_, made := in.b.built()
-	poll.Until(t, wait, "the removed source's connector closed", func() bool { return made[0].closed.Load() })
+	testwait.Until(t, wait, "the removed source's connector closed", func() bool { return made[0].closed.Load() })
 	if got := in.s.Sources(); len(got) != 1 || got[0] != "globex."+srcName {
 		t.Fatalf("sources after removal %v", got)
 	}

@@ -13,9 +13,9 @@ import (
 
 	"github.com/calldex/calldex/events"
 	"github.com/calldex/calldex/shared/natstest"
+	"github.com/calldex/calldex/shared/testwait"
 	"github.com/calldex/calldex/workflows/crm"
 	"github.com/calldex/calldex/workflows/crmsync"
-	"github.com/calldex/calldex/workflows/internal/poll"
 )
 
 func TestSyncPublishesChangesAndStoresCursor(t *testing.T) {
@@ -47,7 +47,7 @@ func TestSyncPublishesChangesAndStoresCursor(t *testing.T) {
 	if n := testutil.ToFloat64(in.m.SyncContacts.WithLabelValues(tenantID, srcName, "delete")); n != 2 {
 		t.Errorf("deletes counted %v, want 2", n)
 	}
-	poll.Until(t, wait, "gauges of the led source", func() bool {
+	testwait.Until(t, wait, "gauges of the led source", func() bool {
 		return testutil.ToFloat64(in.m.SyncLeader.WithLabelValues(tenantID, srcName)) == 1 &&
 			testutil.ToFloat64(in.m.SyncLagSeconds.WithLabelValues(tenantID, srcName)) >= 90 && // newest change ~94s ago
 			testutil.CollectAndCount(in.m.SyncSinceSuccessSeconds) == 1
@@ -132,7 +132,7 @@ func TestNATSDownBetweenPublishAndCursorWrite(t *testing.T) {
 	}
 	// The cursor write fails, or the lease renewal does first and the run
 	// stops before it: either way the cursor is not stored.
-	poll.Until(t, wait, "a failed cursor write or lease renewal", func() bool {
+	testwait.Until(t, wait, "a failed cursor write or lease renewal", func() bool {
 		return testutil.ToFloat64(in.m.SyncErrors.WithLabelValues(tenantID, srcName, "cursor"))+
 			testutil.ToFloat64(in.m.SyncErrors.WithLabelValues(tenantID, srcName, "lease")) >= 1
 	})
@@ -189,7 +189,7 @@ func TestOneReplicaSyncsAndAnotherTakesOverWhenItStops(t *testing.T) {
 	// Over several polls and lease renewals only the leader calls the CRM.
 	h.crm.put("c")
 	h.waitSynced("c")
-	poll.Until(t, wait, "more polls by the leader", func() bool { return len(h.crm.callsBy(leader.s.Owner())) >= 8 })
+	testwait.Until(t, wait, "more polls by the leader", func() bool { return len(h.crm.callsBy(leader.s.Owner())) >= 8 })
 	if n := len(h.crm.callsBy(other.s.Owner())); n != 0 {
 		t.Fatalf("the replica without the lease called the CRM %d times", n)
 	}
@@ -200,7 +200,7 @@ func TestOneReplicaSyncsAndAnotherTakesOverWhenItStops(t *testing.T) {
 	// A clean stop hands over at once.
 	stoppedAt := time.Now()
 	leader.stop()
-	poll.Until(t, wait, "takeover", func() bool { return len(h.crm.callsBy(other.s.Owner())) > 0 })
+	testwait.Until(t, wait, "takeover", func() bool { return len(h.crm.callsBy(other.s.Owner())) > 0 })
 	if took := time.Since(stoppedAt); took > cfg1.LeasePeriod {
 		t.Fatalf("takeover after a clean stop took %s, more than the lease period %s", took, cfg1.LeasePeriod)
 	}
@@ -227,10 +227,10 @@ func TestAnotherReplicaTakesOverWithinALeasePeriodWhenOneDies(t *testing.T) {
 
 	// Let the holder renew a few times, then cut it off from NATS without
 	// any chance to release its lease.
-	poll.Until(t, wait, "renewals", func() bool { return len(h.crm.callsBy(holder)) >= 3 })
+	testwait.Until(t, wait, "renewals", func() bool { return len(h.crm.callsBy(holder)) >= 3 })
 	diedAt := time.Now()
 	conns[holder].nc.Close()
-	poll.Until(t, wait, "takeover", func() bool { return len(h.crm.callsBy(other)) > 0 })
+	testwait.Until(t, wait, "takeover", func() bool { return len(h.crm.callsBy(other)) > 0 })
 	took := time.Since(diedAt)
 	// One lease period, plus a little for the first call itself.
 	if limit := cfg.LeasePeriod + 250*time.Millisecond; took > limit {
@@ -251,7 +251,7 @@ func TestRetryAfterIsHonoured(t *testing.T) {
 	const after = 600 * time.Millisecond
 	h.crm.fail(&crm.RetryAfterError{After: after, Err: errors.New("CRM answered 429")})
 	in := h.start(fastConfig(h, "r1"), nil)
-	poll.Until(t, wait, "the refused call", func() bool { return len(h.crm.callsBy("")) >= 1 })
+	testwait.Until(t, wait, "the refused call", func() bool { return len(h.crm.callsBy("")) >= 1 })
 	// Wakes (webhooks) during the wait must not make it call earlier.
 	for range 5 {
 		if err := in.s.SyncNow(context.Background(), tenantID, srcName); err != nil {
@@ -331,7 +331,7 @@ func TestResyncDeletesWhatTheCRMNoLongerHas(t *testing.T) {
 	if err := in.s.Resync(ctx, tenantID, srcName); err != nil {
 		t.Fatal(err)
 	}
-	poll.Until(t, wait, "the resync's tombstones", func() bool {
+	testwait.Until(t, wait, "the resync's tombstones", func() bool {
 		for _, id := range []string{"b", "d", "gone/1"} {
 			if typ, _ := h.contactState(srcName, id); typ != events.TypeContactDeleted {
 				return false
@@ -417,7 +417,7 @@ func TestUnknownSources(t *testing.T) {
 	if got := in.s.Sources(); !slices.Equal(got, []string{"acme.calls", "acme.crm"}) {
 		t.Fatalf("Sources() = %v", got)
 	}
-	poll.Until(t, wait, "the first Run to hold the lease", func() bool { return h.leaseOwner() == "r1" })
+	testwait.Until(t, wait, "the first Run to hold the lease", func() bool { return h.leaseOwner() == "r1" })
 	if err := in.s.Run(ctx); !errors.Is(err, crmsync.ErrRunning) {
 		t.Fatalf("second Run: %v", err)
 	}

@@ -24,10 +24,10 @@ import (
 	"github.com/calldex/calldex/shared/metrics"
 	"github.com/calldex/calldex/shared/natstest"
 	"github.com/calldex/calldex/shared/tenant"
+	"github.com/calldex/calldex/shared/testwait"
 	"github.com/calldex/calldex/workflows/connectors"
 	"github.com/calldex/calldex/workflows/crm"
 	"github.com/calldex/calldex/workflows/crmsync"
-	"github.com/calldex/calldex/workflows/internal/poll"
 )
 
 const (
@@ -188,6 +188,14 @@ func (l *lister) ListChanges(ctx context.Context, cursor string) (crm.Page, erro
 
 func (l *lister) Close() error { l.closed.Store(true); return nil }
 
+func (l *lister) ChangeLister() (crm.ChangeLister, bool) { return l, true }
+
+// plain is a connector instance that lists nothing.
+type plain struct{}
+
+func (plain) ChangeLister() (crm.ChangeLister, bool) { return nil, false }
+func (plain) Close() error                           { return nil }
+
 // builder builds "fake" connectors on the fake CRM and "plain" ones that
 // list nothing.
 type builder struct {
@@ -198,7 +206,7 @@ type builder struct {
 	made []*lister
 }
 
-func (b *builder) Build(_ context.Context, _ string, c tenant.Connector) (any, error) {
+func (b *builder) Build(_ context.Context, _ string, c tenant.Connector) (crmsync.Instance, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.opts = append(b.opts, c.Options)
@@ -208,7 +216,7 @@ func (b *builder) Build(_ context.Context, _ string, c tenant.Connector) (any, e
 		b.made = append(b.made, l)
 		return l, nil
 	case "plain":
-		return struct{}{}, nil
+		return plain{}, nil
 	}
 	return nil, crm.Permanent(fmt.Errorf("unknown connector type %q", c.Type))
 }
@@ -513,7 +521,7 @@ func (h *harness) contactState(source, id string) (typ string, c events.Contact)
 // waitSynced waits until CONTACTS holds the CRM's state of every id.
 func (h *harness) waitSynced(ids ...string) {
 	h.t.Helper()
-	poll.Until(h.t, wait, "CONTACTS to match the CRM", func() bool {
+	testwait.Until(h.t, wait, "CONTACTS to match the CRM", func() bool {
 		h.crm.mu.Lock()
 		want := map[string]bool{}
 		for _, id := range ids {

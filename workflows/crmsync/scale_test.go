@@ -21,9 +21,9 @@ import (
 	"github.com/calldex/calldex/shared/metrics"
 	"github.com/calldex/calldex/shared/natstest"
 	"github.com/calldex/calldex/shared/tenant"
+	"github.com/calldex/calldex/shared/testwait"
 	"github.com/calldex/calldex/workflows/crm"
 	"github.com/calldex/calldex/workflows/crmsync"
-	"github.com/calldex/calldex/workflows/internal/poll"
 )
 
 // pollLog is an HTTP fake of many CRM accounts: GET /changes/{tenant}/{source}
@@ -93,9 +93,12 @@ type httpBuilder struct {
 	by     string
 }
 
-func (b httpBuilder) Build(_ context.Context, _ string, c tenant.Connector) (any, error) {
+func (b httpBuilder) Build(_ context.Context, _ string, c tenant.Connector) (crmsync.Instance, error) {
 	return &httpLister{client: b.client, url: b.base + c.Options["path"].(string), by: b.by}, nil
 }
+
+func (l *httpLister) ChangeLister() (crm.ChangeLister, bool) { return l, true }
+func (l *httpLister) Close() error                           { return nil }
 
 // countPub counts contacts instead of publishing them: this test is about
 // scheduling and shard leases, which go through NATS as in production.
@@ -186,14 +189,14 @@ func TestTwoThousandSourcesOnTwoReplicas(t *testing.T) {
 	r1, r2 := start("r1"), start("r2")
 
 	// Every source polled once: the first pass.
-	poll.Until(t, 2*time.Minute, "a first poll of every source", func() bool { return len(log.snapshot()) == sources })
+	testwait.Until(t, 2*time.Minute, "a first poll of every source", func() bool { return len(log.snapshot()) == sources })
 	t.Logf("%d sources: first pass done %s after start", sources, time.Since(began).Round(time.Millisecond))
 
 	// Steady state: two more intervals; the largest gap between two polls
 	// of a source must stay within its interval (plus one lease period of
 	// scheduling slack for the rebalancing right after start).
 	steadyFrom := time.Now()
-	poll.Until(t, 2*time.Minute, "two intervals", func() bool { return time.Since(steadyFrom) > 2*interval+time.Second })
+	testwait.Until(t, 2*time.Minute, "two intervals", func() bool { return time.Since(steadyFrom) > 2*interval+time.Second })
 	polls := log.snapshot()
 	var worst time.Duration
 	by := map[string]int{}
@@ -256,7 +259,7 @@ func TestTwoThousandSourcesOnTwoReplicas(t *testing.T) {
 			t.Fatalf("r1 holds %d shards a minute after r2 died", len(owner))
 		}
 	}
-	poll.Until(t, 2*time.Minute, "r1 polling every source", func() bool {
+	testwait.Until(t, 2*time.Minute, "r1 polling every source", func() bool {
 		for _, ps := range log.snapshot() {
 			i := slices.IndexFunc(ps, func(p pollAt) bool { return p.at.After(killed) && p.by == "r1" })
 			if i < 0 {

@@ -80,28 +80,27 @@ func (e *stepError) Unwrap() error { return e.err }
 // poke asks for a run now.
 func (s *source) poke() { s.sy.sched.wake(s) }
 
-// build makes the connector instance: false when it is not a source (not
-// a ChangeLister, or a name that cannot be a source id).
+// build makes the connector instance: false when it is not a source (no
+// ChangeLister, or a name that cannot be a source id).
 func (s *source) build(ctx context.Context) (bool, error) {
-	impl, err := s.sy.deps.Connectors.Build(ctx, s.name, s.conn)
+	inst, err := s.sy.deps.Connectors.Build(ctx, s.name, s.conn)
 	if err != nil {
 		s.countError("build")
 		return false, err
 	}
-	lister, ok := impl.(crm.ChangeLister)
+	lister, ok := inst.ChangeLister()
 	if !ok {
-		closeImpl(impl)
+		_ = inst.Close()
 		s.log.Debug("crm sync: connector lists no changes; not synced", "type", s.conn.Type)
 		return false, nil
 	}
 	if err := events.ValidID(s.name); err != nil {
-		closeImpl(impl)
+		_ = inst.Close()
 		s.countError("build")
 		s.log.Error("crm sync: connector name cannot be a source id; not synced (rename it or set sync: false)", "err", err)
 		return false, nil
 	}
-	s.lister = lister
-	s.closer, _ = impl.(io.Closer)
+	s.lister, s.closer = lister, inst
 	s.buildFailures = 0
 	return true, nil
 }
@@ -116,12 +115,6 @@ func (s *source) buildWait(err error) time.Duration {
 	wait := backoff(cfg.MinBackoff, cfg.MaxBackoff, s.buildFailures)
 	s.log.Warn("crm sync: cannot build connector yet", "err", err, "retryIn", wait)
 	return wait
-}
-
-func closeImpl(impl any) {
-	if c, ok := impl.(io.Closer); ok {
-		_ = c.Close()
-	}
 }
 
 // retire ends a source removed from the configuration: no longer

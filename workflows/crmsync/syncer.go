@@ -20,6 +20,7 @@ import (
 	"github.com/calldex/calldex/shared/contact"
 	"github.com/calldex/calldex/shared/metrics"
 	"github.com/calldex/calldex/shared/tenant"
+	"github.com/calldex/calldex/workflows/crm"
 )
 
 // Publisher writes contact events to CONTACTS and returns once JetStream
@@ -29,11 +30,19 @@ type Publisher interface {
 	Delete(ctx context.Context, tenant, source, id string) (uint64, error)
 }
 
-// Builder builds a connector instance from its tenant config; the instance
-// may implement io.Closer (*connectors.Factory; asserted in the tests, so
-// that package connectors may use this one).
+// Instance is a connector instance the sync owns (*connectors.Connector):
+// its guarded crm.ChangeLister, if it has one, and Close, which releases
+// what it holds (a SQL pool).
+type Instance interface {
+	ChangeLister() (crm.ChangeLister, bool)
+	Close() error
+}
+
+// Builder builds a connector instance of its own for the sync from the
+// tenant config (*connectors.Factory; asserted in the tests, so that
+// package connectors may use this one).
 type Builder interface {
-	Build(ctx context.Context, name string, c tenant.Connector) (any, error)
+	Build(ctx context.Context, name string, c tenant.Connector) (Instance, error)
 }
 
 // Tenants lists the configured tenants and finds one (*tenant.Registry).
@@ -55,7 +64,7 @@ type Deps struct {
 	Cursors jetstream.KeyValue
 	// Contacts publishes the contact events.
 	Contacts Publisher
-	// Connectors builds each tenant connector; those that implement
+	// Connectors builds each tenant connector; those that have a
 	// crm.ChangeLister are synced. The connector sees its options without
 	// OptionKeys.
 	Connectors Builder

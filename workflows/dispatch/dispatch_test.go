@@ -12,8 +12,8 @@ import (
 
 	"github.com/calldex/calldex/events"
 	"github.com/calldex/calldex/shared/natstest"
+	"github.com/calldex/calldex/shared/testwait"
 	"github.com/calldex/calldex/workflows/dispatch"
-	"github.com/calldex/calldex/workflows/internal/poll"
 )
 
 var call = events.CallInput{
@@ -210,7 +210,7 @@ func TestSubmitUnavailableWhileNATSIsDown(t *testing.T) {
 	srv.Stop()
 	// The client learns of the stop from the closed socket; a publish in
 	// that instant is bounded by the publish timeout instead.
-	poll.Until(t, 5*time.Second, "client notices the stop", func() bool { return env.Conn.Status() != nats.CONNECTED })
+	testwait.Until(t, 5*time.Second, "client notices the stop", func() bool { return env.Conn.Status() != nats.CONNECTED })
 	start := time.Now()
 	other := call
 	other.CallID = "while-down"
@@ -223,9 +223,9 @@ func TestSubmitUnavailableWhileNATSIsDown(t *testing.T) {
 	}
 
 	srv.Start()
-	poll.Until(t, 10*time.Second, "client reconnects", func() bool { return env.Conn.Status() == nats.CONNECTED })
+	testwait.Until(t, 10*time.Second, "client reconnects", func() bool { return env.Conn.Status() == nats.CONNECTED })
 	var key string
-	poll.Until(t, 10*time.Second, "submit succeeds after restart", func() bool {
+	testwait.Until(t, 10*time.Second, "submit succeeds after restart", func() bool {
 		key, err = d.Submit(ctx, "acme", "CallFlow", other, false)
 		return err == nil
 	})

@@ -18,10 +18,10 @@ import (
 	"github.com/calldex/calldex/events"
 	"github.com/calldex/calldex/shared/natstest"
 	"github.com/calldex/calldex/shared/tenant"
+	"github.com/calldex/calldex/shared/testwait"
 	"github.com/calldex/calldex/workflows/breaker"
 	"github.com/calldex/calldex/workflows/connectors"
 	"github.com/calldex/calldex/workflows/dispatch"
-	"github.com/calldex/calldex/workflows/internal/poll"
 	"github.com/calldex/calldex/workflows/worker"
 )
 
@@ -51,8 +51,9 @@ type harness struct {
 	dispatch *dispatch.Dispatcher
 }
 
-// newHarness configures tenant acme with the given connectors; workflow
-// CallFlow logs calls on connector "crm", Ticket creates tickets on it.
+// newHarness configures tenant acme with the given connectors; workflows
+// CallFlow and CallLog log calls on connector "crm", Ticket creates
+// tickets on it.
 func newHarness(t testing.TB, crm tenant.Connector) *harness {
 	t.Helper()
 	return newHarnessOn(t, natstest.Connect(t), crm)
@@ -67,6 +68,7 @@ func newHarnessOn(t testing.TB, env *natstest.Env, crm tenant.Connector) *harnes
 		Credentials: []tenant.Credential{{Header: "X-Api-Key", Value: "acme-key-123"}},
 		Workflows: map[string]tenant.Workflow{
 			"CallFlow": {Action: connectors.ActionLogCall, Connector: "crm"},
+			"CallLog":  {Action: connectors.ActionLogCall, Connector: "crm"},
 			"Ticket":   {Action: connectors.ActionCreateTicket, Connector: "crm"},
 		},
 		Connectors: map[string]tenant.Connector{"crm": crm},
@@ -180,7 +182,7 @@ func (h *harness) submitAndWait(workflow string, in events.CallInput) (string, e
 func (h *harness) waitFinal(key string) events.WorkflowResult {
 	h.t.Helper()
 	var r events.WorkflowResult
-	poll.Until(h.t, 20*time.Second, "workflow "+key+" finishes", func() bool {
+	testwait.Until(h.t, 20*time.Second, "workflow "+key+" finishes", func() bool {
 		var err error
 		r, err = h.dispatch.Wait(context.Background(), key, 2*time.Second)
 		return err == nil && (r.Status == events.StatusDone || r.Status == events.StatusFailed)
@@ -192,7 +194,7 @@ func (h *harness) waitFinal(key string) events.WorkflowResult {
 func (h *harness) consumerSettled(delivered uint64) *jetstream.ConsumerInfo {
 	h.t.Helper()
 	var info *jetstream.ConsumerInfo
-	poll.Until(h.t, 20*time.Second, "consumer acks everything", func() bool {
+	testwait.Until(h.t, 20*time.Second, "consumer acks everything", func() bool {
 		c, err := h.env.JS.PushConsumer(context.Background(), h.env.Topology.Stream(events.StreamWorkflows), worker.DefaultDurable)
 		if err != nil {
 			return false
@@ -211,7 +213,7 @@ func (h *harness) deadLetter(subject string) *jetstream.RawStreamMsg {
 		h.t.Fatalf("dlq stream: %v", err)
 	}
 	var m *jetstream.RawStreamMsg
-	poll.Until(h.t, 20*time.Second, "dead letter on "+subject, func() bool {
+	testwait.Until(h.t, 20*time.Second, "dead letter on "+subject, func() bool {
 		m, err = s.GetLastMsgForSubject(context.Background(), h.env.Topology.DLQSubject(subject))
 		return err == nil
 	})

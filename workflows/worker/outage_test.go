@@ -14,7 +14,7 @@ import (
 
 	"github.com/calldex/calldex/events"
 	"github.com/calldex/calldex/shared/natstest"
-	"github.com/calldex/calldex/workflows/internal/poll"
+	"github.com/calldex/calldex/shared/testwait"
 	"github.com/calldex/calldex/workflows/worker"
 )
 
@@ -28,7 +28,7 @@ func (h *harness) submitN(prefix string, n int) []string {
 		var err error
 		// Right after a restart the dispatcher's connection may still be
 		// reconnecting: it refuses at once, so retry until it takes it.
-		poll.Until(h.t, 15*time.Second, "submit "+in.CallID, func() bool {
+		testwait.Until(h.t, 15*time.Second, "submit "+in.CallID, func() bool {
 			keys[i], err = h.dispatch.Submit(context.Background(), "acme", "CallFlow", in, false)
 			return err == nil
 		})
@@ -51,7 +51,7 @@ func (h *harness) allDone(keys []string) {
 // its subscriptions) and the CRM got a request beyond the first seen.
 func (h *harness) underWay(fake *fakeCRM, seen, n int) {
 	h.t.Helper()
-	poll.Until(h.t, 10*time.Second, "workflows under way", func() bool {
+	testwait.Until(h.t, 10*time.Second, "workflows under way", func() bool {
 		c, err := h.env.JS.PushConsumer(context.Background(), h.env.Topology.Stream(events.StreamWorkflows), worker.DefaultDurable)
 		if err != nil {
 			return false
@@ -94,7 +94,7 @@ func TestNothingLostAcrossOutages(t *testing.T) {
 	_, nc := h.startVia(cfg, wl.URL())
 	disconnected := func() {
 		t.Helper()
-		poll.Until(t, 5*time.Second, "worker notices the outage", func() bool { return nc.Status() != nats.CONNECTED })
+		testwait.Until(t, 5*time.Second, "worker notices the outage", func() bool { return nc.Status() != nats.CONNECTED })
 	}
 	var want []string
 
@@ -296,7 +296,7 @@ func TestConsumerIsEnsuredAfterReconnect(t *testing.T) {
 	h.consumerSettled(h.lastSeq())
 
 	wl.Cut()
-	poll.Until(t, 5*time.Second, "worker notices the cut", func() bool { return nc.Status() != nats.CONNECTED })
+	testwait.Until(t, 5*time.Second, "worker notices the cut", func() bool { return nc.Status() != nats.CONNECTED })
 	if err := h.env.JS.DeleteConsumer(context.Background(), h.env.Topology.Stream(events.StreamWorkflows), worker.DefaultDurable); err != nil {
 		t.Fatal(err)
 	}

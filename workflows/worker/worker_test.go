@@ -16,10 +16,10 @@ import (
 	"github.com/calldex/calldex/events"
 	"github.com/calldex/calldex/shared/natstest"
 	"github.com/calldex/calldex/shared/tenant"
+	"github.com/calldex/calldex/shared/testwait"
 	"github.com/calldex/calldex/workflows/connectors"
 	"github.com/calldex/calldex/workflows/crm"
 	"github.com/calldex/calldex/workflows/dispatch"
-	"github.com/calldex/calldex/workflows/internal/poll"
 	"github.com/calldex/calldex/workflows/sqlcrm"
 	"github.com/calldex/calldex/workflows/sqlcrm/sqltest"
 	"github.com/calldex/calldex/workflows/worker"
@@ -282,7 +282,7 @@ func TestRedeliveryAfterCrashIsOneRow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	poll.Until(t, 10*time.Second, "first worker makes the effect and crashes", crash.crashed.Load)
+	testwait.Until(t, 10*time.Second, "first worker makes the effect and crashes", crash.crashed.Load)
 	stop1()
 	if r, _ := h.dispatch.Status(context.Background(), key); r.Status == events.StatusDone {
 		t.Fatalf("the crashed worker recorded a result: %+v", r)
@@ -329,7 +329,7 @@ func TestWorkerSurvivesNATSRestart(t *testing.T) {
 		t.Fatalf("before restart: %+v", r)
 	}
 	srv.Stop()
-	poll.Until(t, 5*time.Second, "client notices the stop", func() bool { return h.env.Conn.Status() != nats.CONNECTED })
+	testwait.Until(t, 5*time.Second, "client notices the stop", func() bool { return h.env.Conn.Status() != nats.CONNECTED })
 	in := flow
 	in.CallID = "during-outage"
 	if _, err := h.dispatch.Submit(ctx, "acme", "CallFlow", in, false); !errors.Is(err, dispatch.ErrUnavailable) {
@@ -337,7 +337,7 @@ func TestWorkerSurvivesNATSRestart(t *testing.T) {
 	}
 	srv.Start()
 	var key string
-	poll.Until(t, 15*time.Second, "submit succeeds after the restart", func() bool {
+	testwait.Until(t, 15*time.Second, "submit succeeds after the restart", func() bool {
 		var err error
 		key, err = h.dispatch.Submit(ctx, "acme", "CallFlow", in, false)
 		return err == nil

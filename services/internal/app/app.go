@@ -1,6 +1,7 @@
-// Package app is the composition root shared by the calldex (all-in-one)
-// and ingress services: it builds every dependency from Options and runs
-// them until the context ends.
+// Package app is Calldex's one composition root: Build turns a Config into
+// every part the configured roles need, Run starts them in dependency order
+// and stops them in reverse. The calldex binary, the load tools and the
+// end-to-end tests build the service graph here and nowhere else.
 package app
 
 import (
@@ -36,262 +37,466 @@ import (
 	"github.com/calldex/calldex/workflows/connectors"
 	"github.com/calldex/calldex/workflows/crmsync"
 	"github.com/calldex/calldex/workflows/dispatch"
+	"github.com/calldex/calldex/workflows/worker"
 )
 
-// Options configure one process. The services read them from the
-// environment; tests set them directly.
-type Options struct {
-	// HTTPAddr is where the HTTP API listens.
-	HTTPAddr string
-	// Config is the tenants' configuration.
-	Config *tenant.Config
-	// NATSURL connects to an external NATS; empty embeds one.
-	NATSURL string
-	// DataDir holds the embedded JetStream store.
-	DataDir string
-	// EmbeddedNATSAddr is where the embedded NATS listens (loopback, so
-	// calldexctl can reach it); port 0 picks one.
-	EmbeddedNATSAddr string
-	// RedisURL selects the Redis index; empty uses the in-process index.
-	RedisURL string
-	// RedisPrefix prefixes every Redis key.
-	RedisPrefix string
-	// StreamPrefix prefixes streams, subjects and buckets (tests, side-by-side installs).
-	StreamPrefix string
-	// Seed, when set, is imported for SeedTenant on a first start (empty CONTACTS).
-	Seed       string
-	SeedTenant string
-	// Projector runs the CONTACTS → index projector in this process. Run
-	// exactly one per Redis index; the in-process index always needs it.
-	Projector bool
-	// Worker runs the workflow worker in this process (the embedded default);
-	// production runs services/worker beside the ingress.
-	Worker bool
-	// Sync runs the CRM sync in this process. Any number of processes may:
-	// a lease per source makes exactly one sync it.
-	Sync bool
-	// AppConnectSecret signs App Connect session tokens (at least 32
-	// bytes, the same on every replica); empty disables /appconnect.
-	AppConnectSecret string
-	// Ready, if set, receives the bound HTTP and NATS addresses once serving.
-	Ready func(httpAddr, natsURL string)
-	Log   *slog.Logger
+// Option changes what Build uses instead of what Config names; tests and
+// load tools use them.
+type Option func(*options)
+
+type options struct {
+	tenants *tenant.Config
+	log     *slog.Logger
+	ready   func(httpAddr, natsURL string)
+	index   index.Index
+	owner   string
 }
 
-// Run starts everything and blocks until ctx ends, then shuts down in order.
-func Run(ctx context.Context, o Options) error {
-	log := o.Log
-	if log == nil {
-		log = slog.Default()
-	}
-	topo := events.Topology{Prefix: o.StreamPrefix}
+// WithTenants uses cfg instead of reading Config.TenantsFile.
+func WithTenants(cfg *tenant.Config) Option { return func(o *options) { o.tenants = cfg } }
 
-	natsURL := o.NATSURL
-	if natsURL == "" {
-		srv, url, err := embedNATS(o)
+// WithLogger logs to log instead of slog.Default().
+func WithLogger(log *slog.Logger) Option { return func(o *options) { o.log = log } }
+
+// WithReady calls fn with the bound HTTP address and the NATS URL once the
+// process serves.
+func WithReady(fn func(httpAddr, natsURL string)) Option { return func(o *options) { o.ready = fn } }
+
+// WithIndex serves lookups from idx instead of the index Config selects
+// (load tools measure an index filled beforehand).
+func WithIndex(idx index.Index) Option { return func(o *options) { o.index = idx } }
+
+// WithSyncOwner names this process in the sync leases (default: host and pid).
+func WithSyncOwner(owner string) Option { return func(o *options) { o.owner = owner } }
+
+// part is something that runs until its context ends.
+type part struct {
+	name string
+	run  func(ctx context.Context) error
+}
+
+// App is a built Calldex process: Run it once.
+type App struct {
+	cfg     Config
+	opts    options
+	demo    bool
+	log     *slog.Logger
+	natsURL string
+	ln      net.Listener
+	http    *http.Server
+	// parts start in order and stop in reverse, after the HTTP server.
+	parts []part
+	// afterHTTP close once the HTTP server has drained (the dispatcher's
+	// waiters); closers release connections once every part has stopped,
+	// in reverse order of acquisition.
+	afterHTTP []func()
+	closers   []func()
+
+	// Tenants is the tenants' configuration in force.
+	Tenants *tenant.Config
+	// Syncer is the CRM sync of the sync role, nil without it.
+	Syncer *crmsync.Syncer
+	// Metrics are the process's collectors (what /metrics serves).
+	Metrics *metrics.Metrics
+	// Index is the contact index, nil unless the ingress or projector role runs.
+	Index index.Index
+	// Projector is the CONTACTS projector, nil unless the ingress or
+	// projector role runs (it runs only with the projector role).
+	Projector *projector.Projector
+}
+
+// Build creates every part the roles need. On error it releases what it
+// had acquired.
+func Build(ctx context.Context, cfg Config, opt ...Option) (a *App, err error) {
+	a = &App{cfg: cfg}
+	for _, o := range opt {
+		o(&a.opts)
+	}
+	a.log = a.opts.log
+	if a.log == nil {
+		a.log = slog.Default()
+	}
+	defer func() {
 		if err != nil {
-			return err
+			a.close()
+			a = nil
 		}
-		defer func() { srv.Shutdown(); srv.WaitForShutdown() }()
-		natsURL = url
+	}()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("configuration: %w", err)
 	}
+	a.demo = cfg.Demo() && a.opts.tenants == nil
+	if a.Tenants, err = a.loadTenants(); err != nil {
+		return nil, err
+	}
+	roles := cfg.Roles
+	topo := events.Topology{Prefix: cfg.StreamPrefix, Replicas: cfg.StreamReplicas}
 	m := metrics.New()
-	nc, err := ConnectNATS(natsURL, "calldex", log)
-	if err != nil {
-		return err
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, msg *nats.Msg, err error) {
-		m.EventsFailed.WithLabelValues(streamOf(topo, msg.Subject)).Inc()
-	}))
-	if err != nil {
-		return fmt.Errorf("jetstream: %w", err)
-	}
-	setupCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	buckets, err := natsx.Setup(setupCtx, js, topo)
-	cancel()
-	if err != nil {
-		return err
-	}
+	a.Metrics = m
 
-	idx, cp, ping, closeIdx, err := openIndex(ctx, o, topo)
+	nc, js, buckets, err := a.openNATS(ctx, topo, m)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer closeIdx()
-
-	reg := tenant.NewRegistry(o.Config)
-	proj, err := projector.New(projector.Config{Topology: topo}, js, idx, phoneOptions{reg}, cp, log)
-	if err != nil {
-		return err
-	}
-	contacts := contact.NewPublisher(js, topo)
-	pub := eventpub.New(js, 8192, m.EventsDropped.WithLabelValues(events.StreamCalls), m.EventsFailed.WithLabelValues(events.StreamCalls), log)
-
+	reg := tenant.NewRegistry(a.Tenants)
 	factory, err := connectors.New(connectors.Config{}, connectors.Deps{HTTP: connectors.NewHTTPClient(connectors.HTTPConfig{})})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer factory.Close()
-	disp := dispatch.New(js, buckets.WorkflowResults, topo)
-	defer disp.Close()
-	look := lookup.New(idx).WithFallback(lookup.FallbackConfig{}, fallbackSources{factory, log}, contacts, log)
-	var ac http.Handler
-	if o.AppConnectSecret != "" {
-		if ac, err = appConnect(ctx, o.AppConnectSecret, js, topo, reg, look, idx, contacts, proj, disp, factory, m, pub, log); err != nil {
-			return err
+	a.closers = append(a.closers, func() { _ = factory.Close() })
+	contacts := contact.NewPublisher(js, topo)
+
+	var idx index.Index
+	var proj *projector.Projector
+	checks := []ingress.Check{{Name: "nats", Fn: func(context.Context) error {
+		if !nc.IsConnected() {
+			return errors.New("not connected")
+		}
+		return nil
+	}}}
+	if roles.Has(RoleIngress) || roles.Has(RoleProjector) {
+		var cp projector.Checkpoint
+		var ping func(context.Context) error
+		if idx, cp, ping, err = a.openIndex(ctx, topo); err != nil {
+			return nil, err
+		}
+		checks = append(checks, ingress.Check{Name: "index", Fn: ping})
+		if proj, err = projector.New(projector.Config{Topology: topo}, js, idx, phoneOptions{reg}, cp, a.log); err != nil {
+			return nil, err
+		}
+		a.Index, a.Projector = idx, proj
+		checks = append(checks, ingress.Check{Name: "projection", Fn: func(context.Context) error {
+			if !proj.CaughtUp() {
+				return errors.New("catching up with CONTACTS")
+			}
+			return nil
+		}})
+		if a.demo && roles.Has(RoleIngress) {
+			// Before the projector starts, so that readiness includes them.
+			if err := seed(ctx, js, topo, contacts, DemoTenant, cfg.DemoContacts, a.log); err != nil {
+				return nil, err
+			}
 		}
 	}
 
-	requests := crmsync.NewRequests(buckets.SyncCursors)
-	var trigger crmhooks.Trigger = requests
-	var syncer *crmsync.Syncer
-	if o.Sync {
-		if syncer, err = crmsync.New(crmsync.Config{Topology: topo}, crmsync.Deps{
-			JS: js, Cursors: buckets.SyncCursors, Contacts: contacts, Connectors: factory, Tenants: reg, Metrics: m, Log: log,
+	var pub *eventpub.Async
+	if roles.Has(RoleIngress) {
+		pub = eventpub.New(js, 8192, m.EventsDropped.WithLabelValues(events.StreamCalls), m.EventsFailed.WithLabelValues(events.StreamCalls), a.log)
+		a.parts = append(a.parts, part{"event publisher", pub.Run})
+	}
+	if roles.Has(RoleProjector) {
+		a.parts = append(a.parts, part{"projector", proj.Run})
+	}
+	if roles.Has(RoleSync) {
+		owner := a.opts.owner
+		if owner == "" {
+			host, _ := os.Hostname()
+			owner = host + "-" + strconv.Itoa(os.Getpid())
+		}
+		if a.Syncer, err = crmsync.New(crmsync.Config{Topology: topo, Owner: owner}, crmsync.Deps{
+			JS: js, Cursors: buckets.SyncCursors, Contacts: contacts, Connectors: factory, Tenants: reg, Metrics: m, Log: a.log,
 		}); err != nil {
-			return err
+			return nil, err
 		}
-		trigger = syncer
+		// Run releases the leases before it returns, while NATS is still up.
+		a.parts = append(a.parts, part{"sync", a.Syncer.Run})
 	}
-	hooks, err := crmhooks.New(crmhooks.Config{}, crmhooks.Deps{Tenants: reg, Trigger: trigger, Contacts: contacts, Metrics: m, Log: log})
-	if err != nil {
-		return err
+	if roles.Has(RoleWorker) {
+		w, err := a.newWorker(js, topo, buckets, reg, factory)
+		if err != nil {
+			return nil, err
+		}
+		a.parts = append(a.parts, part{"worker", w.Run})
+	}
+	if cfg.PprofAddr != "" {
+		a.parts = append(a.parts, part{"pprof", func(ctx context.Context) error { return servePprof(ctx, cfg.PprofAddr) }})
 	}
 
-	srv, err := ingress.New(ingress.Deps{
-		Config: o.Config, Tenants: reg, Index: idx, Lookup: look, Contacts: contacts,
-		Projection: proj, Events: pub, JS: js, Topology: topo, Metrics: m, Log: log,
-		Workflows: disp, AppConnect: ac, Webhooks: hooks, Resync: requests,
-		Ready: []ingress.Check{
-			{Name: "index", Fn: ping},
-			{Name: "nats", Fn: func(context.Context) error {
-				if !nc.IsConnected() {
-					return errors.New("not connected")
-				}
-				return nil
-			}},
-		},
+	var handler http.Handler
+	if roles.Has(RoleIngress) {
+		if handler, err = a.ingress(ctx, ingressParts{
+			topo: topo, js: js, buckets: buckets, reg: reg, idx: idx, proj: proj, contacts: contacts,
+			pub: pub, factory: factory, m: m, checks: checks,
+		}); err != nil {
+			return nil, err
+		}
+	} else {
+		handler = ingress.Ops(m, checks)
+	}
+	if a.ln, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
+		return nil, fmt.Errorf("listen %s: %w", cfg.HTTPAddr, err)
+	}
+	a.http = &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second}
+	return a, nil
+}
+
+// ingressParts are what the ingress role is built on.
+type ingressParts struct {
+	topo     events.Topology
+	js       jetstream.JetStream
+	buckets  natsx.Buckets
+	reg      *tenant.Registry
+	idx      index.Index
+	proj     *projector.Projector
+	contacts *contact.Publisher
+	pub      *eventpub.Async
+	factory  *connectors.Factory
+	m        *metrics.Metrics
+	checks   []ingress.Check
+}
+
+func (a *App) ingress(ctx context.Context, p ingressParts) (http.Handler, error) {
+	disp := dispatch.New(p.js, p.buckets.WorkflowResults, p.topo)
+	a.afterHTTP = append(a.afterHTTP, func() { _ = disp.Close() })
+	look := lookup.NewRecorder(lookup.New(p.idx).WithFallback(lookup.FallbackConfig{}, fallbackSources{p.factory, a.log}, p.contacts, a.log),
+		p.m, p.pub, p.topo, a.log)
+	var ac http.Handler
+	secret := a.cfg.AppConnectSecret
+	if secret == "" && a.demo {
+		secret = DemoAppConnectSecret
+	}
+	if secret != "" {
+		var err error
+		if ac, err = appConnect(ctx, secret, p.js, p.topo, p.reg, look, p.idx, p.contacts, p.proj, disp, p.factory, a.log); err != nil {
+			return nil, err
+		}
+	}
+	// Without the sync role here, webhooks and resyncs ask the sync
+	// replicas through the sync_cursors bucket.
+	requests := crmsync.NewRequests(p.buckets.SyncCursors)
+	var trigger crmhooks.Trigger = requests
+	if a.Syncer != nil {
+		trigger = a.Syncer
+	}
+	hooks, err := crmhooks.New(crmhooks.Config{}, crmhooks.Deps{Tenants: p.reg, Trigger: trigger, Contacts: p.contacts, Metrics: p.m, Log: a.log})
+	if err != nil {
+		return nil, err
+	}
+	return ingress.New(ingress.Deps{
+		Config: a.Tenants, Tenants: p.reg, Lookup: look, Contacts: p.contacts,
+		Projection: p.proj, JS: p.js, Topology: p.topo, Metrics: p.m, Log: a.log,
+		Workflows: disp, AppConnect: ac, Webhooks: hooks, Resync: requests, Ready: p.checks,
 	})
-	if err != nil {
-		return err
+}
+
+// Run serves until ctx ends or a part fails, then stops everything in
+// reverse dependency order: the HTTP server drains its requests, the
+// dispatcher stops waiting, the worker finishes its CRM calls in flight,
+// the sync releases its leases, the projector stops, the event publisher
+// flushes, and only then NATS and Redis close.
+func (a *App) Run(ctx context.Context) error {
+	defer a.close()
+	failed := make(chan error, len(a.parts)+1)
+	type running struct {
+		name string
+		stop context.CancelFunc
+		done chan struct{}
+	}
+	started := make([]running, 0, len(a.parts))
+	for _, p := range a.parts {
+		pctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+		r := running{p.name, stop, make(chan struct{})}
+		go func() {
+			defer close(r.done)
+			err := p.run(pctx)
+			if pctx.Err() == nil { // stopped by itself: the process cannot go on
+				failed <- fmt.Errorf("%s stopped: %w", p.name, errOrNil(err))
+			} else if err != nil && !errors.Is(err, context.Canceled) {
+				a.log.Warn("stopped with an error", "part", p.name, "err", err)
+			}
+		}()
+		started = append(started, r)
+	}
+	go func() {
+		if err := a.http.Serve(a.ln); !errors.Is(err, http.ErrServerClosed) {
+			failed <- fmt.Errorf("http: %w", err)
+		}
+	}()
+	a.log.Info("calldex serving", "http", a.ln.Addr().String(), "nats", a.natsURL, "roles", a.cfg.Roles.String())
+	if a.opts.ready != nil {
+		a.opts.ready(a.ln.Addr().String(), a.natsURL)
 	}
 
-	ctx, stop := context.WithCancel(ctx)
-	defer stop()
-	// Seed before the projector starts, so that readiness (projection
-	// caught up) includes the seeded contacts.
-	if o.Seed != "" {
-		if err := seed(ctx, js, topo, contacts, o.SeedTenant, o.Seed, log); err != nil {
-			return err
-		}
-	}
-	done := make(chan error, 4)
-	go func() { done <- pub.Run(ctx) }()
-	if o.Projector {
-		go func() { done <- proj.Run(ctx) }()
-	}
-	if o.Worker {
-		conn, err := ConnectNATS(natsURL, "calldex-worker", log)
-		if err != nil {
-			return err
-		}
-		w, err := newWorker(conn, js, topo, buckets, reg, factory, log)
-		if err != nil {
-			return err
-		}
-		go func() { done <- w.Run(ctx) }()
-	}
-	synced := make(chan error, 1)
-	if syncer != nil {
-		go func() { synced <- syncer.Run(ctx) }()
-	}
-
-	ln, err := net.Listen("tcp", o.HTTPAddr)
-	if err != nil {
-		return fmt.Errorf("listen %s: %w", o.HTTPAddr, err)
-	}
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second}
-	go func() { done <- hs.Serve(ln) }()
-	log.Info("calldex serving", "http", ln.Addr().String(), "nats", natsURL)
-	if o.Ready != nil {
-		o.Ready(ln.Addr().String(), natsURL)
-	}
-
+	var err error
 	select {
 	case <-ctx.Done():
-	case err = <-done:
-		if errors.Is(err, http.ErrServerClosed) {
-			err = nil
-		}
+	case err = <-failed:
+		a.log.Error("stopping", "err", err)
 	}
-	stop()
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	stopCtx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
 	defer cancel()
-	_ = hs.Shutdown(shutdownCtx)
-	if syncer != nil {
-		<-synced // releases the leases while NATS is still connected
+	if serr := a.http.Shutdown(stopCtx); serr != nil {
+		a.log.Warn("http requests still running at shutdown", "err", serr)
+	}
+	for _, f := range a.afterHTTP {
+		f()
+	}
+	for i := len(started) - 1; i >= 0; i-- {
+		r := started[i]
+		r.stop()
+		select {
+		case <-r.done:
+		case <-stopCtx.Done():
+			a.log.Warn("did not stop within the shutdown timeout", "part", r.name, "timeout", a.cfg.ShutdownTimeout)
+		}
 	}
 	return err
 }
 
-func embedNATS(o Options) (*server.Server, string, error) {
-	host, portStr, err := net.SplitHostPort(o.EmbeddedNATSAddr)
+func errOrNil(err error) error {
+	if err == nil {
+		return errors.New("without an error")
+	}
+	return err
+}
+
+// close releases connections in reverse order of acquisition.
+func (a *App) close() {
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		a.closers[i]()
+	}
+	a.closers = nil
+}
+
+func (a *App) loadTenants() (*tenant.Config, error) {
+	if a.opts.tenants != nil {
+		return a.opts.tenants, nil
+	}
+	// ${CALLDEX_DATA_DIR} in a config means the resolved data directory.
+	getenv := func(k string) (string, bool) {
+		if k == "CALLDEX_DATA_DIR" {
+			return a.cfg.DataDir, true
+		}
+		return os.LookupEnv(k)
+	}
+	if a.demo {
+		cfg, err := tenant.Load(DemoConfig, getenv)
+		if err != nil {
+			return nil, fmt.Errorf("demo config (run from the repository root, or set CALLDEX_CONFIG): %w", err)
+		}
+		return cfg, nil
+	}
+	cfg, err := tenant.Load(a.cfg.TenantsFile, getenv)
 	if err != nil {
-		return nil, "", fmt.Errorf("embedded nats address %q: %w", o.EmbeddedNATSAddr, err)
+		return nil, fmt.Errorf("CALLDEX_CONFIG %s: %w", a.cfg.TenantsFile, err)
+	}
+	return cfg, nil
+}
+
+// openNATS embeds NATS when no URL is configured, connects, and sets up
+// every stream and bucket.
+func (a *App) openNATS(ctx context.Context, topo events.Topology, m *metrics.Metrics) (*nats.Conn, jetstream.JetStream, natsx.Buckets, error) {
+	a.natsURL = a.cfg.NATSURL
+	if a.natsURL == "" {
+		srv, err := embedNATS(a.cfg)
+		if err != nil {
+			return nil, nil, natsx.Buckets{}, err
+		}
+		a.closers = append(a.closers, func() { srv.Shutdown(); srv.WaitForShutdown() })
+		a.natsURL = srv.ClientURL()
+	}
+	nc, err := ConnectNATS(a.natsURL, "calldex", a.log)
+	if err != nil {
+		return nil, nil, natsx.Buckets{}, err
+	}
+	a.closers = append(a.closers, func() { drain(nc, a.cfg.ShutdownTimeout) })
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, msg *nats.Msg, err error) {
+		m.EventsFailed.WithLabelValues(streamOf(topo, msg.Subject)).Inc()
+	}))
+	if err != nil {
+		return nil, nil, natsx.Buckets{}, fmt.Errorf("jetstream: %w", err)
+	}
+	setupCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	buckets, err := natsx.Setup(setupCtx, js, topo)
+	if err != nil {
+		return nil, nil, natsx.Buckets{}, err
+	}
+	return nc, js, buckets, nil
+}
+
+// drain flushes what is still buffered for NATS and closes the connection.
+func drain(nc *nats.Conn, timeout time.Duration) {
+	closed := make(chan struct{})
+	nc.SetClosedHandler(func(*nats.Conn) { close(closed) })
+	if err := nc.Drain(); err != nil {
+		nc.Close()
+		return
+	}
+	select {
+	case <-closed:
+	case <-time.After(timeout):
+		nc.Close()
+	}
+}
+
+// newWorker builds the workflow worker on a connection of its own: the
+// watermill subscriber drains and closes it when the worker stops, while
+// dead letters and results still go through the main connection.
+func (a *App) newWorker(js jetstream.JetStream, topo events.Topology, buckets natsx.Buckets, reg *tenant.Registry, f *connectors.Factory) (*worker.Worker, error) {
+	conn, err := ConnectNATS(a.natsURL, "calldex-worker", a.log)
+	if err != nil {
+		return nil, err
+	}
+	w, err := worker.New(worker.Config{Topology: topo, Concurrency: a.cfg.WorkerConcurrency}, worker.Deps{
+		Conn: conn, JS: js, Results: buckets.WorkflowResults, Tenants: reg, Connectors: f, Logger: a.log,
+	})
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return w, nil
+}
+
+func embedNATS(cfg Config) (*server.Server, error) {
+	host, portStr, err := net.SplitHostPort(cfg.EmbeddedNATSAddr)
+	if err != nil {
+		return nil, fmt.Errorf("embedded nats address %q: %w", cfg.EmbeddedNATSAddr, err)
 	}
 	port, err := strconv.Atoi(portStr)
 	if err != nil {
-		return nil, "", fmt.Errorf("embedded nats port %q: %w", portStr, err)
+		return nil, fmt.Errorf("embedded nats port %q: %w", portStr, err)
 	}
 	if port == 0 {
 		port = -1
 	}
-	if err := os.MkdirAll(o.DataDir, 0o755); err != nil {
-		return nil, "", fmt.Errorf("data dir: %w", err)
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
 	}
-	srv, err := natsx.StartEmbedded(natsx.EmbeddedConfig{DataDir: filepath.Join(o.DataDir, "jetstream"), Host: host, Port: port})
-	if err != nil {
-		return nil, "", err
-	}
-	return srv, srv.ClientURL(), nil
+	return natsx.StartEmbedded(natsx.EmbeddedConfig{DataDir: filepath.Join(cfg.DataDir, "jetstream"), Host: host, Port: port})
 }
 
-func openIndex(ctx context.Context, o Options, topo events.Topology) (index.Index, projector.Checkpoint, func(context.Context) error, func(), error) {
-	if o.RedisURL == "" {
-		return index.NewMemory(), &projector.Memory{}, func(context.Context) error { return nil }, func() {}, nil
+// openIndex opens the index Config selects (or WithIndex's) and the
+// projector's checkpoint beside it.
+func (a *App) openIndex(ctx context.Context, topo events.Topology) (index.Index, projector.Checkpoint, func(context.Context) error, error) {
+	noPing := func(context.Context) error { return nil }
+	if a.opts.index != nil {
+		return a.opts.index, &projector.Memory{}, noPing, nil
 	}
-	ropts, err := redis.ParseURL(o.RedisURL)
+	if a.cfg.RedisURL == "" {
+		return index.NewMemory(), &projector.Memory{}, noPing, nil
+	}
+	ropts, err := redis.ParseURL(a.cfg.RedisURL)
 	if err != nil {
-		return nil, nil, nil, nil, fmt.Errorf("REDIS_URL: %w", err)
+		return nil, nil, nil, fmt.Errorf("REDIS_URL: %w", err)
 	}
 	rdb := redis.NewClient(ropts)
+	a.closers = append(a.closers, func() { rdb.Close() })
 	if err := rdb.Ping(ctx).Err(); err != nil {
-		rdb.Close()
-		return nil, nil, nil, nil, fmt.Errorf("redis %s: %w", ropts.Addr, err)
+		return nil, nil, nil, fmt.Errorf("redis %s: %w", ropts.Addr, err)
 	}
-	prefix := o.RedisPrefix
-	if prefix == "" {
-		prefix = "cdx"
-	}
-	cp := projector.NewRedis(rdb, prefix, topo.Stream(events.StreamContacts))
-	ping := func(ctx context.Context) error { return rdb.Ping(ctx).Err() }
-	idx := index.NewRedis(rdb, prefix)
+	cp := projector.NewRedis(rdb, a.cfg.RedisPrefix, topo.Stream(events.StreamContacts))
+	idx := index.NewRedis(rdb, a.cfg.RedisPrefix)
 	// Serve every tenant from its active generation (calldexctl index
 	// rebuild switches them) and follow switches while running.
 	if err := idx.Refresh(ctx); err != nil {
-		rdb.Close()
-		return nil, nil, nil, nil, err
+		return nil, nil, nil, err
 	}
-	fctx, stopFollow := context.WithCancel(ctx)
-	followed := make(chan struct{})
-	go func() { idx.Follow(fctx, 5*time.Second, o.Log); close(followed) }()
-	closeIdx := func() {
-		stopFollow()
-		<-followed
-		rdb.Close()
-	}
-	return idx, cp, ping, closeIdx, nil
+	a.parts = append(a.parts, part{"index generations", func(ctx context.Context) error {
+		idx.Follow(ctx, 5*time.Second, a.log)
+		return ctx.Err()
+	}})
+	return idx, cp, func(ctx context.Context) error { return rdb.Ping(ctx).Err() }, nil
 }
 
 // phoneOptions adapts the tenant registry to the projector.

@@ -7,41 +7,19 @@ import (
 	"log/slog"
 	"net/http"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"gopkg.in/yaml.v3"
 
 	"github.com/calldex/calldex/events"
 	"github.com/calldex/calldex/services/internal/appconnect"
 	"github.com/calldex/calldex/shared/contact"
-	"github.com/calldex/calldex/shared/eventpub"
 	"github.com/calldex/calldex/shared/index"
 	"github.com/calldex/calldex/shared/lookup"
-	"github.com/calldex/calldex/shared/metrics"
-	"github.com/calldex/calldex/shared/natsx"
 	"github.com/calldex/calldex/shared/projector"
 	"github.com/calldex/calldex/shared/tenant"
 	"github.com/calldex/calldex/workflows/connectors"
-	"github.com/calldex/calldex/workflows/crm"
 	"github.com/calldex/calldex/workflows/dispatch"
-	"github.com/calldex/calldex/workflows/worker"
 )
-
-// newWorker builds the workflow worker on a connection of its own (conn):
-// the watermill subscriber drains and closes it when the worker stops. The
-// connection reconnects forever, so that the worker rides out any NATS
-// outage, and, like the main one, does not fail on a NATS away at this
-// very moment: the worker waits for it.
-func newWorker(conn *nats.Conn, js jetstream.JetStream, topo events.Topology, buckets natsx.Buckets, reg *tenant.Registry, f *connectors.Factory, log *slog.Logger) (*worker.Worker, error) {
-	w, err := worker.New(worker.Config{Topology: topo}, worker.Deps{
-		Conn: conn, JS: js, Results: buckets.WorkflowResults, Tenants: reg, Connectors: f, Logger: log,
-	})
-	if err != nil {
-		conn.Close()
-		return nil, err
-	}
-	return w, nil
-}
 
 // dispatcher adds the package-level Key to a Dispatcher, as App Connect needs it.
 type dispatcher struct{ *dispatch.Dispatcher }
@@ -52,8 +30,8 @@ func (dispatcher) Key(tenant, workflow string, in events.CallInput) string {
 
 // appConnect builds the App Connect connector server.
 func appConnect(ctx context.Context, secret string, js jetstream.JetStream, topo events.Topology, reg *tenant.Registry,
-	look *lookup.Service, idx index.Index, contacts *contact.Publisher, proj *projector.Projector,
-	disp *dispatch.Dispatcher, f *connectors.Factory, m *metrics.Metrics, pub *eventpub.Async, log *slog.Logger) (http.Handler, error) {
+	look *lookup.Recorder, idx index.Index, contacts *contact.Publisher, proj *projector.Projector,
+	disp *dispatch.Dispatcher, f *connectors.Factory, log *slog.Logger) (http.Handler, error) {
 	cfg := appconnect.Config{Secret: secret, Tenants: map[string]appconnect.TenantOptions{}}
 	for _, t := range reg.Tenants() {
 		var opts appconnect.TenantOptions
@@ -73,7 +51,7 @@ func appConnect(ctx context.Context, secret string, js jetstream.JetStream, topo
 		Tenants: reg, Lookup: look, Names: idx, Contacts: contacts, Projection: proj,
 		Workflows: dispatcher{disp}, ErrUnavailable: dispatch.ErrUnavailable, ErrNotFound: dispatch.ErrNotFound,
 		Revocations: revocations, CallLogs: callLogs,
-		Connectors: appconnect.ConnectorsFunc(func(ctx context.Context, tid, name string) (any, error) {
+		Connectors: appconnect.ConnectorsFunc(func(ctx context.Context, tid, name string) (appconnect.CRM, error) {
 			t, ok := reg.Tenant(tid)
 			if !ok {
 				return nil, fmt.Errorf("unknown tenant %s", tid)
@@ -82,9 +60,9 @@ func appConnect(ctx context.Context, secret string, js jetstream.JetStream, topo
 			if err != nil {
 				return nil, err
 			}
-			return c.Impl(), nil
+			return c, nil
 		}),
-		Metrics: m, Events: pub, Topology: &topo, Log: log,
+		Log: log,
 	})
 }
 
@@ -120,7 +98,7 @@ func (s fallbackSources) PhoneSources(ctx context.Context, t *tenant.Tenant) map
 			s.log.Warn("fallback source unavailable", "tenant", t.ID, "source", name, "err", err)
 			continue
 		}
-		if ps, ok := c.Impl().(crm.PhoneSearcher); ok {
+		if ps, ok := c.PhoneSearcher(); ok {
 			out[name] = ps
 		} else {
 			s.log.Warn("fallback source cannot search by phone", "tenant", t.ID, "source", name, "type", c.Type)

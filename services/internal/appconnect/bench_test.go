@@ -16,6 +16,7 @@ import (
 	"github.com/calldex/calldex/services/internal/appconnect"
 	"github.com/calldex/calldex/shared/index"
 	"github.com/calldex/calldex/shared/lookup"
+	"github.com/calldex/calldex/shared/metrics"
 	"github.com/calldex/calldex/shared/projector"
 	"github.com/calldex/calldex/shared/tenant"
 )
@@ -51,7 +52,7 @@ func BenchmarkFindContact(b *testing.B) {
 		Secret:  secret,
 		Tenants: map[string]appconnect.TenantOptions{"acme": {AllowCreate: true}},
 	}, appconnect.Deps{
-		Tenants: reg, Lookup: lookup.New(idx), Names: idx, Contacts: noPublisher{}, Projection: noPublisher{},
+		Tenants: reg, Lookup: lookup.NewRecorder(lookup.New(idx), metrics.New(), nil, events.Topology{}, nil), Names: idx, Contacts: noPublisher{}, Projection: noPublisher{},
 		Workflows: newFakeDispatcher(), Revocations: appconnect.NewMemoryRevocations(), CallLogs: appconnect.NewMemoryCallLogs(),
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})

@@ -113,7 +113,7 @@ func (h *Handler) findContact(w http.ResponseWriter, r *http.Request, s *session
 		return
 	}
 	number = restorePlus(number)
-	res, err := h.lookup(r.Context(), t, number)
+	res, err := h.d.Lookup.Lookup(r.Context(), t, dialect, number, "")
 	if err != nil {
 		writeJSON(w, http.StatusOK, contactSearchResponse{ReturnMessage: danger("Contact lookup is not available right now"), Contact: []contactInfo{}})
 		return
@@ -151,63 +151,42 @@ func e164Of(res lookup.Result) string {
 	return ""
 }
 
-// lookup runs the lookup core and records it like every dialect: metrics,
-// and a call.lookup event queued without waiting.
-func (h *Handler) lookup(ctx context.Context, t *tenant.Tenant, number string) (res lookup.Result, err error) {
-	start := h.now()
-	res, err = h.d.Lookup.Lookup(ctx, t, number)
-	took := h.now().Sub(start)
-	result := "miss"
-	switch {
-	case err != nil:
-		result = "error"
-		h.log.Error("appconnect: lookup failed", "tenant", t.ID, "err", err)
-	case len(res.Matches) > 0:
-		result = "hit"
-	}
-	if m := h.d.Metrics; m != nil {
-		m.LookupSeconds.WithLabelValues(dialect).Observe(took.Seconds())
-		m.Lookups.WithLabelValues(dialect, result).Inc()
-	}
-	if err == nil && h.d.Events != nil && h.d.Topology != nil {
-		ev := events.CallLookup{Dialect: dialect, Number: number, Hits: len(res.Matches), Latency: took}
-		if len(res.Matches) > 0 {
-			ev.ContactID = res.Matches[0].Contact.ID
-		}
-		h.d.Events.Publish(h.d.Topology.CallSubject(t.ID, "lookup"),
-			events.Envelope{ID: contact.NewID(), Type: events.TypeCallLookup, Tenant: t.ID, Time: start.UTC(), SchemaVersion: events.SchemaVersion}, ev)
-	}
-	return res, err
-}
+// noCRM is the CRM of a tenant without one: it can do nothing.
+type noCRM struct{}
 
-// crmConnector returns the implementation of the tenant's CRM for App
-// Connect (TenantOptions.CRM, else its only connector) and its name.
-func (h *Handler) crmConnector(ctx context.Context, t *tenant.Tenant, opts TenantOptions) (any, string) {
+func (noCRM) PhoneSearcher() (crm.PhoneSearcher, bool)   { return nil, false }
+func (noCRM) NameSearcher() (crm.NameSearcher, bool)     { return nil, false }
+func (noCRM) ContactCreator() (crm.ContactCreator, bool) { return nil, false }
+
+// crmConnector returns the tenant's CRM for App Connect
+// (TenantOptions.CRM, else its only connector) and its name; noCRM when
+// there is none or it cannot be built.
+func (h *Handler) crmConnector(ctx context.Context, t *tenant.Tenant, opts TenantOptions) (CRM, string) {
 	if h.d.Connectors == nil {
-		return nil, ""
+		return noCRM{}, ""
 	}
 	name := opts.CRM
 	if name == "" {
 		if len(t.Connectors) != 1 {
-			return nil, ""
+			return noCRM{}, ""
 		}
 		for n := range t.Connectors {
 			name = n
 		}
 	}
-	impl, err := h.d.Connectors.Connector(ctx, t.ID, name)
+	c, err := h.d.Connectors.Connector(ctx, t.ID, name)
 	if err != nil {
 		h.log.Warn("appconnect: connector unavailable", "tenant", t.ID, "connector", name, "err", err)
-		return nil, ""
+		return noCRM{}, ""
 	}
-	return impl, name
+	return c, name
 }
 
 // livePhoneSearch asks the CRM for the number as E.164 and in each of the
 // user's formats, within LiveTimeout; a failure is a miss.
 func (h *Handler) livePhoneSearch(ctx context.Context, t *tenant.Tenant, opts TenantOptions, number, e164, overriding string) []events.Contact {
-	impl, name := h.crmConnector(ctx, t, opts)
-	ps, ok := impl.(crm.PhoneSearcher)
+	c, name := h.crmConnector(ctx, t, opts)
+	ps, ok := c.PhoneSearcher()
 	if !ok {
 		return nil
 	}
@@ -236,7 +215,7 @@ var extensionTypes = []string{"user", "extension"}
 // configured directory. App Connect never offers to create an extension.
 func (h *Handler) findExtension(w http.ResponseWriter, r *http.Request, t *tenant.Tenant, opts TenantOptions, ext string) {
 	out := []contactInfo{}
-	res, err := h.lookup(r.Context(), t, ext)
+	res, err := h.d.Lookup.Lookup(r.Context(), t, dialect, ext, "")
 	if err != nil {
 		writeJSON(w, http.StatusOK, contactSearchResponse{ReturnMessage: danger("Contact lookup is not available right now"), Contact: out})
 		return
@@ -311,8 +290,8 @@ func (h *Handler) searchContactByName(w http.ResponseWriter, r *http.Request, s 
 }
 
 func (h *Handler) liveNameSearch(ctx context.Context, t *tenant.Tenant, opts TenantOptions, name string) []events.Contact {
-	impl, conn := h.crmConnector(ctx, t, opts)
-	ns, ok := impl.(crm.NameSearcher)
+	c, conn := h.crmConnector(ctx, t, opts)
+	ns, ok := c.NameSearcher()
 	if !ok {
 		return nil
 	}
@@ -410,8 +389,8 @@ func (h *Handler) createContact(w http.ResponseWriter, r *http.Request, s *sessi
 
 	var c events.Contact
 	inCRM := false
-	impl, conn := h.crmConnector(r.Context(), t, opts)
-	if creator, ok := impl.(crm.ContactCreator); ok {
+	crmConn, conn := h.crmConnector(r.Context(), t, opts)
+	if creator, ok := crmConn.ContactCreator(); ok {
 		ctx, cancel := context.WithTimeout(r.Context(), createTimeout)
 		created, err := creator.CreateContact(ctx, crm.NewContact{Name: name, Phone: stored, Type: typ})
 		cancel()

@@ -10,6 +10,7 @@ import (
 
 	"github.com/calldex/calldex/events"
 	"github.com/calldex/calldex/services/internal/appconnect"
+	"github.com/calldex/calldex/shared/lookup"
 	"github.com/calldex/calldex/shared/metrics"
 )
 
@@ -316,7 +317,7 @@ func TestLookupRecorded(t *testing.T) {
 	m := metrics.New()
 	pub := &recordingEvents{}
 	h := newHarness(t, func(_ *appconnect.Config, d *appconnect.Deps) {
-		d.Metrics, d.Events, d.Topology = m, pub, &h0Topology
+		d.Lookup = lookup.NewRecorder(d.Lookup.(*lookup.Recorder).Service(), m, pub, events.Topology{}, nil)
 	})
 	h.put("acme", events.Contact{ID: "c1", Name: "Ann", Phones: []events.Phone{{Raw: "+14155550100"}}})
 	acme := bearer(h.login("acme-key-123456"))
@@ -330,8 +331,6 @@ func TestLookupRecorded(t *testing.T) {
 		t.Errorf("call.lookup events %v %+v", subjects, payloads)
 	}
 }
-
-var h0Topology = events.Topology{}
 
 // lookupCounts reads calldex_lookups_total{dialect="appconnect"} by result.
 func lookupCounts(t *testing.T, m *metrics.Metrics) map[string]float64 {

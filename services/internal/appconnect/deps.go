@@ -7,8 +7,8 @@ import (
 
 	"github.com/calldex/calldex/events"
 	"github.com/calldex/calldex/shared/lookup"
-	"github.com/calldex/calldex/shared/metrics"
 	"github.com/calldex/calldex/shared/tenant"
+	"github.com/calldex/calldex/workflows/crm"
 )
 
 // Tenants finds tenants by id and by credential value (*tenant.Registry).
@@ -17,10 +17,11 @@ type Tenants interface {
 	ByCredentialValue(value string) (*tenant.Tenant, bool)
 }
 
-// Lookup is the lookup core (*lookup.Service): number → ranked contacts,
-// at most the tenant's MaxResults. Its error is for a failing index only.
+// Lookup is the lookup core as every dialect runs it (*lookup.Recorder):
+// number → ranked contacts, at most the tenant's MaxResults, recorded in
+// metrics and as a call.lookup event. Its error is for a failing index only.
 type Lookup interface {
-	Lookup(ctx context.Context, t *tenant.Tenant, number string) (lookup.Result, error)
+	Lookup(ctx context.Context, t *tenant.Tenant, dialect, number, dnid string) (lookup.Result, error)
 }
 
 // NameIndex searches the index by name (index.Index): case- and
@@ -59,25 +60,26 @@ type Dispatcher interface {
 	Status(ctx context.Context, key string) (events.WorkflowResult, error)
 }
 
-// Connectors gives the implementation of a tenant's CRM connector, built
-// on first use (workflows/connectors.Factory.Connector(...).Impl(), ideally
-// behind its breaker). The handler type-asserts the capabilities it uses:
-// crm.ContactCreator, crm.PhoneSearcher, crm.NameSearcher.
+// CRM is a tenant's CRM connector as App Connect uses it: each capability
+// it has, false for one it lacks (*connectors.Connector, whose capabilities
+// run behind the connector's circuit breaker).
+type CRM interface {
+	PhoneSearcher() (crm.PhoneSearcher, bool)
+	NameSearcher() (crm.NameSearcher, bool)
+	ContactCreator() (crm.ContactCreator, bool)
+}
+
+// Connectors gives a tenant's CRM connector, built on first use.
 type Connectors interface {
-	Connector(ctx context.Context, tenantID, name string) (any, error)
+	Connector(ctx context.Context, tenantID, name string) (CRM, error)
 }
 
 // ConnectorsFunc adapts a function to Connectors.
-type ConnectorsFunc func(ctx context.Context, tenantID, name string) (any, error)
+type ConnectorsFunc func(ctx context.Context, tenantID, name string) (CRM, error)
 
 // Connector calls f.
-func (f ConnectorsFunc) Connector(ctx context.Context, tenantID, name string) (any, error) {
+func (f ConnectorsFunc) Connector(ctx context.Context, tenantID, name string) (CRM, error) {
 	return f(ctx, tenantID, name)
-}
-
-// EventPublisher queues fire-and-forget events (*eventpub.Publisher).
-type EventPublisher interface {
-	Publish(subject string, env events.Envelope, payload any) bool
 }
 
 // Deps are what the handler is built on. Every field is required unless
@@ -104,12 +106,6 @@ type Deps struct {
 	// Connectors gives live CRM capabilities; nil means none (index only,
 	// contacts created as Calldex-owned).
 	Connectors Connectors
-	// Metrics, when set, counts lookups under the dialect "appconnect".
-	Metrics *metrics.Metrics
-	// Events and Topology, when both set, receive a call.lookup event per
-	// answered phone lookup, queued without waiting.
-	Events   EventPublisher
-	Topology *events.Topology
 	// Log defaults to slog.Default().
 	Log *slog.Logger
 	// Now defaults to time.Now (tests set a clock).

@@ -23,7 +23,7 @@ import (
 // again is never run again and keeps its outcome, force gives a fresh key,
 // Wait is bounded, Status of an unknown key wraps ErrNotFound, and when
 // "unavailable" nothing is stored and errors wrap ErrUnavailable.
-// dispatcherContract checks it (and can check the real one).
+// dispatchtest.Run checks it, as it checks the real one.
 type fakeDispatcher struct {
 	// exec is the worker: what a workflow does in the CRM.
 	exec  func(tenant, workflow string, in events.CallInput) (crm.Result, error)
@@ -204,11 +204,12 @@ type fakeCRM struct {
 	failNext error
 }
 
-var (
-	_ crm.PhoneSearcher  = (*fakeCRM)(nil)
-	_ crm.NameSearcher   = (*fakeCRM)(nil)
-	_ crm.ContactCreator = (*fakeCRM)(nil)
-)
+var _ appconnect.CRM = (*fakeCRM)(nil)
+
+// The fake has every capability App Connect uses.
+func (f *fakeCRM) PhoneSearcher() (crm.PhoneSearcher, bool)   { return f, true }
+func (f *fakeCRM) NameSearcher() (crm.NameSearcher, bool)     { return f, true }
+func (f *fakeCRM) ContactCreator() (crm.ContactCreator, bool) { return f, true }
 
 func (f *fakeCRM) SearchPhone(_ context.Context, numbers []string) ([]events.Contact, error) {
 	f.mu.Lock()

@@ -23,6 +23,7 @@ import (
 	"github.com/calldex/calldex/shared/contact"
 	"github.com/calldex/calldex/shared/index"
 	"github.com/calldex/calldex/shared/lookup"
+	"github.com/calldex/calldex/shared/metrics"
 	"github.com/calldex/calldex/shared/natstest"
 	"github.com/calldex/calldex/shared/phone"
 	"github.com/calldex/calldex/shared/projector"
@@ -168,10 +169,10 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 		},
 	}
 	deps := appconnect.Deps{
-		Tenants: h.tenants, Lookup: lookup.New(h.idx), Names: h.idx,
+		Tenants: h.tenants, Lookup: lookup.NewRecorder(lookup.New(h.idx), metrics.New(), nil, env.Topology, log), Names: h.idx,
 		Contacts: h.contacts, Projection: proj, Workflows: h.disp,
 		Revocations: revocations, CallLogs: appconnect.NewKVCallLogs(callLogsKV),
-		Connectors: appconnect.ConnectorsFunc(func(_ context.Context, tenantID, name string) (any, error) {
+		Connectors: appconnect.ConnectorsFunc(func(_ context.Context, tenantID, name string) (appconnect.CRM, error) {
 			if tenantID == "acme" && name == "crm" {
 				return h.crm, nil
 			}

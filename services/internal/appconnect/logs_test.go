@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/calldex/calldex/events"
+	"github.com/calldex/calldex/shared/testwait"
 	"github.com/calldex/calldex/workflows/crm"
 )
 
@@ -121,14 +122,10 @@ func TestCallLogSlowFailedAndUnavailable(t *testing.T) {
 		if l["matched"] != true || l["logId"] != nil {
 			t.Errorf("while running: %v", l)
 		}
-		deadline := time.Now().Add(5 * time.Second)
-		for time.Now().Before(deadline) {
+		testwait.Until(t, 5*time.Second, "the call log's logId", func() bool {
 			l = logs(t, h.do("GET", "/appconnect/callLog?sessionIds=slow-1", "", acme...).json(t))["slow-1"]
-			if l["logId"] != nil {
-				break
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+			return l["logId"] != nil
+		})
 		if id, _ := l["logId"].(string); !strings.HasPrefix(id, "calllog-") {
 			t.Errorf("after the run: %v", l)
 		}

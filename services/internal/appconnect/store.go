@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/calldex/calldex/events"
+	"github.com/calldex/calldex/shared/natsx"
 )
 
 // KV bucket names (prefixed by the topology like every bucket).
@@ -88,24 +89,18 @@ func EnsureBuckets(ctx context.Context, js jetstream.JetStream, topo events.Topo
 	if callLogRetention <= 0 {
 		callLogRetention = DefaultCallLogRetention
 	}
-	revoked, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:  topo.Stream(BucketRevoked),
+	revoked, err = natsx.EnsureBucket(ctx, js, topo, jetstream.KeyValueConfig{
+		Bucket:  BucketRevoked,
 		History: 1,
 		// A revocation is useless once the token has expired by itself.
-		TTL:     tokenTTL + time.Hour,
-		Storage: jetstream.FileStorage,
+		TTL: tokenTTL + time.Hour,
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("ensure bucket %s: %w", BucketRevoked, err)
+		return nil, nil, err
 	}
-	callLogs, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:  topo.Stream(BucketCallLogs),
-		History: 1,
-		TTL:     callLogRetention,
-		Storage: jetstream.FileStorage,
-	})
+	callLogs, err = natsx.EnsureBucket(ctx, js, topo, jetstream.KeyValueConfig{Bucket: BucketCallLogs, History: 1, TTL: callLogRetention})
 	if err != nil {
-		return nil, nil, fmt.Errorf("ensure bucket %s: %w", BucketCallLogs, err)
+		return nil, nil, err
 	}
 	return revoked, callLogs, nil
 }

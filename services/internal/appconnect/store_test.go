@@ -10,6 +10,7 @@ import (
 
 	"github.com/calldex/calldex/services/internal/appconnect"
 	"github.com/calldex/calldex/shared/natstest"
+	"github.com/calldex/calldex/shared/testwait"
 )
 
 // callLogStoreContract is what the routes rely on from a CallLogStore.
@@ -148,14 +149,8 @@ func TestKVRevocations(t *testing.T) {
 	if err := a.Revoke(ctx, "later", time.Now().Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if revoked, _ := b.Revoked(ctx, "later"); revoked {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("replica never saw the new revocation")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testwait.Until(t, 5*time.Second, "the replica to see the new revocation", func() bool {
+		revoked, _ := b.Revoked(ctx, "later")
+		return revoked
+	})
 }

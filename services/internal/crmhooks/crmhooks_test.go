@@ -28,6 +28,7 @@ import (
 	"github.com/calldex/calldex/shared/metrics"
 	"github.com/calldex/calldex/shared/natstest"
 	"github.com/calldex/calldex/shared/tenant"
+	"github.com/calldex/calldex/shared/testwait"
 	"github.com/calldex/calldex/workflows/crm"
 	"github.com/calldex/calldex/workflows/crmsync"
 )
@@ -448,12 +449,18 @@ func (f *fakeCRM) ListChanges(_ context.Context, cursor string) (crm.Page, error
 // nothing.
 type builder struct{ crm *fakeCRM }
 
-func (b builder) Build(_ context.Context, name string, _ tenant.Connector) (any, error) {
+func (b builder) Build(_ context.Context, name string, _ tenant.Connector) (crmsync.Instance, error) {
 	if name == "hubspot" {
-		return b.crm, nil
+		return instance{b.crm}, nil
 	}
-	return struct{}{}, nil
+	return instance{}, nil
 }
+
+// instance is a built connector: a source when it has a CRM.
+type instance struct{ crm *fakeCRM }
+
+func (i instance) ChangeLister() (crm.ChangeLister, bool) { return i.crm, i.crm != nil }
+func (instance) Close() error                             { return nil }
 
 func TestAWebhookBringsTheChangeWithinSeconds(t *testing.T) {
 	env := natstest.Connect(t)
@@ -481,23 +488,11 @@ func TestAWebhookBringsTheChangeWithinSeconds(t *testing.T) {
 	t.Cleanup(srv.Close)
 	h := &harness{t: t, env: env, srv: srv, m: m, reg: reg}
 
-	until(t, func() bool { return h.lastType("hubspot", "1246965") == events.TypeContactUpserted })
+	testwait.Until(t, 10*time.Second, "the event in CONTACTS", func() bool { return h.lastType("hubspot", "1246965") == events.TypeContactUpserted })
 	// The source polls hourly: only the webhook can bring this one soon.
 	fake.add("1246978", "Jürg Müller")
 	start := time.Now()
 	wantStatus(t, h.postHubSpot("hubspot", fixture(t, "hubspot_contact_events.json"), time.Now()), http.StatusNoContent)
-	until(t, func() bool { return h.lastType("hubspot", "1246978") == events.TypeContactUpserted })
+	testwait.Until(t, 10*time.Second, "the event in CONTACTS", func() bool { return h.lastType("hubspot", "1246978") == events.TypeContactUpserted })
 	t.Logf("contact in CONTACTS %s after the webhook", time.Since(start).Round(time.Millisecond))
-}
-
-// until polls cond every 10ms for up to 10s.
-func until(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met after 10s")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }

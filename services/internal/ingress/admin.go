@@ -177,7 +177,7 @@ func (s *Server) adminLookup(w http.ResponseWriter, r *http.Request, t *tenant.T
 		fail(w, errors.Join(errBadRequest, errors.New("query parameter number is required")))
 		return
 	}
-	res, err := s.Lookup.Lookup(r.Context(), t, number)
+	res, err := s.Lookup.Service().Lookup(r.Context(), t, number)
 	if err != nil {
 		lookupFailed(w)
 		return

@@ -48,8 +48,9 @@ func BenchmarkPeoplefoneLookup(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	s, err := ingress.New(ingress.Deps{Config: cfg, Tenants: reg, Index: idx, Lookup: lookup.New(idx), Contacts: contact.NewPublisher(nil, events.Topology{}),
-		Projection: caughtUp{}, Events: discardEvents{}, Metrics: metrics.New(), Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	m := metrics.New()
+	s, err := ingress.New(ingress.Deps{Config: cfg, Tenants: reg, Contacts: contact.NewPublisher(nil, events.Topology{}),
+		Lookup: lookup.NewRecorder(lookup.New(idx), m, discardEvents{}, events.Topology{}, nil), Projection: caughtUp{}, Metrics: m, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		b.Fatal(err)
 	}

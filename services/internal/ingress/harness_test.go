@@ -90,8 +90,8 @@ func newHarnessWith(t *testing.T, config string, env *natstest.Env, mutate ...fu
 	pub := eventpub.New(env.JS, 1024, m.EventsDropped.WithLabelValues("CALLS"), m.EventsFailed.WithLabelValues("CALLS"), log)
 	go pub.Run(ctx)
 	deps := ingress.Deps{
-		Config: cfg, Tenants: reg, Index: idx, Lookup: lookup.New(idx),
-		Contacts: contact.NewPublisher(env.JS, env.Topology), Projection: proj, Events: pub,
+		Config: cfg, Tenants: reg, Lookup: lookup.NewRecorder(lookup.New(idx), m, pub, env.Topology, log),
+		Contacts: contact.NewPublisher(env.JS, env.Topology), Projection: proj,
 		JS: env.JS, Topology: env.Topology, Metrics: m, Log: log,
 	}
 	for _, f := range mutate {

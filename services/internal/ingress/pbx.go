@@ -31,7 +31,7 @@ func (s *Server) pbxLookup(w http.ResponseWriter, r *http.Request, t *tenant.Ten
 		fail(w, errors.Join(errBadRequest, errors.New("query parameter telephone is required")))
 		return
 	}
-	res, err := s.lookup(r.Context(), t, dialectPBX, number, q.Get("dnid"))
+	res, err := s.Lookup.Lookup(r.Context(), t, dialectPBX, number, q.Get("dnid"))
 	if err != nil {
 		lookupFailed(w)
 		return

@@ -52,7 +52,7 @@ func (s *Server) peoplefoneLookup(w http.ResponseWriter, r *http.Request, t *ten
 		fail(w, errors.Join(errBadRequest, errors.New("inputs.phoneNumber is required")))
 		return
 	}
-	res, err := s.lookup(r.Context(), t, dialectPeoplefone, *req.Inputs.PhoneNumber, "")
+	res, err := s.Lookup.Lookup(r.Context(), t, dialectPeoplefone, *req.Inputs.PhoneNumber, "")
 	if err != nil {
 		lookupFailed(w)
 		return
@@ -74,7 +74,7 @@ func (s *Server) peoplefoneLookupV1(w http.ResponseWriter, r *http.Request, t *t
 		fail(w, errors.Join(errBadRequest, errors.New("query parameter PhoneNumber is required")))
 		return
 	}
-	res, err := s.lookup(r.Context(), t, dialectPeoplefoneV1, number, "")
+	res, err := s.Lookup.Lookup(r.Context(), t, dialectPeoplefoneV1, number, "")
 	if err != nil {
 		lookupFailed(w)
 		return

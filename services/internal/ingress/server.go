@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -12,7 +13,6 @@ import (
 
 	"github.com/calldex/calldex/events"
 	"github.com/calldex/calldex/shared/contact"
-	"github.com/calldex/calldex/shared/index"
 	"github.com/calldex/calldex/shared/lookup"
 	"github.com/calldex/calldex/shared/metrics"
 	"github.com/calldex/calldex/shared/tenant"
@@ -20,11 +20,6 @@ import (
 
 // maxBody bounds every request body but bulk imports.
 const maxBody = 64 << 10
-
-// EventPublisher queues fire-and-forget events.
-type EventPublisher interface {
-	Publish(subject string, env events.Envelope, payload any) bool
-}
 
 // Projection tells how far the index has caught up with CONTACTS.
 type Projection interface {
@@ -41,19 +36,20 @@ type Check struct {
 // Deps are what the ingress is built on; every field is required unless
 // said otherwise.
 type Deps struct {
-	Config     *tenant.Config
-	Tenants    *tenant.Registry
-	Index      index.Index
-	Lookup     *lookup.Service
-	Contacts   *contact.Publisher
+	Config  *tenant.Config
+	Tenants *tenant.Registry
+	// Lookup runs and records every dialect's lookups.
+	Lookup   *lookup.Recorder
+	Contacts *contact.Publisher
+	// Projection lets admin writes wait until the index shows them.
 	Projection Projection
-	Events     EventPublisher
 	// JS stores call events; required with Workflows.
 	JS       jetstream.JetStream
 	Topology events.Topology
 	Metrics  *metrics.Metrics
-	Ready    []Check
-	Log      *slog.Logger
+	// Ready are the readiness checks of /readyz.
+	Ready []Check
+	Log   *slog.Logger
 	// Workflows runs business workflows; nil disables the workflow routes.
 	Workflows Dispatcher
 	// AppConnect serves /appconnect/; nil disables it.
@@ -79,8 +75,8 @@ type Server struct {
 
 // New builds the HTTP handler.
 func New(d Deps) (*Server, error) {
-	if d.Config == nil || d.Tenants == nil || d.Index == nil || d.Lookup == nil || d.Contacts == nil ||
-		d.Projection == nil || d.Events == nil || d.Metrics == nil {
+	if d.Config == nil || d.Tenants == nil || d.Lookup == nil || d.Contacts == nil ||
+		d.Projection == nil || d.Metrics == nil {
 		return nil, errors.New("ingress: missing dependency")
 	}
 	if d.Workflows != nil && d.JS == nil {
@@ -106,9 +102,7 @@ func (s *Server) routes() {
 	s.handle("POST /admin/v1/tenants/{tenant}/contacts", s.adminAuth(s.adminBulkContacts))
 	s.handle("GET /admin/v1/tenants/{tenant}/lookup", s.adminAuth(s.adminLookup))
 
-	s.handle("GET /healthz", s.healthz)
-	s.handle("GET /readyz", s.readyz)
-	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.Metrics.Registry, promhttp.HandlerOpts{}))
+	opsRoutes(s.mux, s.Metrics, s.Ready)
 	s.handle("GET /openapi.yaml", s.openapi)
 	if s.Workflows != nil {
 		s.workflowRoutes()
@@ -130,35 +124,84 @@ func (s *Server) handle(pattern string, h http.HandlerFunc) {
 
 // ServeHTTP answers every route; unknown ones get a JSON 404.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if _, pattern := s.mux.Handler(r); pattern == "" {
+	serve(s.mux, s.Metrics, w, r)
+}
+
+// Ops serves what every role serves, the ingress and the others alike:
+// liveness, readiness and metrics.
+func Ops(m *metrics.Metrics, ready []Check) http.Handler {
+	mux := http.NewServeMux()
+	opsRoutes(mux, m, ready)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { serve(mux, m, w, r) })
+}
+
+func opsRoutes(mux *http.ServeMux, m *metrics.Metrics, ready []Check) {
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) { readyz(w, r, ready) })
+	mux.Handle("GET /metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
+}
+
+// serve routes r through mux, counting it by route pattern and status code;
+// an unknown route gets a JSON 404.
+func serve(mux *http.ServeMux, m *metrics.Metrics, w http.ResponseWriter, r *http.Request) {
+	_, pattern := mux.Handler(r)
+	if pattern == "" {
 		writeError(w, http.StatusNotFound, "not_found", "no route "+r.Method+" "+r.URL.Path)
+		m.HTTPRequests.WithLabelValues("unknown", "404").Inc()
 		return
 	}
-	s.mux.ServeHTTP(w, r)
+	sw := statusWriter{ResponseWriter: w, code: http.StatusOK}
+	mux.ServeHTTP(&sw, r)
+	m.HTTPRequests.WithLabelValues(pattern, strconv.Itoa(sw.code)).Inc()
 }
 
-func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+// statusWriter remembers the status code a handler wrote.
+type statusWriter struct {
+	http.ResponseWriter
+	code int
 }
 
-func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+func (w *statusWriter) WriteHeader(code int) {
+	w.code = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// Unwrap gives http.ResponseController the underlying writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// readyz answers 200 when every check passes, within its own budget: a
+// check still running when the budget ends counts as failed.
+func readyz(w http.ResponseWriter, r *http.Request, checks []Check) {
+	ctx, cancel := context.WithTimeout(r.Context(), readyBudget)
 	defer cancel()
-	status := map[string]string{}
-	ok := true
-	for _, c := range s.Ready {
-		if err := c.Fn(ctx); err != nil {
-			status[c.Name] = err.Error()
-			ok = false
-		} else {
-			status[c.Name] = "ok"
-		}
+	type result struct {
+		name string
+		err  error
 	}
-	if s.Projection.CaughtUp() {
-		status["projection"] = "ok"
-	} else {
-		status["projection"] = "catching up with CONTACTS"
-		ok = false
+	results := make(chan result, len(checks))
+	for _, c := range checks {
+		go func() { results <- result{c.Name, c.Fn(ctx)} }()
+	}
+	status := make(map[string]string, len(checks))
+	for _, c := range checks {
+		status[c.Name] = "no answer within " + readyBudget.String()
+	}
+	ok := true
+wait:
+	for range checks {
+		select {
+		case res := <-results:
+			if res.err != nil {
+				status[res.name], ok = res.err.Error(), false
+			} else {
+				status[res.name] = "ok"
+			}
+		case <-ctx.Done():
+			ok = false
+			break wait
+		}
 	}
 	code := http.StatusOK
 	if !ok {
@@ -166,3 +209,6 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, code, status)
 }
+
+// readyBudget bounds /readyz: a probe that waits longer is worse than a no.
+const readyBudget = time.Second

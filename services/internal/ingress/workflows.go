@@ -226,7 +226,7 @@ func (s *Server) callInput(ctx context.Context, t *tenant.Tenant, ev events.Call
 	if ev.Direction == "outgoing" {
 		other = ev.DestinationNumber
 	}
-	if res, err := s.Lookup.Lookup(ctx, t, other); err == nil && len(res.Matches) > 0 {
+	if res, err := s.Lookup.Service().Lookup(ctx, t, other); err == nil && len(res.Matches) > 0 {
 		in.ContactCRMID = res.Matches[0].Contact.ID
 	}
 	return in

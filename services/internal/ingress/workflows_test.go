@@ -16,6 +16,7 @@ import (
 	"github.com/calldex/calldex/services/internal/ingress"
 	"github.com/calldex/calldex/shared/natstest"
 	"github.com/calldex/calldex/shared/tenant"
+	"github.com/calldex/calldex/shared/testwait"
 	"github.com/calldex/calldex/workflows/connectors"
 	"github.com/calldex/calldex/workflows/dispatch"
 	"github.com/calldex/calldex/workflows/worker"
@@ -216,10 +217,7 @@ func TestCallEventRunsAutomaticCallFlow(t *testing.T) {
 	}
 	// Sent twice (a retrying PBX): still one run.
 	h.do("POST", "/events/calls", ended, tok...)
-	deadline := time.Now().Add(5 * time.Second)
-	for h.rows(t) == 0 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
+	testwait.Until(t, 5*time.Second, "the CallFlow row", func() bool { return h.rows(t) > 0 })
 	var n int
 	var contact string
 	if err := h.db.QueryRow(`SELECT COUNT(*), MAX(contact_crm_id) FROM call_logs`).Scan(&n, &contact); err != nil {
@@ -247,18 +245,10 @@ func TestWorkflowWhileNATSIsDown(t *testing.T) {
 		t.Fatalf("lookup while NATS is down: %d %s", r.Status, r.Body)
 	}
 	srv.Start()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testwait.Until(t, 10*time.Second, "a CallFlow to succeed after the restart", func() bool {
 		r = h.do("POST", "/peoplefone/CallFlow", call, tok...)
-		if r.Status == 200 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if r.Status != 200 {
-		st := h.do("GET", r.Header.Get("Location"), "", tok...)
-		t.Fatalf("after restart: %d %s; run: %s", r.Status, r.Body, st.Body)
-	}
+		return r.Status == 200
+	})
 	if n := h.rows(t); n != 1 {
 		t.Fatalf("%d rows, want 1", n)
 	}

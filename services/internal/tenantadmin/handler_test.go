@@ -36,7 +36,7 @@ func setup(t *testing.T) *env {
 	ne := natstest.Connect(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	kv, err := tenantstore.EnsureBucket(ctx, ne.JS, ne.Topology, 1)
+	kv, err := tenantstore.EnsureBucket(ctx, ne.JS, ne.Topology)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,12 +17,14 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/calldex/calldex/events"
 	"github.com/calldex/calldex/workflows/crm"
+	"github.com/calldex/calldex/workflows/crm/crmtest"
 )
 
 // Exchange is one expected request and the answer to it.
@@ -46,6 +48,11 @@ type Exchange struct {
 	// unless Header sets a Content-Type; Raw is served when Answer is empty.
 	Answer string
 	Raw    []byte
+
+	// Failure, when set, makes this exchange accept any request and answer
+	// it as a CRM failing that way (crmtest.ServeFailure); the fields
+	// above are then unused. Server.Fail scripts one.
+	Failure crmtest.Outcome
 }
 
 // Options adapt the fake to one CRM.
@@ -97,6 +104,24 @@ func New(t testing.TB, opts Options, script ...Exchange) *Server {
 // when nothing answers.
 func (s *Server) Close() { s.srv.Close() }
 
+// Add appends exchanges to the script, for a test that arranges the CRM's
+// answers call by call.
+func (s *Server) Add(script ...Exchange) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.script = append(s.script, script...)
+}
+
+// Fail makes the CRM fail the next request as o: an HTTP failure is
+// scripted as the next exchange; Unreachable closes the fake.
+func (s *Server) Fail(o crmtest.Outcome) {
+	if o == crmtest.Unreachable {
+		s.Close()
+		return
+	}
+	s.Add(Exchange{Failure: o})
+}
+
 // serve runs on the server's goroutines: it reports with Errorf only, since
 // Fatalf must be called from the test's goroutine.
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
@@ -111,6 +136,14 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	ex := s.script[s.served]
 	s.served++
 	s.mu.Unlock()
+
+	if ex.Failure != 0 {
+		if !crmtest.ServeFailure(w, r, ex.Failure) {
+			t.Errorf("%s is no HTTP answer", ex.Failure)
+			http.Error(w, "unexpected", http.StatusTeapot)
+		}
+		return
+	}
 
 	if s.opts.Auth != nil {
 		s.opts.Auth(t, r)
@@ -268,5 +301,26 @@ func AssertContacts(t testing.TB, got, want []events.Contact) {
 				t.Errorf("contact %d %s = %#v, want %#v", i, typ.Field(f).Name, gf, wf)
 			}
 		}
+	}
+}
+
+// Answers are the exchanges that make a CRM answer one call of the
+// conformance suite with an outcome, by operation and outcome.
+type Answers map[crmtest.Op]map[crmtest.Outcome][]Exchange
+
+// Arrange is a crmtest.Subject's Arrange on s: it scripts a failure with
+// Fail, and a success with its exchanges from answers.
+func Arrange(s *Server, answers Answers) func(t *testing.T, op crmtest.Op, o crmtest.Outcome) {
+	return func(t *testing.T, op crmtest.Op, o crmtest.Outcome) {
+		t.Helper()
+		if slices.Contains(crmtest.HTTPFailures, o) {
+			s.Fail(o)
+			return
+		}
+		script, ok := answers[op][o]
+		if !ok {
+			t.Fatalf("no answer scripted for %s %s", op, o)
+		}
+		s.Add(script...)
 	}
 }

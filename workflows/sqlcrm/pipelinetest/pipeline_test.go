@@ -13,8 +13,8 @@ import (
 	"github.com/calldex/calldex/shared/natstest"
 	"github.com/calldex/calldex/shared/phone"
 	"github.com/calldex/calldex/shared/redistest"
+	"github.com/calldex/calldex/shared/testwait"
 	"github.com/calldex/calldex/workflows/crmsync"
-	"github.com/calldex/calldex/workflows/internal/poll"
 	"github.com/calldex/calldex/workflows/sqlcrm"
 	"github.com/calldex/calldex/workflows/sqlcrm/pipelinetest"
 	"github.com/calldex/calldex/workflows/sqlcrm/sqltest"
@@ -80,7 +80,7 @@ func testContactsToLookups(t *testing.T, db sqltest.DB) {
 	changed := time.Now()
 	db.Exec(t, "UPDATE "+db.Prefix+"contacts SET phone = ? WHERE id = ?", "021 552 20 07", 7)
 	db.Exec(t, "UPDATE "+db.Prefix+"contacts SET deleted_at = CURRENT_TIMESTAMP WHERE id = ?", 8)
-	poll.Until(t, syncInterval+5*time.Second, "lookups to see the new phone and the delete", func() bool {
+	testwait.Until(t, syncInterval+5*time.Second, "lookups to see the new phone and the delete", func() bool {
 		return slices.Equal(lookup(t, p, "+41215522007"), []string{"7"}) && len(lookup(t, p, e164(7))) == 0 && len(lookup(t, p, e164(8))) == 0
 	})
 	seen := time.Since(changed)
@@ -102,7 +102,7 @@ func testContactsToLookups(t *testing.T, db sqltest.DB) {
 		t.Fatal(err)
 	}
 	t.Cleanup(second.Stop)
-	poll.Until(t, 30*time.Second, "lookups to see the changes made while the syncer was stopped", func() bool {
+	testwait.Until(t, 30*time.Second, "lookups to see the changes made while the syncer was stopped", func() bool {
 		for i := 100; i < 105; i++ {
 			if !slices.Equal(lookup(t, p, fmt.Sprintf("+412155221%02d", i-100)), []string{fmt.Sprint(i)}) {
 				return false
@@ -115,7 +115,7 @@ func testContactsToLookups(t *testing.T, db sqltest.DB) {
 	if err := second.SyncNow(ctx, "acme", "crm"); err != nil {
 		t.Fatal(err)
 	}
-	poll.Until(t, 10*time.Second, "another poll", func() bool { return syncedAt(t, env).After(before) })
+	testwait.Until(t, 10*time.Second, "another poll", func() bool { return syncedAt(t, env).After(before) })
 	if u, d := second.Upserts.Load(), second.Deletes.Load(); u != 5 || d != 0 {
 		t.Errorf("restarted syncer published %d upserts and %d deletes, want the 5 changed rows only", u, d)
 	}

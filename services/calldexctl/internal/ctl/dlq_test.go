@@ -14,6 +14,7 @@ import (
 
 	"github.com/calldex/calldex/events"
 	"github.com/calldex/calldex/shared/natstest"
+	"github.com/calldex/calldex/shared/testwait"
 	"github.com/calldex/calldex/workflows/worker"
 )
 
@@ -169,7 +170,7 @@ func TestRedriveLosslessWhenNATSFails(t *testing.T) {
 	}
 
 	srv.Start()
-	eventually(t, "reconnect", func() bool { return env.Conn.Status() == nats.CONNECTED })
+	testwait.Until(t, 10*time.Second, "reconnect", func() bool { return env.Conn.Status() == nats.CONNECTED })
 	check := func() (inDLQ, republished map[uint64]bool) {
 		inDLQ, republished = map[uint64]bool{}, map[uint64]bool{}
 		for _, m := range streamMsgs(t, env, events.StreamDLQ) {

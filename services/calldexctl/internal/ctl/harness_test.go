@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/calldex/calldex/shared/natstest"
 	"github.com/calldex/calldex/shared/redistest"
@@ -100,16 +99,5 @@ func (c *cli) json(v any, args ...string) {
 	out := c.ok(append(args, "--json")...)
 	if err := json.Unmarshal([]byte(out), v); err != nil {
 		c.t.Fatalf("calldexctl %s --json: %v\n%s", strings.Join(args, " "), err, out)
-	}
-}
-
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/calldex/calldex/shared/projector"
 	"github.com/calldex/calldex/shared/redistest"
 	"github.com/calldex/calldex/shared/tenant"
+	"github.com/calldex/calldex/shared/testwait"
 )
 
 const tenantsYAML = `
@@ -173,7 +174,7 @@ func TestIndexRebuild(t *testing.T) {
 	}()
 	var rep rebuildReport
 	c.json(&rep, "index", "rebuild", "--tenant", "acme")
-	eventually(t, "the served index follows", func() bool { return s.ix.Served("acme") == "g1" })
+	testwait.Until(t, 10*time.Second, "the served index follows", func() bool { return s.ix.Served("acme") == "g1" })
 	close(stop)
 	<-done
 	if wrong.Load() != 0 || checked.Load() == 0 {
@@ -197,7 +198,7 @@ func TestIndexRebuild(t *testing.T) {
 	var more importReport
 	c.json(&more, "import", writeContacts(t, n+1), "--tenant", "acme")
 	s.waitApplied(t, more.Seq)
-	eventually(t, "the new contact", func() bool { return len(s.lookup(t, number(n))) == 1 })
+	testwait.Until(t, 10*time.Second, "the new contact", func() bool { return len(s.lookup(t, number(n))) == 1 })
 
 	var stats indexStats
 	c.json(&stats, "index", "stats")

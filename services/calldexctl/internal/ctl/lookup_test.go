@@ -2,22 +2,21 @@ package ctl
 
 import (
 	"context"
-	"net/http/httptest"
+	"encoding/json"
+	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/calldex/calldex/events"
-	"github.com/calldex/calldex/services/internal/ingress"
+	calldex "github.com/calldex/calldex/services/internal/app"
+	"github.com/calldex/calldex/services/internal/app/apptest"
 	"github.com/calldex/calldex/shared/contact"
-	"github.com/calldex/calldex/shared/eventpub"
-	"github.com/calldex/calldex/shared/index"
-	"github.com/calldex/calldex/shared/lookup"
-	"github.com/calldex/calldex/shared/metrics"
 	"github.com/calldex/calldex/shared/natstest"
 	"github.com/calldex/calldex/shared/phone"
-	"github.com/calldex/calldex/shared/projector"
 	"github.com/calldex/calldex/shared/redistest"
 	"github.com/calldex/calldex/shared/tenant"
+	"github.com/calldex/calldex/shared/testwait"
 )
 
 var lookupContacts = []events.Contact{
@@ -72,44 +71,33 @@ func TestLookupThroughAdminAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg := tenant.NewRegistry(cfg)
-	idx := index.NewMemory()
-	p, err := projector.New(projector.Config{Topology: env.Topology}, env.JS, idx, regOptions{reg}, &projector.Memory{}, quiet)
-	if err != nil {
+	conf := calldex.DefaultConfig()
+	conf.NATSURL, conf.StreamPrefix, conf.Roles = env.URL, env.Topology.Prefix, calldex.Roles{calldex.RoleIngress, calldex.RoleProjector}
+	srv := apptest.Start(t, conf, calldex.WithTenants(cfg))
+	ctx := context.Background()
+	if _, err := contact.NewPublisher(env.JS, env.Topology).UpsertMany(ctx, "acme", lookupContacts); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	go func() { _ = p.Run(ctx) }()
-	m := metrics.New()
-	pub := eventpub.New(env.JS, 16, m.EventsDropped.WithLabelValues("CALLS"), m.EventsFailed.WithLabelValues("CALLS"), quiet)
-	go func() { _ = pub.Run(ctx) }()
-	contacts := contact.NewPublisher(env.JS, env.Topology)
-	srv, err := ingress.New(ingress.Deps{Config: cfg, Tenants: reg, Index: idx, Lookup: lookup.New(idx), Contacts: contacts,
-		Projection: p, Events: pub, JS: env.JS, Topology: env.Topology, Metrics: m, Log: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv)
-	t.Cleanup(hs.Close)
-	seq, err := contacts.UpsertMany(ctx, "acme", lookupContacts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	wctx, wcancel := context.WithTimeout(ctx, 10*1e9)
-	defer wcancel()
-	if err := p.WaitApplied(wctx, seq); err != nil {
-		t.Fatal(err)
-	}
+	testwait.Until(t, 10*time.Second, "the contacts indexed", func() bool {
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+"/admin/v1/tenants/acme/lookup?number=%2B41215522000", nil)
+		req.Header.Set("Authorization", "Bearer admin-secret-token")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		var ex struct{ Matches []json.RawMessage }
+		return resp.StatusCode == http.StatusOK && json.NewDecoder(resp.Body).Decode(&ex) == nil && len(ex.Matches) == 1
+	})
 	c := newCLI(t, env)
 	c.env["CALLDEX_ADMIN_TOKEN"] = "admin-secret-token"
 	var ex lookupExplain
-	c.json(&ex, "lookup", "+41 21 552 20 00", "--tenant", "acme", "--server", hs.URL)
+	c.json(&ex, "lookup", "+41 21 552 20 00", "--tenant", "acme", "--server", srv.URL)
 	if len(ex.Candidates) == 0 || ex.Candidates[0].Key != phone.Key("e:+41215522000") || len(ex.Matches) != 1 ||
-		ex.Matches[0].Contact.ID != "landline" || ex.Via != hs.URL {
+		ex.Matches[0].Contact.ID != "landline" || ex.Via != srv.URL {
 		t.Fatalf("explain %+v", ex)
 	}
-	if r := c.run("lookup", "1", "--tenant", "acme", "--server", hs.URL, "--admin-token", "wrong-token-123"); r.code != exitFailed || !strings.Contains(r.stderr, "401") {
+	if r := c.run("lookup", "1", "--tenant", "acme", "--server", srv.URL, "--admin-token", "wrong-token-123"); r.code != exitFailed || !strings.Contains(r.stderr, "401") {
 		t.Fatalf("wrong token: exit %d %s", r.code, r.stderr)
 	}
 }

@@ -43,7 +43,7 @@ func tenantsCLI(t *testing.T) *cli {
 	env := natstest.Connect(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if _, err := tenantstore.EnsureBucket(ctx, env.JS, env.Topology, 1); err != nil {
+	if _, err := tenantstore.EnsureBucket(ctx, env.JS, env.Topology); err != nil {
 		t.Fatal(err)
 	}
 	return newCLI(t, env)

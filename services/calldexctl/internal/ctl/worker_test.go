@@ -15,6 +15,7 @@ import (
 	"github.com/calldex/calldex/events"
 	"github.com/calldex/calldex/shared/natstest"
 	"github.com/calldex/calldex/shared/tenant"
+	"github.com/calldex/calldex/shared/testwait"
 	"github.com/calldex/calldex/workflows/breaker"
 	"github.com/calldex/calldex/workflows/connectors"
 	"github.com/calldex/calldex/workflows/dispatch"
@@ -101,11 +102,11 @@ func TestDeadLettersOfTheWorker(t *testing.T) {
 		}
 		return r.Status
 	}
-	eventually(t, "the workflow fails", func() bool { return status() == events.StatusFailed })
+	testwait.Until(t, 10*time.Second, "the workflow fails", func() bool { return status() == events.StatusFailed })
 
 	c := newCLI(t, env)
 	var ls struct{ DeadLetters []deadLetter }
-	eventually(t, "the dead letter", func() bool {
+	testwait.Until(t, 10*time.Second, "the dead letter", func() bool {
 		c.json(&ls, "dlq", "ls")
 		return len(ls.DeadLetters) == 1
 	})
@@ -125,7 +126,7 @@ func TestDeadLettersOfTheWorker(t *testing.T) {
 	if len(rep.Redriven) != 1 {
 		t.Fatalf("redrive: %+v", rep)
 	}
-	eventually(t, "the redriven workflow is done", func() bool { return status() == events.StatusDone })
+	testwait.Until(t, 10*time.Second, "the redriven workflow is done", func() bool { return status() == events.StatusDone })
 	if calls := fake.calls(); len(calls) != 2 || calls[1] != key {
 		t.Fatalf("CRM calls %v, want two under key %s", calls, key)
 	}
@@ -141,7 +142,7 @@ func TestDeadLettersOfTheWorker(t *testing.T) {
 	if rp.Forced != 1 || rp.ForcedKeys[key] == "" {
 		t.Fatalf("forced replay: %+v", rp)
 	}
-	eventually(t, "the forced run reaches the CRM", func() bool { return len(fake.calls()) == 3 })
+	testwait.Until(t, 10*time.Second, "the forced run reaches the CRM", func() bool { return len(fake.calls()) == 3 })
 	if calls := fake.calls(); calls[2] != rp.ForcedKeys[key] {
 		t.Fatalf("third CRM call under %s, want the forced key %s", calls[2], rp.ForcedKeys[key])
 	}

@@ -1,0 +1,205 @@
+package app
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Defaults of the embedded default.
+const (
+	DefaultHTTPAddr   = "127.0.0.1:8080"
+	DefaultNATSAddr   = "127.0.0.1:4250"
+	DefaultDataDir    = "./data"
+	DemoConfig        = "deploy/demo/calldex.yaml"
+	DemoContacts      = "deploy/demo/contacts.ndjson"
+	DemoTenant        = "demo"
+	DemoToken         = "demo-token"
+	DemoAdminToken    = "demo-admin-token"
+	DemoExecuteHeader = "X-Execution-Token"
+	// DemoAppConnectSecret signs the demo's App Connect sessions; a real
+	// deployment sets CALLDEX_APPCONNECT_SECRET.
+	DemoAppConnectSecret = "calldex-demo-app-connect-secret-not-for-production"
+)
+
+// Config is every setting of a Calldex process. The environment is read in
+// one place (FromEnv, through the table envVars); tests and load tools set
+// the fields directly.
+type Config struct {
+	// Roles are the parts this process runs; empty runs all of them.
+	Roles Roles
+	// TenantsFile is the tenants' configuration; empty runs the demo
+	// (demo config, seeded with DemoContacts, App Connect on).
+	TenantsFile string
+	// HTTPAddr is where the HTTP API (every role: /healthz, /readyz,
+	// /metrics) listens.
+	HTTPAddr string
+	// DataDir holds the embedded JetStream store and the demo CRM.
+	DataDir string
+	// EmbeddedNATSAddr is where the embedded NATS listens (loopback, so that
+	// calldexctl can reach it); port 0 picks one.
+	EmbeddedNATSAddr string
+	// NATSURL connects to an external NATS (comma-separated seed URLs of a
+	// cluster); empty embeds one.
+	NATSURL string
+	// RedisURL selects the Redis index; empty uses the in-process index.
+	RedisURL string
+	// RedisPrefix prefixes every Redis key.
+	RedisPrefix string
+	// StreamPrefix prefixes streams, subjects and buckets (tests,
+	// side-by-side installs).
+	StreamPrefix string
+	// StreamReplicas is the replica count of every stream and bucket.
+	StreamReplicas int
+	// AppConnectSecret signs App Connect session tokens (at least 32 bytes,
+	// the same on every replica); empty disables /appconnect.
+	AppConnectSecret string
+	// DemoContacts is imported for the demo tenant on a first start.
+	DemoContacts string
+	// LogLevel is the lowest level logged.
+	LogLevel slog.Level
+	// ShutdownTimeout bounds a graceful stop, all parts together.
+	ShutdownTimeout time.Duration
+	// PprofAddr serves net/http/pprof (loopback only); empty serves none.
+	PprofAddr string
+	// WorkerConcurrency is how many workflows a worker runs at once; 0
+	// keeps the worker's default.
+	WorkerConcurrency int
+}
+
+// envVar is one environment variable of Config: its default (as written
+// in the environment) and how it sets the field.
+type envVar struct {
+	name, def, doc string
+	set            func(c *Config, v string) error
+}
+
+// envVars is the one list of Calldex's environment variables; the README's
+// table is checked against it.
+var envVars = []envVar{
+	{"CALLDEX_ROLES", "", "comma list of ingress, worker, sync, projector; empty or `all` runs every role", func(c *Config, v string) (err error) {
+		c.Roles, err = ParseRoles(v)
+		return err
+	}},
+	{"CALLDEX_CONFIG", "", "tenants file; empty runs the demo tenant", func(c *Config, v string) error { c.TenantsFile = v; return nil }},
+	{"CALLDEX_HTTP_ADDR", DefaultHTTPAddr, "HTTP listen address of every role", func(c *Config, v string) error { c.HTTPAddr = v; return nil }},
+	{"CALLDEX_DATA_DIR", DefaultDataDir, "embedded JetStream store and demo CRM", func(c *Config, v string) error { c.DataDir = v; return nil }},
+	{"CALLDEX_NATS_ADDR", DefaultNATSAddr, "listen address of the embedded NATS", func(c *Config, v string) error { c.EmbeddedNATSAddr = v; return nil }},
+	{"NATS_URL", "", "external NATS, comma-separated seed URLs; empty embeds NATS", func(c *Config, v string) error { c.NATSURL = v; return nil }},
+	{"REDIS_URL", "", "Redis index; empty uses the in-process index", func(c *Config, v string) error { c.RedisURL = v; return nil }},
+	{"CALLDEX_REDIS_PREFIX", "cdx", "prefix of every Redis key", func(c *Config, v string) error { c.RedisPrefix = v; return nil }},
+	{"CALLDEX_STREAM_PREFIX", "", "prefix of streams, subjects and buckets", func(c *Config, v string) error { c.StreamPrefix = v; return nil }},
+	{"CALLDEX_STREAM_REPLICAS", "1", "replicas of every stream and KV bucket (3 on a NATS cluster)", func(c *Config, v string) (err error) {
+		c.StreamReplicas, err = strconv.Atoi(v)
+		return err
+	}},
+	{"CALLDEX_APPCONNECT_SECRET", "", "signs App Connect sessions (≥ 32 bytes); empty disables /appconnect outside the demo", func(c *Config, v string) error { c.AppConnectSecret = v; return nil }},
+	{"CALLDEX_DEMO_CONTACTS", DemoContacts, "contacts imported for the demo tenant on a first start", func(c *Config, v string) error { c.DemoContacts = v; return nil }},
+	{"CALLDEX_LOG_LEVEL", "info", "debug, info, warn or error", func(c *Config, v string) error { return c.LogLevel.UnmarshalText([]byte(v)) }},
+	{"CALLDEX_SHUTDOWN_TIMEOUT", "25s", "bound of a graceful stop", func(c *Config, v string) (err error) {
+		c.ShutdownTimeout, err = time.ParseDuration(v)
+		return err
+	}},
+	{"CALLDEX_PPROF_ADDR", "", "loopback address serving net/http/pprof; empty serves none", func(c *Config, v string) error { c.PprofAddr = v; return nil }},
+	{"CALLDEX_WORKER_CONCURRENCY", "0", "workflows run at once per worker; 0 keeps the default (128)", func(c *Config, v string) (err error) {
+		c.WorkerConcurrency, err = strconv.Atoi(v)
+		return err
+	}},
+}
+
+// EnvNames lists every environment variable Calldex reads.
+func EnvNames() []string {
+	names := make([]string, len(envVars))
+	for i, v := range envVars {
+		names[i] = v.name
+	}
+	return names
+}
+
+// DefaultConfig is Config with every default applied.
+func DefaultConfig() Config {
+	c, err := FromEnv(func(string) (string, bool) { return "", false })
+	if err != nil {
+		panic(fmt.Sprintf("defaults do not parse: %v", err)) // a bug in envVars
+	}
+	return c
+}
+
+// FromEnv reads Config from the environment (lookup is os.LookupEnv outside
+// tests); an empty variable counts as unset. It reports every malformed
+// variable at once; Validate checks how they fit together.
+func FromEnv(lookup func(string) (string, bool)) (Config, error) {
+	var c Config
+	var errs []error
+	for _, v := range envVars {
+		val, ok := lookup(v.name)
+		if !ok || val == "" {
+			val = v.def
+		}
+		if err := v.set(&c, val); err != nil {
+			errs = append(errs, fmt.Errorf("%s=%q: %w", v.name, val, err))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return c, err
+	}
+	dataDir, err := filepath.Abs(c.DataDir)
+	if err != nil {
+		return c, fmt.Errorf("CALLDEX_DATA_DIR: %w", err)
+	}
+	c.DataDir = dataDir
+	return c, nil
+}
+
+// Demo reports whether this process runs the demo tenant.
+func (c Config) Demo() bool { return c.TenantsFile == "" }
+
+// Validate reports every setting that cannot work, at once.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+		bad("CALLDEX_HTTP_ADDR %q: %w", c.HTTPAddr, err)
+	}
+	if c.NATSURL == "" {
+		if _, _, err := net.SplitHostPort(c.EmbeddedNATSAddr); err != nil {
+			bad("CALLDEX_NATS_ADDR %q: %w", c.EmbeddedNATSAddr, err)
+		}
+		if !c.Roles.All() {
+			bad("CALLDEX_ROLES=%s: a split into roles shares NATS between processes: set NATS_URL", c.Roles)
+		}
+	}
+	if c.RedisURL == "" && c.Roles.Has(RoleIngress) && !c.Roles.Has(RoleProjector) {
+		bad("CALLDEX_ROLES=%s: the in-process index is filled by this process's projector: add the projector role or set REDIS_URL", c.Roles)
+	}
+	if c.StreamReplicas < 1 || c.StreamReplicas > 5 {
+		bad("CALLDEX_STREAM_REPLICAS=%d: JetStream keeps 1 to 5 replicas", c.StreamReplicas)
+	}
+	if c.AppConnectSecret != "" && len(c.AppConnectSecret) < 32 {
+		bad("CALLDEX_APPCONNECT_SECRET: %d bytes, at least 32 are needed", len(c.AppConnectSecret))
+	}
+	if c.ShutdownTimeout <= 0 {
+		bad("CALLDEX_SHUTDOWN_TIMEOUT %s: must be positive", c.ShutdownTimeout)
+	}
+	if c.WorkerConcurrency < 0 {
+		bad("CALLDEX_WORKER_CONCURRENCY %d: must not be negative", c.WorkerConcurrency)
+	}
+	if c.PprofAddr != "" {
+		if host, _, err := net.SplitHostPort(c.PprofAddr); err != nil {
+			bad("CALLDEX_PPROF_ADDR %q: %w", c.PprofAddr, err)
+		} else if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			bad("CALLDEX_PPROF_ADDR %q: profiles are served on a loopback address only", c.PprofAddr)
+		}
+	}
+	for _, p := range []struct{ name, v string }{{"CALLDEX_STREAM_PREFIX", c.StreamPrefix}, {"CALLDEX_REDIS_PREFIX", c.RedisPrefix}} {
+		if strings.ContainsAny(p.v, " .*>{}") {
+			bad("%s %q: no spaces, dots, wildcards or braces", p.name, p.v)
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,280 @@
+// Package clustertest runs Calldex as its production split on clusters
+// started by the test — a 3-node NATS JetStream cluster and Redis — and
+// kills servers under load.
+package clustertest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/calldex/calldex/events"
+	"github.com/calldex/calldex/services/internal/app"
+	"github.com/calldex/calldex/services/internal/app/apptest"
+	"github.com/calldex/calldex/shared/contact"
+	"github.com/calldex/calldex/shared/natstest"
+	"github.com/calldex/calldex/shared/tenant"
+)
+
+const tenantsYAML = `admin: {token: admin-token-0123456789}
+tenants:
+  - id: shop
+    region: CH
+    credentials: [{header: X-Execution-Token, value: shop-token-0123456789}]
+    workflowWait: 1ms
+    workflows:
+      CallFlow: {action: logCall, connector: hook}
+    connectors:
+      hook: {type: webhook, url: "${CRM_URL}", secret: webhook-secret-0123456789}
+`
+
+// crm counts each workflow's calls by the call's contact id, which the
+// test makes unique per workflow.
+type crm struct {
+	mu    sync.Mutex
+	calls map[string]int
+}
+
+func (c *crm) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var call struct {
+		Inputs struct{ ContactCrmID string } `json:"inputs"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&call); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	time.Sleep(20 * time.Millisecond)
+	c.mu.Lock()
+	c.calls[call.Inputs.ContactCrmID]++
+	c.mu.Unlock()
+	fmt.Fprintf(w, `{"id":%q,"url":"https://crm.example.com/calls/%s"}`, call.Inputs.ContactCrmID, call.Inputs.ContactCrmID)
+}
+
+// missing lists the ids of ids the CRM never saw.
+func (c *crm) missing(ids []string) []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []string
+	for _, id := range ids {
+		if c.calls[id] == 0 {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+func (c *crm) count() (called, repeated int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, n := range c.calls {
+		called++
+		if n > 1 {
+			repeated++
+		}
+	}
+	return called, repeated
+}
+
+// probe is a steady lookup load on the ingress replicas that keeps, per
+// phase, the errors and the longest lookup.
+type probe struct {
+	mu       sync.Mutex
+	phase    string
+	errors   map[string]int
+	lookups  map[string]int
+	longest  map[string]time.Duration
+}
+
+func (p *probe) setPhase(name string) {
+	p.mu.Lock()
+	p.phase = name
+	p.mu.Unlock()
+}
+
+func (p *probe) record(took time.Duration, ok bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.lookups[p.phase]++
+	if !ok {
+		p.errors[p.phase]++
+	}
+	p.longest[p.phase] = max(p.longest[p.phase], took)
+}
+
+func (p *probe) report(t *testing.T) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, phase := range []string{"steady", "nats leader killed", "redis master killed"} {
+		t.Logf("lookups %-20s %5d, errors %3d, longest %s", phase, p.lookups[phase], p.errors[phase], p.longest[phase].Round(time.Millisecond))
+	}
+}
+
+func lookup(ctx context.Context, url string) (time.Duration, bool) {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url+"/peoplefone/Lookup", strings.NewReader(`{"inputs":{"phoneNumber":"41215522000"}}`))
+	req.Header.Set("X-Execution-Token", "shop-token-0123456789")
+	start := time.Now()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return time.Since(start), false
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return time.Since(start), resp.StatusCode == http.StatusOK && strings.Contains(string(body), `"id":"c-1"`)
+}
+
+// TestClusterSurvivesKilledLeaders runs 2 ingress, 2 worker, 1 sync and 1
+// projector replica on a 3-node JetStream cluster with every stream at 3
+// replicas. Under steady lookups and 2,000 workflows it kill -9s the
+// WORKFLOWS stream leader: no accepted workflow may be lost or reach the
+// CRM twice.
+func TestClusterSurvivesKilledLeaders(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a NATS cluster")
+	}
+	cluster := natstest.StartCluster(t, 3)
+	fake := &crm{calls: map[string]int{}}
+	crmSrv := httptest.NewServer(fake)
+	defer crmSrv.Close()
+	tenants, err := tenant.Parse([]byte(tenantsYAML), func(k string) (string, bool) { return crmSrv.URL, k == "CRM_URL" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	redisURL := os.Getenv("REDIS_URL")
+	if redisURL == "" {
+		redisURL = "redis://127.0.0.1:6379/0"
+	}
+	prefix := natstest.Prefix()
+	cfg := app.DefaultConfig()
+	cfg.NATSURL, cfg.RedisURL, cfg.StreamReplicas = cluster.URL(), redisURL, 3
+	cfg.StreamPrefix, cfg.RedisPrefix = prefix, "cdx"+prefix
+	start := func(roles ...app.Role) *apptest.Process {
+		c := cfg
+		c.Roles = roles
+		return apptest.Start(t, c, app.WithTenants(tenants), app.WithSyncOwner(fmt.Sprintf("%s-%d", app.Roles(roles), time.Now().UnixNano())))
+	}
+	start(app.RoleProjector)
+	ingress := []*apptest.Process{start(app.RoleIngress), start(app.RoleIngress)}
+	start(app.RoleWorker)
+	start(app.RoleWorker)
+	start(app.RoleSync)
+
+	nc, err := nats.Connect(cluster.URL(), nats.MaxReconnects(-1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	topo := events.Topology{Prefix: prefix}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if _, err := contact.NewPublisher(js, topo).Upsert(ctx, "shop", events.Contact{ID: "c-1", Source: "admin", Name: "Alexa Holiday", Phones: []events.Phone{{Raw: "021 552 20 00"}}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "the contact indexed", func() bool { _, ok := lookup(ctx, ingress[0].URL); return ok })
+
+	p := &probe{phase: "steady", errors: map[string]int{}, lookups: map[string]int{}, longest: map[string]time.Duration{}}
+	loadCtx, stopLoad := context.WithCancel(ctx)
+	var load sync.WaitGroup
+	for _, in := range ingress {
+		load.Go(func() {
+			for loadCtx.Err() == nil {
+				took, ok := lookup(loadCtx, in.URL)
+				if loadCtx.Err() == nil {
+					p.record(took, ok)
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+		})
+	}
+	var accepted, refused atomic.Int64
+	var acceptedMu sync.Mutex
+	var acceptedIDs []string
+	const workflows = 2000
+	var submit sync.WaitGroup
+	submit.Go(func() {
+		for i := range workflows {
+			in := ingress[i%2]
+			body := fmt.Sprintf(`{"inputs":{"contactCrmId":"c-%d","originatorNumber":"4121552%04d","destinationNumber":"41215550000","direction":"incoming","startedTime":"2026-01-05T10:00:00Z","endedTime":"2026-01-05T10:01:00Z"}}`, i, i)
+			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, in.URL+"/peoplefone/CallFlow", strings.NewReader(body))
+			req.Header.Set("X-Execution-Token", "shop-token-0123456789")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				refused.Add(1)
+				continue
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusAccepted {
+				accepted.Add(1)
+				acceptedMu.Lock()
+				acceptedIDs = append(acceptedIDs, fmt.Sprintf("c-%d", i))
+				acceptedMu.Unlock()
+			} else {
+				refused.Add(1)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	})
+
+	// Kill the WORKFLOWS stream leader while workflows arrive.
+	waitFor(t, 30*time.Second, "workflows flowing", func() bool { return accepted.Load() > 300 })
+	info, err := js.Stream(ctx, topo.Stream(events.StreamWorkflows))
+	if err != nil {
+		t.Fatal(err)
+	}
+	leader := info.CachedInfo().Cluster.Leader
+	victim := cluster.Index(leader)
+	if victim < 0 {
+		t.Fatalf("WORKFLOWS leader %q is not a cluster node", leader)
+	}
+	p.setPhase("nats leader killed")
+	killed := time.Now()
+	cluster.Kill(victim)
+	waitFor(t, 30*time.Second, "a new WORKFLOWS leader", func() bool {
+		ictx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		si, err := js.Stream(ictx, topo.Stream(events.StreamWorkflows))
+		if err != nil {
+			return false
+		}
+		return si.CachedInfo().Cluster.Leader != "" && si.CachedInfo().Cluster.Leader != leader
+	})
+	t.Logf("WORKFLOWS leader %s killed: new leader after %s", leader, time.Since(killed).Round(time.Millisecond))
+	cluster.Start(victim)
+
+	submit.Wait()
+	waitFor(t, 90*time.Second, "every accepted workflow called", func() bool { return len(fake.missing(acceptedIDs)) == 0 })
+	stopLoad()
+	load.Wait()
+	p.report(t)
+
+	called, repeated := fake.count()
+	lost := len(fake.missing(acceptedIDs))
+	t.Logf("workflows: %d accepted, %d refused, %d called, %d lost, %d duplicated", accepted.Load(), refused.Load(), called, lost, repeated)
+	if lost != 0 || repeated != 0 {
+		t.Fatalf("%d accepted workflows lost, %d called more than once", lost, repeated)
+	}
+}
+
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

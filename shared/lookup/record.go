@@ -1,0 +1,67 @@
+package lookup
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/calldex/calldex/events"
+	"github.com/calldex/calldex/shared/contact"
+	"github.com/calldex/calldex/shared/metrics"
+	"github.com/calldex/calldex/shared/tenant"
+)
+
+// EventPublisher queues fire-and-forget events (eventpub.Async).
+type EventPublisher interface {
+	Publish(subject string, env events.Envelope, payload any) bool
+}
+
+// Recorder runs lookups for the dialects and records each one the same
+// way: its duration and outcome in metrics, and a call.lookup event queued
+// without waiting.
+type Recorder struct {
+	lookups  *Service
+	metrics  *metrics.Metrics
+	events   EventPublisher
+	topology events.Topology
+	log      *slog.Logger
+}
+
+// NewRecorder records lookups of svc; events may be nil (no call.lookup
+// events, as in tests of one dialect).
+func NewRecorder(svc *Service, m *metrics.Metrics, pub EventPublisher, topo events.Topology, log *slog.Logger) *Recorder {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Recorder{lookups: svc, metrics: m, events: pub, topology: topo, log: log}
+}
+
+// Service is the lookup core the recorder runs.
+func (r *Recorder) Service() *Service { return r.lookups }
+
+// Lookup looks number up for a dialect; dnid is the number called, when the
+// dialect tells it. The error is the lookup core's.
+func (r *Recorder) Lookup(ctx context.Context, t *tenant.Tenant, dialect, number, dnid string) (Result, error) {
+	start := time.Now()
+	res, err := r.lookups.Lookup(ctx, t, number)
+	took := time.Since(start)
+	result := "miss"
+	switch {
+	case err != nil:
+		result = "error"
+		r.log.Error("lookup failed", "tenant", t.ID, "dialect", dialect, "err", err)
+	case len(res.Matches) > 0:
+		result = "hit"
+	}
+	r.metrics.LookupSeconds.WithLabelValues(dialect).Observe(took.Seconds())
+	r.metrics.Lookups.WithLabelValues(dialect, result).Inc()
+	if err == nil && r.events != nil {
+		ev := events.CallLookup{Dialect: dialect, Number: number, DNID: dnid, Hits: len(res.Matches), Latency: took}
+		if len(res.Matches) > 0 {
+			ev.ContactID = res.Matches[0].Contact.ID
+		}
+		r.events.Publish(r.topology.CallSubject(t.ID, "lookup"),
+			events.Envelope{ID: contact.NewID(), Type: events.TypeCallLookup, Tenant: t.ID, Time: start.UTC(), SchemaVersion: events.SchemaVersion}, ev)
+	}
+	return res, err
+}
