@@ -7,46 +7,13 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"sync"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/calldex/calldex/services/internal/app/apptest"
+	"github.com/calldex/calldex/shared/testwait"
 )
-
-// slowCRM is a webhook receiver that takes 300 ms per call and counts the
-// calls of each workflow (its Idempotency-Key): what the CRM would hold.
-type slowCRM struct {
-	mu       sync.Mutex
-	calls    map[string]int
-	inFlight int
-}
-
-func (c *slowCRM) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	key := r.Header.Get("Idempotency-Key")
-	c.mu.Lock()
-	c.calls[key]++
-	c.inFlight++
-	c.mu.Unlock()
-	time.Sleep(300 * time.Millisecond)
-	c.mu.Lock()
-	c.inFlight--
-	c.mu.Unlock()
-	w.Header().Set("Content-Type", "application/json")
-	fmt.Fprintf(w, `{"id":%q,"url":"https://crm.example.com/calls/%s"}`, key, key)
-}
-
-// counts returns how many workflows were called, how many more than once,
-// and how many calls are running.
-func (c *slowCRM) counts() (called, repeated, inFlight int) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, n := range c.calls {
-		called++
-		if n > 1 {
-			repeated++
-		}
-	}
-	return called, repeated, c.inFlight
-}
 
 // TestSIGTERMFinishesWorkflowsInFlight stops the all-in-one with SIGTERM
 // while 200 workflows run against a CRM answering in 300 ms. The worker
@@ -56,22 +23,12 @@ func TestSIGTERMFinishesWorkflowsInFlight(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
-	crm := &slowCRM{calls: map[string]int{}}
+	crm := &apptest.WebhookCRM{Delay: 300 * time.Millisecond}
 	srv := httptest.NewServer(crm)
 	defer srv.Close()
 	dir := t.TempDir()
 	config := filepath.Join(dir, "calldex.yaml")
-	if err := os.WriteFile(config, []byte(`admin: {token: admin-token-0123456789}
-tenants:
-  - id: shop
-    region: CH
-    credentials: [{header: X-Execution-Token, value: shop-token-0123456789}]
-    workflowWait: 1ms
-    workflows:
-      CallFlow: {action: logCall, connector: hook}
-    connectors:
-      hook: {type: webhook, url: "`+srv.URL+`", secret: webhook-secret-0123456789}
-`), 0o600); err != nil {
+	if err := os.WriteFile(config, []byte(strings.ReplaceAll(apptest.WebhookTenants, "${CRM_URL}", srv.URL)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	bin := buildBinary(t)
@@ -82,8 +39,7 @@ tenants:
 	const workflows = 200
 	accepted := 0
 	for i := range workflows {
-		call := fmt.Sprintf(`{"inputs":{"contactCrmId":"c-%d","originatorNumber":"4121552%04d","destinationNumber":"41215550000","direction":"incoming","startedTime":"2026-01-05T10:00:00Z","endedTime":"2026-01-05T10:01:00Z"}}`, i, i)
-		code, body := c.do("POST", "/peoplefone/CallFlow", call, "X-Execution-Token", "shop-token-0123456789")
+		code, body := c.do("POST", "/peoplefone/CallFlow", apptest.CallFlowBody(fmt.Sprintf("c-%d", i)), "X-Execution-Token", apptest.ShopToken)
 		// 202: accepted, still running after the tenant's workflowWait.
 		if code != http.StatusOK && code != http.StatusAccepted {
 			t.Fatalf("workflow %d: %d %s", i, code, body)
@@ -94,9 +50,9 @@ tenants:
 		}
 		accepted++
 	}
-	waitFor(t, 30*time.Second, "calls in flight", func() bool { _, _, n := crm.counts(); return n >= 32 })
+	testwait.Until(t, 30*time.Second, "calls in flight", func() bool { _, _, n := crm.Counts(); return n >= 32 })
 	c.stop() // SIGTERM; fails the test unless the process exits 0 in time
-	called, _, inFlight := crm.counts()
+	called, _, inFlight := crm.Counts()
 	t.Logf("at SIGTERM's end: %d of %d workflows called, %d in flight", called, workflows, inFlight)
 	if inFlight != 0 {
 		t.Fatalf("%d CRM calls still running after calldex exited", inFlight)
@@ -106,24 +62,14 @@ tenants:
 	}
 
 	start(t, bin, dataDir, env...)
-	waitFor(t, 60*time.Second, "every workflow called", func() bool { n, _, _ := crm.counts(); return n == accepted })
+	// Messages the stopped worker had received but not started come back
+	// when their ack wait (60 s) ends: give them that and room.
+	testwait.Until(t, 100*time.Second, "every workflow called", func() bool { n, _, _ := crm.Counts(); return n == accepted })
 	// Not a wait for a condition: a window in which a repeat of recorded
 	// work (a redelivery of a message whose ack was lost) would reach the CRM.
 	time.Sleep(2 * time.Second)
-	called, repeated, _ := crm.counts()
+	called, repeated, _ := crm.Counts()
 	if called != accepted || repeated != 0 {
 		t.Fatalf("%d accepted, %d called, %d called more than once", accepted, called, repeated)
-	}
-}
-
-// waitFor polls cond until it holds or the timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -98,8 +98,9 @@ func (w *Worker) handle(msg *message.Message) error {
 	attempt := rec.Attempts + 1
 	res, err := w.run(ctx, t.ID, wf.Action, wf.Connector, cc, crm.Call{Key: req.Key, Tenant: t.ID, Workflow: req.Workflow, Input: req.Inputs})
 	// Outcomes are recorded even when the worker is stopping: an effect
-	// that happened must be known, or its redelivery would repeat it.
-	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	// that happened must be known, or its redelivery would repeat it. The
+	// bound covers a JetStream leader election.
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 20*time.Second)
 	defer cancel()
 	if err == nil {
 		_, werr := w.results.update(wctx, req.Key, rec, rev, func(x *record) bool {

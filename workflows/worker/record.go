@@ -52,9 +52,12 @@ func (s results) get(ctx context.Context, key string) (record, uint64, error) {
 
 // update applies change to the record at rev (0: absent) and writes it; on
 // a concurrent write it re-reads and re-applies. change returns false to
-// leave the record as it is (for instance when it is done already).
+// leave the record as it is (for instance when it is done already). A write
+// the bucket refuses for another reason is tried again until ctx ends: in a
+// cluster the bucket's leader may be moving, and an effect left unrecorded
+// makes the redelivery call the CRM again.
 func (s results) update(ctx context.Context, key string, r record, rev uint64, change func(*record) bool) (record, error) {
-	for range 5 {
+	for conflicts := 0; conflicts < 5; {
 		if !change(&r) {
 			return r, nil
 		}
@@ -69,15 +72,28 @@ func (s results) update(ctx context.Context, key string, r record, rev uint64, c
 		} else {
 			_, err = s.kv.Update(ctx, key, b, rev)
 		}
-		if err == nil {
+		switch {
+		case err == nil:
 			return r, nil
-		}
-		if !errors.Is(err, jetstream.ErrKeyExists) {
-			return r, fmt.Errorf("write result %s: %w", key, err)
-		}
-		if r, rev, err = s.get(ctx, key); err != nil {
-			return r, err
+		case errors.Is(err, jetstream.ErrKeyExists):
+			conflicts++
+			if r, rev, err = s.get(ctx, key); err != nil {
+				return r, err
+			}
+		default:
+			select {
+			case <-ctx.Done():
+				return r, fmt.Errorf("write result %s: %w", key, err)
+			case <-time.After(writeRetry):
+			}
+			// Re-read: the failed write may have landed after all.
+			if got, gotRev, gerr := s.get(ctx, key); gerr == nil {
+				r, rev = got, gotRev
+			}
 		}
 	}
 	return r, fmt.Errorf("write result %s: too many concurrent writers", key)
 }
+
+// writeRetry is the pause between tries of a result write the bucket refused.
+const writeRetry = 250 * time.Millisecond

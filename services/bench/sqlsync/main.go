@@ -1,7 +1,8 @@
 // Command sqlsync measures the contact path of a sql source from a database
-// table to Redis lookups, as the services run it: the sql connector built
-// from tenant options, a crmsync.Syncer publishing to CONTACTS, the
-// projector writing the Redis index (workflows/sqlcrm/pipelinetest).
+// table to Redis lookups, as Calldex runs it: a sync process whose sql
+// connector is built from tenant options publishes to CONTACTS, a projector
+// process writes the Redis index, both built by the composition root
+// (services/internal/pipelinetest).
 //
 //   - sync: N contacts (default 100,000) in the shipped contacts table of
 //     a fresh table prefix, synced from an empty cursor until every one is
@@ -41,11 +42,10 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/calldex/calldex/events"
+	"github.com/calldex/calldex/services/internal/pipelinetest"
 	"github.com/calldex/calldex/shared/natsx"
 	"github.com/calldex/calldex/shared/phone"
-	"github.com/calldex/calldex/workflows/crmsync"
 	"github.com/calldex/calldex/workflows/sqlcrm"
-	"github.com/calldex/calldex/workflows/sqlcrm/pipelinetest"
 )
 
 type options struct {
@@ -91,7 +91,7 @@ func main() {
 	flag.IntVar(&o.lookupGoroutines, "lookups", 4, "lag phase: concurrent lookups")
 	flag.StringVar(&o.phases, "phases", "sync,lag", "phases to run (sync always runs: lag needs the synced table)")
 	flag.IntVar(&o.loadBatch, "load-batch", 1000, "rows per INSERT when filling the table")
-	flag.BoolVar(&o.verbose, "v", false, "log the syncer and projector")
+	flag.BoolVar(&o.verbose, "v", false, "log the sync and projector processes")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.Parse()
 	if o.cpuProfile != "" {
@@ -138,7 +138,8 @@ func run(ctx context.Context, o options) error {
 	}
 	defer t.drop()
 
-	// NATS and Redis.
+	// NATS and Redis, on which the processes set up their streams and keys
+	// (deleted here at the end).
 	natsURL, stopNATS, err := startNATS(o.natsURL)
 	if err != nil {
 		return err
@@ -149,15 +150,11 @@ func run(ctx context.Context, o options) error {
 		return fmt.Errorf("nats %s: %w", natsURL, err)
 	}
 	defer nc.Close()
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4*o.pageSize+1024))
+	js, err := jetstream.New(nc)
 	if err != nil {
 		return err
 	}
 	topo := events.Topology{Prefix: fmt.Sprintf("sqlsync%d", stamp)}
-	buckets, err := natsx.Setup(ctx, js, topo)
-	if err != nil {
-		return err
-	}
 	defer deleteTopology(js, topo)
 	ropts, err := redis.ParseURL(o.redisURL)
 	if err != nil {
@@ -180,19 +177,18 @@ func run(ctx context.Context, o options) error {
 	fmt.Printf("table filled: %s rows in %s\n\n", count(o.contacts), took.Round(time.Millisecond))
 
 	p, err := pipelinetest.Start(ctx, pipelinetest.Config{
-		Topology: topo, Tenant: benchTenant, Source: benchSource, Phone: benchPhone,
+		NATSURL: natsURL, RedisURL: o.redisURL, StreamPrefix: topo.Prefix, RedisPrefix: redisPrefix,
+		Tenant: benchTenant, Source: benchSource, Phone: benchPhone,
 		Connector: map[string]any{
 			"driver": o.driver, "dsn": o.dsn, "tablePrefix": t.prefix, "pageSize": o.pageSize, "syncOverlap": o.overlap.String(),
 			"syncInterval": o.interval.String(), "rateLimit": o.rateLimit,
 		},
-		RedisPrefix: redisPrefix,
-		Sync:        crmsync.Config{MinBackoff: 100 * time.Millisecond, MaxBackoff: time.Second, PermanentRetry: 5 * time.Second},
-		Log:         log,
-	}, pipelinetest.Deps{JS: js, Cursors: buckets.SyncCursors, Redis: rdb})
+		Log: log,
+	})
 	if err != nil {
 		return err
 	}
-	defer p.Close()
+	defer stopProcess("projector", p.Close)
 
 	// sync: from an empty cursor to every contact in the index.
 	m := startMeter()
@@ -201,14 +197,18 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	defer s.Stop()
+	defer stopProcess("sync", s.Stop)
 	var published time.Duration
 	for {
 		st, err := p.Index.Stats(ctx, benchTenant)
 		if err != nil {
 			return err
 		}
-		if published == 0 && s.Upserts.Load() >= int64(o.contacts) {
+		upserts, err := s.Upserts()
+		if err != nil {
+			return err
+		}
+		if published == 0 && upserts >= int64(o.contacts) {
 			published = time.Since(start)
 		}
 		if st.Contacts == int64(o.contacts) {
@@ -250,7 +250,10 @@ func lagPhase(ctx context.Context, o options, t *table, p *pipelinetest.Pipeline
 		pending []change
 		delays  []time.Duration
 	)
-	upsertsBefore := s.Upserts.Load()
+	upsertsBefore, err := s.Upserts()
+	if err != nil {
+		return err
+	}
 	writeCtx, stopWriting := context.WithTimeout(ctx, o.duration)
 	defer stopWriting()
 	written := make(chan error, 1)
@@ -347,7 +350,11 @@ func lagPhase(ctx context.Context, o options, t *table, p *pipelinetest.Pipeline
 	pct := func(q float64) time.Duration {
 		return delays[min(len(delays)-1, int(q*float64(len(delays))))].Round(time.Millisecond)
 	}
-	upserts := s.Upserts.Load() - upsertsBefore
+	upserts, err := s.Upserts()
+	if err != nil {
+		return err
+	}
+	upserts -= upsertsBefore
 	fmt.Printf("lag: %s changes at %d/s for %s, poll interval %s, overlap %s: commit → lookup finds it\n",
 		count(len(delays)), o.rate, o.duration, o.interval, o.overlap)
 	fmt.Printf("      p50 %s  p90 %s  p99 %s  max %s (lookups every %s)\n", pct(0.5), pct(0.9), pct(0.99), delays[len(delays)-1].Round(time.Millisecond), o.check)
@@ -472,6 +479,13 @@ func startNATS(url string) (string, func(), error) {
 		return "", nil, err
 	}
 	return srv.ClientURL(), func() { srv.Shutdown(); srv.WaitForShutdown(); os.RemoveAll(dir) }, nil
+}
+
+// stopProcess stops a process gracefully (the sync releases its lease).
+func stopProcess(name string, stop func() error) {
+	if err := stop(); err != nil {
+		fmt.Fprintf(os.Stderr, "sqlsync: %s stopped with %v\n", name, err)
+	}
 }
 
 func deleteTopology(js jetstream.JetStream, topo events.Topology) {

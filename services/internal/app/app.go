@@ -107,8 +107,8 @@ type App struct {
 
 // Build creates every part the roles need. On error it releases what it
 // had acquired.
-func Build(ctx context.Context, cfg Config, opt ...Option) (a *App, err error) {
-	a = &App{cfg: cfg}
+func Build(ctx context.Context, cfg Config, opt ...Option) (_ *App, err error) {
+	a := &App{cfg: cfg}
 	for _, o := range opt {
 		o(&a.opts)
 	}
@@ -119,7 +119,6 @@ func Build(ctx context.Context, cfg Config, opt ...Option) (a *App, err error) {
 	defer func() {
 		if err != nil {
 			a.close()
-			a = nil
 		}
 	}()
 	if err := cfg.Validate(); err != nil {

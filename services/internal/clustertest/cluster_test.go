@@ -5,7 +5,6 @@ package clustertest
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -26,75 +25,17 @@ import (
 	"github.com/calldex/calldex/shared/contact"
 	"github.com/calldex/calldex/shared/natstest"
 	"github.com/calldex/calldex/shared/tenant"
+	"github.com/calldex/calldex/shared/testwait"
 )
-
-const tenantsYAML = `admin: {token: admin-token-0123456789}
-tenants:
-  - id: shop
-    region: CH
-    credentials: [{header: X-Execution-Token, value: shop-token-0123456789}]
-    workflowWait: 1ms
-    workflows:
-      CallFlow: {action: logCall, connector: hook}
-    connectors:
-      hook: {type: webhook, url: "${CRM_URL}", secret: webhook-secret-0123456789}
-`
-
-// crm counts each workflow's calls by the call's contact id, which the
-// test makes unique per workflow.
-type crm struct {
-	mu    sync.Mutex
-	calls map[string]int
-}
-
-func (c *crm) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	var call struct {
-		Inputs struct{ ContactCrmID string } `json:"inputs"`
-	}
-	if err := json.NewDecoder(r.Body).Decode(&call); err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	time.Sleep(20 * time.Millisecond)
-	c.mu.Lock()
-	c.calls[call.Inputs.ContactCrmID]++
-	c.mu.Unlock()
-	fmt.Fprintf(w, `{"id":%q,"url":"https://crm.example.com/calls/%s"}`, call.Inputs.ContactCrmID, call.Inputs.ContactCrmID)
-}
-
-// missing lists the ids of ids the CRM never saw.
-func (c *crm) missing(ids []string) []string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var out []string
-	for _, id := range ids {
-		if c.calls[id] == 0 {
-			out = append(out, id)
-		}
-	}
-	return out
-}
-
-func (c *crm) count() (called, repeated int) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, n := range c.calls {
-		called++
-		if n > 1 {
-			repeated++
-		}
-	}
-	return called, repeated
-}
 
 // probe is a steady lookup load on the ingress replicas that keeps, per
 // phase, the errors and the longest lookup.
 type probe struct {
-	mu       sync.Mutex
-	phase    string
-	errors   map[string]int
-	lookups  map[string]int
-	longest  map[string]time.Duration
+	mu      sync.Mutex
+	phase   string
+	errors  map[string]int
+	lookups map[string]int
+	longest map[string]time.Duration
 }
 
 func (p *probe) setPhase(name string) {
@@ -123,7 +64,7 @@ func (p *probe) report(t *testing.T) {
 
 func lookup(ctx context.Context, url string) (time.Duration, bool) {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url+"/peoplefone/Lookup", strings.NewReader(`{"inputs":{"phoneNumber":"41215522000"}}`))
-	req.Header.Set("X-Execution-Token", "shop-token-0123456789")
+	req.Header.Set("X-Execution-Token", apptest.ShopToken)
 	start := time.Now()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -144,10 +85,10 @@ func TestClusterSurvivesKilledLeaders(t *testing.T) {
 		t.Skip("starts a NATS cluster")
 	}
 	cluster := natstest.StartCluster(t, 3)
-	fake := &crm{calls: map[string]int{}}
+	fake := &apptest.WebhookCRM{Delay: 20 * time.Millisecond}
 	crmSrv := httptest.NewServer(fake)
 	defer crmSrv.Close()
-	tenants, err := tenant.Parse([]byte(tenantsYAML), func(k string) (string, bool) { return crmSrv.URL, k == "CRM_URL" })
+	tenants, err := tenant.Parse([]byte(apptest.WebhookTenants), func(k string) (string, bool) { return crmSrv.URL, k == "CRM_URL" })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,7 +123,7 @@ func TestClusterSurvivesKilledLeaders(t *testing.T) {
 	if _, err := contact.NewPublisher(js, topo).Upsert(ctx, "shop", events.Contact{ID: "c-1", Source: "admin", Name: "Alexa Holiday", Phones: []events.Phone{{Raw: "021 552 20 00"}}}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 20*time.Second, "the contact indexed", func() bool { _, ok := lookup(ctx, ingress[0].URL); return ok })
+	testwait.Until(t, 20*time.Second, "the contact indexed", func() bool { _, ok := lookup(ctx, ingress[0].URL); return ok })
 
 	p := &probe{phase: "steady", errors: map[string]int{}, lookups: map[string]int{}, longest: map[string]time.Duration{}}
 	loadCtx, stopLoad := context.WithCancel(ctx)
@@ -206,9 +147,8 @@ func TestClusterSurvivesKilledLeaders(t *testing.T) {
 	submit.Go(func() {
 		for i := range workflows {
 			in := ingress[i%2]
-			body := fmt.Sprintf(`{"inputs":{"contactCrmId":"c-%d","originatorNumber":"4121552%04d","destinationNumber":"41215550000","direction":"incoming","startedTime":"2026-01-05T10:00:00Z","endedTime":"2026-01-05T10:01:00Z"}}`, i, i)
-			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, in.URL+"/peoplefone/CallFlow", strings.NewReader(body))
-			req.Header.Set("X-Execution-Token", "shop-token-0123456789")
+			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, in.URL+"/peoplefone/CallFlow", strings.NewReader(apptest.CallFlowBody(fmt.Sprintf("c-%d", i))))
+			req.Header.Set("X-Execution-Token", apptest.ShopToken)
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
 				refused.Add(1)
@@ -229,7 +169,7 @@ func TestClusterSurvivesKilledLeaders(t *testing.T) {
 	})
 
 	// Kill the WORKFLOWS stream leader while workflows arrive.
-	waitFor(t, 30*time.Second, "workflows flowing", func() bool { return accepted.Load() > 300 })
+	testwait.Until(t, 30*time.Second, "workflows flowing", func() bool { return accepted.Load() > 300 })
 	info, err := js.Stream(ctx, topo.Stream(events.StreamWorkflows))
 	if err != nil {
 		t.Fatal(err)
@@ -242,7 +182,7 @@ func TestClusterSurvivesKilledLeaders(t *testing.T) {
 	p.setPhase("nats leader killed")
 	killed := time.Now()
 	cluster.Kill(victim)
-	waitFor(t, 30*time.Second, "a new WORKFLOWS leader", func() bool {
+	testwait.Until(t, 30*time.Second, "a new WORKFLOWS leader", func() bool {
 		ictx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		defer cancel()
 		si, err := js.Stream(ictx, topo.Stream(events.StreamWorkflows))
@@ -255,26 +195,15 @@ func TestClusterSurvivesKilledLeaders(t *testing.T) {
 	cluster.Start(victim)
 
 	submit.Wait()
-	waitFor(t, 90*time.Second, "every accepted workflow called", func() bool { return len(fake.missing(acceptedIDs)) == 0 })
+	testwait.Until(t, 90*time.Second, "every accepted workflow called", func() bool { return len(fake.Missing(acceptedIDs)) == 0 })
 	stopLoad()
 	load.Wait()
 	p.report(t)
 
-	called, repeated := fake.count()
-	lost := len(fake.missing(acceptedIDs))
+	called, repeated, _ := fake.Counts()
+	lost := len(fake.Missing(acceptedIDs))
 	t.Logf("workflows: %d accepted, %d refused, %d called, %d lost, %d duplicated", accepted.Load(), refused.Load(), called, lost, repeated)
 	if lost != 0 || repeated != 0 {
 		t.Fatalf("%d accepted workflows lost, %d called more than once", lost, repeated)
-	}
-}
-
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
 }

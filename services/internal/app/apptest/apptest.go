@@ -1,9 +1,11 @@
-// Package apptest runs a Calldex process in a test, built by the one
-// composition root (app.Build) like the calldex binary.
+// Package apptest runs a Calldex process in a test or a load tool, built by
+// the one composition root (app.Build) like the calldex binary.
 package apptest
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"testing"
 	"time"
@@ -26,8 +28,24 @@ type Process struct {
 // waits until it serves, and stops it when the test ends.
 func Start(t testing.TB, cfg app.Config, opts ...app.Option) *Process {
 	t.Helper()
+	p, err := Run(context.Background(), cfg, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := p.Stop(); err != nil {
+			t.Errorf("calldex stopped with %v", err)
+		}
+	})
+	return p
+}
+
+// Run builds and runs cfg with its HTTP API on a free loopback port and
+// returns once it serves; it runs until ctx ends or Stop. Logs are dropped
+// unless opts log elsewhere (app.WithLogger).
+func Run(ctx context.Context, cfg app.Config, opts ...app.Option) (*Process, error) {
 	cfg.HTTPAddr = "127.0.0.1:0"
-	ctx, stop := context.WithCancel(context.Background())
+	ctx, stop := context.WithCancel(ctx)
 	p := &Process{stop: stop, done: make(chan error, 1)}
 	served := make(chan struct{})
 	opts = append([]app.Option{app.WithLogger(slog.New(slog.DiscardHandler))}, opts...)
@@ -38,23 +56,22 @@ func Start(t testing.TB, cfg app.Config, opts ...app.Option) *Process {
 	a, err := app.Build(ctx, cfg, opts...)
 	if err != nil {
 		stop()
-		t.Fatalf("build calldex: %v", err)
+		return nil, fmt.Errorf("build calldex: %w", err)
 	}
 	p.App = a
 	go func() { p.done <- a.Run(ctx) }()
 	select {
 	case <-served:
+		return p, nil
 	case err := <-p.done:
-		t.Fatalf("calldex stopped before serving: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("calldex did not serve within 30s")
-	}
-	t.Cleanup(func() {
-		if err := p.Stop(); err != nil {
-			t.Errorf("calldex stopped with %v", err)
+		if err == nil { // ctx ended first
+			err = ctx.Err()
 		}
-	})
-	return p
+		stop()
+		return nil, fmt.Errorf("calldex stopped before serving: %w", err)
+	case <-time.After(30 * time.Second):
+		return nil, errors.Join(errors.New("calldex did not serve within 30s"), p.Stop())
+	}
 }
 
 // Stop stops the process as SIGTERM does and returns Run's error; calling

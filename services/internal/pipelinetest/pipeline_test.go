@@ -4,19 +4,19 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/calldex/calldex/services/internal/pipelinetest"
 	"github.com/calldex/calldex/shared/natstest"
 	"github.com/calldex/calldex/shared/phone"
 	"github.com/calldex/calldex/shared/redistest"
 	"github.com/calldex/calldex/shared/testwait"
-	"github.com/calldex/calldex/workflows/crmsync"
 	"github.com/calldex/calldex/workflows/sqlcrm"
-	"github.com/calldex/calldex/workflows/sqlcrm/pipelinetest"
 	"github.com/calldex/calldex/workflows/sqlcrm/sqltest"
 )
 
@@ -31,8 +31,8 @@ func number(i int) string { return fmt.Sprintf("044 66%d %02d %02d", i/10000, i/
 func e164(i int) string   { return fmt.Sprintf("+414466%d%02d%02d", i/10000, i/100%100, i%100) }
 
 // TestContactsFromSQLToLookups syncs a contacts table of 10,000 rows through
-// a real Syncer, CONTACTS and the projector into Redis, then changes it
-// while the sync runs and while it is stopped.
+// a sync process, CONTACTS and a projector process into Redis, then changes
+// it while the sync runs and while it is stopped.
 func TestContactsFromSQLToLookups(t *testing.T) {
 	for _, b := range []sqltest.Backend{{Name: "postgres", Open: sqltest.Postgres}, {Name: "mysql", Open: sqltest.MySQL}} {
 		t.Run(b.Name, func(t *testing.T) { testContactsToLookups(t, b.Open(t)) })
@@ -42,36 +42,35 @@ func TestContactsFromSQLToLookups(t *testing.T) {
 func testContactsToLookups(t *testing.T, db sqltest.DB) {
 	ctx := t.Context()
 	env := natstest.Connect(t)
-	rdb, prefix := redistest.Client(t)
+	_, prefix := redistest.Client(t)
 	seed(t, db, contacts)
 
 	p, err := pipelinetest.Start(ctx, pipelinetest.Config{
-		Topology: env.Topology, Tenant: "acme", Source: "crm", Phone: phone.Options{Region: "CH", TailDigits: 9},
+		NATSURL: env.URL, RedisURL: redisURL(), StreamPrefix: env.Topology.Prefix, RedisPrefix: prefix,
+		Tenant: "acme", Source: "crm", Phone: phone.Options{Region: "CH", TailDigits: 9},
 		Connector: map[string]any{
 			"driver": db.Driver, "dsn": db.DSN, "tablePrefix": db.Prefix, "pageSize": 2000,
 			"syncInterval": syncInterval.String(), "rateLimit": 100,
 		},
-		RedisPrefix: prefix,
-		Sync:        crmsync.Config{LeasePeriod: 2 * time.Second, MinBackoff: 100 * time.Millisecond, MaxBackoff: time.Second, PermanentRetry: time.Second},
-	}, pipelinetest.Deps{JS: env.JS, Cursors: env.Buckets.SyncCursors, Redis: rdb})
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(p.Close)
+	t.Cleanup(func() { stop(t, "projector", p.Close) })
 
 	start := time.Now()
 	first, err := p.StartSyncer(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(first.Stop)
+	t.Cleanup(func() { stop(t, "first sync", first.Stop) })
 	wctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	if err := p.WaitContacts(wctx, contacts); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("%d contacts from %s into Redis in %s", contacts, db.Driver, time.Since(start).Round(time.Millisecond))
-	if n := first.Upserts.Load(); n != contacts {
+	if n := published(t, first.Upserts); n != contacts {
 		t.Errorf("first sync published %d upserts, want %d", n, contacts)
 	}
 	everyoneFound(t, p, contacts)
@@ -93,7 +92,7 @@ func testContactsToLookups(t *testing.T, db sqltest.DB) {
 
 	// A restarted syncer resumes from the cursor: it publishes what
 	// changed while it was stopped, and nothing else.
-	first.Stop()
+	stop(t, "first sync", first.Stop)
 	for i := 100; i < 105; i++ {
 		db.Exec(t, "UPDATE "+db.Prefix+"contacts SET phone = ? WHERE id = ?", fmt.Sprintf("021 552 21 %02d", i-100), i)
 	}
@@ -101,7 +100,7 @@ func testContactsToLookups(t *testing.T, db sqltest.DB) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(second.Stop)
+	t.Cleanup(func() { stop(t, "second sync", second.Stop) })
 	testwait.Until(t, 30*time.Second, "lookups to see the changes made while the syncer was stopped", func() bool {
 		for i := 100; i < 105; i++ {
 			if !slices.Equal(lookup(t, p, fmt.Sprintf("+412155221%02d", i-100)), []string{fmt.Sprint(i)}) {
@@ -112,13 +111,39 @@ func testContactsToLookups(t *testing.T, db sqltest.DB) {
 	})
 	// Poll once more: nothing new is sent either.
 	before := syncedAt(t, env)
-	if err := second.SyncNow(ctx, "acme", "crm"); err != nil {
+	if err := second.SyncNow(ctx); err != nil {
 		t.Fatal(err)
 	}
 	testwait.Until(t, 10*time.Second, "another poll", func() bool { return syncedAt(t, env).After(before) })
-	if u, d := second.Upserts.Load(), second.Deletes.Load(); u != 5 || d != 0 {
+	if u, d := published(t, second.Upserts), published(t, second.Deletes); u != 5 || d != 0 {
 		t.Errorf("restarted syncer published %d upserts and %d deletes, want the 5 changed rows only", u, d)
 	}
+}
+
+// redisURL is the test Redis's (redistest reads the same variable).
+func redisURL() string {
+	if u := os.Getenv("REDIS_URL"); u != "" {
+		return u
+	}
+	return redistest.DefaultURL
+}
+
+// stop stops a process; it releases what it holds (the sync its lease).
+func stop(t *testing.T, what string, f func() error) {
+	t.Helper()
+	if err := f(); err != nil {
+		t.Errorf("%s stopped with %v", what, err)
+	}
+}
+
+// published reads a sync process's counter of published contacts.
+func published(t *testing.T, count func() (int64, error)) int64 {
+	t.Helper()
+	n, err := count()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
 // syncedAt is when the source's cursor was last stored: after every page.
