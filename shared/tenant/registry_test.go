@@ -134,8 +134,10 @@ func TestHashedCredentials(t *testing.T) {
 func TestAdminTokenHashed(t *testing.T) {
 	var cfg tenant.Config
 	cfg.Admin.Token = tenant.HashToken(nil, "admin-secret-1")
-	if !cfg.CheckAdmin("admin-secret-1") || !cfg.CheckAdmin("admin-secret-1") {
-		t.Fatal("hashed admin token refused")
+	for range 2 { // the second time from the verified cache
+		if !cfg.CheckAdmin("admin-secret-1") {
+			t.Fatal("hashed admin token refused")
+		}
 	}
 	if cfg.CheckAdmin("admin-secret-2") || cfg.CheckAdmin("") {
 		t.Fatal("wrong admin token accepted")
