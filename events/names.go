@@ -16,6 +16,7 @@ const (
 
 	BucketWorkflowResults = "workflow_results"
 	BucketSyncCursors     = "sync_cursors"
+	BucketTenants         = "tenants"
 )
 
 var idPattern = regexp.MustCompile(`^[a-z0-9_-]{1,64}$`)

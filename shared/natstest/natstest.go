@@ -122,6 +122,7 @@ func setup(t testing.TB, url string, nc *nats.Conn) *Env {
 		}
 		_ = js.DeleteKeyValue(ctx, topo.Stream(events.BucketWorkflowResults))
 		_ = js.DeleteKeyValue(ctx, topo.Stream(events.BucketSyncCursors))
+		_ = js.DeleteKeyValue(ctx, topo.Stream(events.BucketTenants))
 	})
 	return &Env{URL: url, Conn: nc, JS: js, Topology: topo, Buckets: buckets}
 }

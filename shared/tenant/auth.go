@@ -4,9 +4,13 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
+	"maps"
 	"net/http"
 	"net/netip"
 	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
 )
 
 // Errors of Authenticate. The HTTP layer answers both without saying which
@@ -16,68 +20,166 @@ var (
 	ErrAddressRefused  = errors.New("client address not allowed")
 )
 
-// Registry finds tenants by id and by credential.
+// Registry finds tenants by id and by credential. Its tenant set can be
+// replaced while requests read it: every read sees one immutable snapshot
+// (an atomic pointer), and Replace and Apply publish a new one.
 type Registry struct {
+	key []byte
+	cur atomic.Pointer[snapshot]
+	mu  sync.Mutex // serialises writers
+}
+
+// snapshot is one version of the tenant set. It is never modified once
+// published.
+type snapshot struct {
 	byID map[string]*Tenant
-	// byHash maps sha256(kind, name, value) of each credential to its tenant,
-	// so a request costs one hash and map access per credential location,
-	// not one comparison per tenant; the final comparison is constant time.
-	byHash  map[[32]byte]credTenant
+	// byLookup maps the lookup id of each credential (see secret.go) to
+	// its entry, so a request costs one HMAC and map access per credential
+	// location, not one comparison per tenant.
+	byLookup map[lookupID]*credEntry
+	// ids are the lookup ids of each tenant's credentials, so that a
+	// change of one tenant does not hash the others' again.
+	ids     map[*Tenant][]lookupID
 	headers []string
 	queries []string
 }
 
-type credTenant struct {
-	value  string
+type credEntry struct {
 	tenant *Tenant
+	stored string // the configured value: a token or its hash form
+	hash   *hashed
+	// verified remembers the full HMAC of the token that last passed the
+	// argon2 check, shared by the snapshots in which the credential did
+	// not change, so that rotating one tenant costs the others nothing.
+	verified *atomic.Pointer[[32]byte]
 }
 
-// NewRegistry indexes a validated config.
+// NewRegistry indexes a validated config under an empty lookup key (see
+// NewKeyedRegistry).
 func NewRegistry(cfg *Config) *Registry {
-	r := &Registry{byID: map[string]*Tenant{}, byHash: map[[32]byte]credTenant{}}
+	ts := make([]*Tenant, len(cfg.Tenants))
 	for i := range cfg.Tenants {
-		t := &cfg.Tenants[i]
-		r.byID[t.ID] = t
-		for _, c := range t.Credentials {
-			if c.Header != "" {
-				name := http.CanonicalHeaderKey(c.Header)
-				r.byHash[credHash("h", name, c.Value)] = credTenant{c.Value, t}
-				if !slices.Contains(r.headers, name) {
-					r.headers = append(r.headers, name)
-				}
-			} else {
-				r.byHash[credHash("q", c.Query, c.Value)] = credTenant{c.Value, t}
-				if !slices.Contains(r.queries, c.Query) {
-					r.queries = append(r.queries, c.Query)
-				}
-			}
-		}
+		ts[i] = &cfg.Tenants[i]
 	}
+	return NewKeyedRegistry(nil, ts)
+}
+
+// NewKeyedRegistry indexes validated tenants; key is the credential lookup
+// key (CALLDEX_CREDENTIAL_KEY) that hashed credentials were made with.
+// The registry keeps the tenants: callers must not modify them.
+func NewKeyedRegistry(key []byte, tenants []*Tenant) *Registry {
+	r := &Registry{key: key}
+	r.cur.Store(r.build(nil, tenants))
 	return r
 }
 
-func credHash(kind, name, value string) [32]byte {
-	return sha256.Sum256([]byte(kind + "\x00" + name + "\x00" + value))
+// Replace makes tenants the whole tenant set, atomically for readers.
+func (r *Registry) Replace(tenants []*Tenant) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.cur.Store(r.build(r.cur.Load(), tenants))
 }
+
+// Apply adds or replaces the tenants of put and removes the ids of
+// remove, in one atomic step for readers.
+func (r *Registry) Apply(put []*Tenant, remove []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	old := r.cur.Load()
+	next := maps.Clone(old.byID)
+	for _, id := range remove {
+		delete(next, id)
+	}
+	for _, t := range put {
+		next[t.ID] = t
+	}
+	r.cur.Store(r.build(old, slices.Collect(maps.Values(next))))
+}
+
+// build indexes tenants, reusing the verification caches of old for the
+// credentials that did not change. Of two tenants presenting the same
+// credential (the store and Validate refuse that), the smaller id keeps it.
+func (r *Registry) build(old *snapshot, tenants []*Tenant) *snapshot {
+	slices.SortFunc(tenants, func(a, b *Tenant) int { return strings.Compare(a.ID, b.ID) })
+	s := &snapshot{byID: make(map[string]*Tenant, len(tenants)), byLookup: make(map[lookupID]*credEntry, len(tenants)),
+		ids: make(map[*Tenant][]lookupID, len(tenants))}
+	for _, t := range tenants {
+		s.byID[t.ID] = t
+		var known []lookupID
+		if old != nil {
+			known = old.ids[t]
+		}
+		ids := make([]lookupID, len(t.Credentials))
+		for j, c := range t.Credentials {
+			kind, name := c.location()
+			if kind == "h" {
+				if !slices.Contains(s.headers, name) {
+					s.headers = append(s.headers, name)
+				}
+			} else if !slices.Contains(s.queries, name) {
+				s.queries = append(s.queries, name)
+			}
+			if known != nil {
+				// The same tenant as before: its entries stay as they are.
+				ids[j] = known[j]
+				if e, ok := old.byLookup[known[j]]; ok && e.tenant == t {
+					if _, taken := s.byLookup[known[j]]; !taken {
+						s.byLookup[known[j]] = e
+					}
+				}
+				continue
+			}
+			e := &credEntry{tenant: t, stored: c.Value}
+			var id lookupID
+			if h, err := parseHashed(c.Value); err == nil {
+				e.hash, id = &h, h.lookup
+			} else {
+				id = lookupOf(mac(r.key, kind, name, c.Value))
+			}
+			ids[j] = id
+			if _, taken := s.byLookup[id]; taken {
+				continue
+			}
+			e.verified = new(atomic.Pointer[[32]byte])
+			if old != nil {
+				if prev, ok := old.byLookup[id]; ok && prev.stored == e.stored && prev.tenant.ID == t.ID {
+					e.verified = prev.verified
+				}
+			}
+			s.byLookup[id] = e
+		}
+		s.ids[t] = ids
+	}
+	return s
+}
+
+// CredentialOwner returns the id of the tenant presenting the same
+// credential (same place, same token), plain or hashed.
+func (r *Registry) CredentialOwner(c Credential) (string, bool) {
+	e, ok := r.cur.Load().byLookup[credLookup(r.key, c)]
+	if !ok {
+		return "", false
+	}
+	return e.tenant.ID, true
+}
+
+// Key is the credential lookup key the registry was made with.
+func (r *Registry) Key() []byte { return r.key }
 
 // Tenant returns a tenant by id.
 func (r *Registry) Tenant(id string) (*Tenant, bool) {
-	t, ok := r.byID[id]
+	t, ok := r.cur.Load().byID[id]
 	return t, ok
 }
 
 // Tenants lists every tenant.
 func (r *Registry) Tenants() []*Tenant {
-	out := make([]*Tenant, 0, len(r.byID))
-	for _, t := range r.byID {
+	byID := r.cur.Load().byID
+	out := make([]*Tenant, 0, len(byID))
+	for _, t := range byID {
 		out = append(out, t)
 	}
-	slices.SortFunc(out, func(a, b *Tenant) int {
-		if a.ID < b.ID {
-			return -1
-		}
-		return 1
-	})
+	slices.SortFunc(out, func(a, b *Tenant) int { return strings.Compare(a.ID, b.ID) })
 	return out
 }
 
@@ -97,13 +199,14 @@ func (r *Registry) Authenticate(req *http.Request) (*Tenant, error) {
 // ByCredentialValue finds the tenant owning a credential value, whatever its
 // location (App Connect sends the tenant's API key in a body).
 func (r *Registry) ByCredentialValue(value string) (*Tenant, bool) {
-	for _, h := range r.headers {
-		if t := r.match("h", h, value); t != nil {
+	s := r.cur.Load()
+	for _, h := range s.headers {
+		if t := r.match(s, "h", h, value); t != nil {
 			return t, true
 		}
 	}
-	for _, q := range r.queries {
-		if t := r.match("q", q, value); t != nil {
+	for _, q := range s.queries {
+		if t := r.match(s, "q", q, value); t != nil {
 			return t, true
 		}
 	}
@@ -111,18 +214,19 @@ func (r *Registry) ByCredentialValue(value string) (*Tenant, bool) {
 }
 
 func (r *Registry) byCredential(req *http.Request) *Tenant {
-	for _, h := range r.headers {
+	s := r.cur.Load()
+	for _, h := range s.headers {
 		if v := req.Header.Get(h); v != "" {
-			if t := r.match("h", h, v); t != nil {
+			if t := r.match(s, "h", h, v); t != nil {
 				return t
 			}
 		}
 	}
-	if len(r.queries) > 0 && req.URL.RawQuery != "" {
+	if len(s.queries) > 0 && req.URL.RawQuery != "" {
 		q := req.URL.Query()
-		for _, name := range r.queries {
+		for _, name := range s.queries {
 			if v := q.Get(name); v != "" {
-				if t := r.match("q", name, v); t != nil {
+				if t := r.match(s, "q", name, v); t != nil {
 					return t
 				}
 			}
@@ -131,12 +235,29 @@ func (r *Registry) byCredential(req *http.Request) *Tenant {
 	return nil
 }
 
-func (r *Registry) match(kind, name, value string) *Tenant {
-	ct, ok := r.byHash[credHash(kind, name, value)]
-	if !ok || subtle.ConstantTimeCompare([]byte(ct.value), []byte(value)) != 1 {
+// match finds the tenant of a presented token: one HMAC and one map
+// access; a hashed credential is checked with argon2 only the first time
+// a token passes on this replica.
+func (r *Registry) match(s *snapshot, kind, name, value string) *Tenant {
+	m := mac(r.key, kind, name, value)
+	e, ok := s.byLookup[lookupOf(m)]
+	if !ok {
 		return nil
 	}
-	return ct.tenant
+	if e.hash == nil {
+		if subtle.ConstantTimeCompare([]byte(e.stored), []byte(value)) != 1 {
+			return nil
+		}
+		return e.tenant
+	}
+	if p := e.verified.Load(); p != nil && subtle.ConstantTimeCompare(p[:], m[:]) == 1 {
+		return e.tenant
+	}
+	if !e.hash.verify(value) {
+		return nil
+	}
+	e.verified.Store(&m)
+	return e.tenant
 }
 
 func allowed(cidrs []netip.Prefix, remote string) bool {
@@ -153,7 +274,29 @@ func allowed(cidrs []netip.Prefix, remote string) bool {
 	return false
 }
 
-// CheckAdmin compares an admin bearer token in constant time.
+// verifiedAdmin remembers admin tokens that passed the argon2 check, by
+// stored hash and SHA-256 of the token (only successes: a handful).
+var verifiedAdmin sync.Map
+
+// CheckAdmin compares an admin bearer token in constant time. admin.token
+// may be the token or its hash form (HashToken).
 func (c *Config) CheckAdmin(token string) bool {
-	return token != "" && subtle.ConstantTimeCompare([]byte(token), []byte(c.Admin.Token)) == 1
+	stored := c.Admin.Token
+	if token == "" || stored == "" {
+		return false
+	}
+	if !IsHashed(stored) {
+		return subtle.ConstantTimeCompare([]byte(token), []byte(stored)) == 1
+	}
+	sum := sha256.Sum256([]byte(token))
+	k := stored + "\x00" + string(sum[:])
+	if _, ok := verifiedAdmin.Load(k); ok {
+		return true
+	}
+	h, err := parseHashed(stored)
+	if err != nil || !h.verify(token) {
+		return false
+	}
+	verifiedAdmin.Store(k, struct{}{})
+	return true
 }

@@ -198,3 +198,23 @@ func renderPath(path []any) string {
 	}
 	return b.String()
 }
+
+// DecodeTenant reads one tenant in YAML (or JSON) as Check reads a file:
+// unknown fields and wrong types are problems with their lines, and the
+// rest is still decoded, so that the caller can check it too; only a
+// syntax error leaves nothing decoded.
+func DecodeTenant(raw []byte) (Tenant, []Problem) {
+	var t Tenant
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	dec.KnownFields(true)
+	err := dec.Decode(&t)
+	var te *yaml.TypeError
+	switch {
+	case err == nil:
+		return t, nil
+	case errors.As(err, &te):
+		return t, yamlProblems(err, KindField)
+	default:
+		return t, yamlProblems(err, KindSyntax)
+	}
+}

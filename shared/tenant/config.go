@@ -189,7 +189,7 @@ func (c *Config) problems() []Problem {
 			ps = append(ps, Problem{path: []any{"tenants", i, "id"}, Kind: KindInvalid, scope: fmt.Sprintf("tenants[%d]", i), Message: fmt.Sprintf("duplicate id %q", t.ID)})
 		}
 		seen[t.ID] = true
-		ps = append(ps, t.validate(i)...)
+		ps = append(ps, t.validate([]any{"tenants", i}, fmt.Sprintf("tenant %d (%s)", i, t.ID))...)
 		for j, cr := range t.Credentials {
 			if other, dup := creds[cr]; dup && other.tenant != t.ID {
 				ps = append(ps, Problem{path: []any{"tenants", i, "credentials", j}, Kind: KindInvalid, scope: "tenant " + t.ID,
@@ -204,11 +204,25 @@ func (c *Config) problems() []Problem {
 	return ps
 }
 
-func (t *Tenant) validate(i int) []Problem {
+// ValidateTenant applies defaults to one tenant and returns every problem
+// it has, each with the path of its field within the tenant (region,
+// credentials[0].value): the checks Validate and Check make of each tenant
+// of a file.
+func ValidateTenant(t *Tenant) []Problem {
+	ps := t.validate(nil, "tenant "+t.ID)
+	for i := range ps {
+		ps[i].Path = renderPath(ps[i].path)
+	}
+	return ps
+}
+
+// validate applies defaults and lists the tenant's problems; prefix is the
+// path of the tenant, scope what Error says the problem is about.
+func (t *Tenant) validate(prefix []any, scope string) []Problem {
 	var ps []Problem
 	bad := func(field []any, format string, a ...any) {
-		path := append([]any{"tenants", i}, field...)
-		ps = append(ps, Problem{path: path, Kind: KindInvalid, scope: fmt.Sprintf("tenant %d (%s)", i, t.ID), Message: fmt.Sprintf(format, a...)})
+		path := append(slices.Clip(prefix), field...)
+		ps = append(ps, Problem{path: path, Kind: KindInvalid, scope: scope, Message: fmt.Sprintf(format, a...)})
 	}
 	if err := events.ValidID(t.ID); err != nil {
 		bad([]any{"id"}, "%v", err)
@@ -247,6 +261,10 @@ func (t *Tenant) validate(i int) []Problem {
 		switch {
 		case (cr.Header == "") == (cr.Query == ""):
 			bad([]any{"credentials", j}, "credentials[%d]: set exactly one of header or query", j)
+		case IsHashed(cr.Value):
+			if _, err := parseHashed(cr.Value); err != nil {
+				bad([]any{"credentials", j, "value"}, "credentials[%d]: %v", j, err)
+			}
 		case len(cr.Value) < 8:
 			bad([]any{"credentials", j, "value"}, "credentials[%d]: value must have at least 8 characters", j)
 		}

@@ -60,9 +60,16 @@ func capability[C any](c *Connector, wrap func(C) C) (C, bool) {
 }
 
 // guard runs one capability call through c's breaker and names the
-// connector and the operation in its error.
+// connector and the operation in its error. A call on an instance that
+// Invalidate replaced fails with a transient ErrReplaced; drain waits for
+// the calls in flight.
 func guard[T any](ctx context.Context, c *Connector, op string, run func(context.Context) (T, error)) (T, error) {
 	var out T
+	c.calls.RLock()
+	defer c.calls.RUnlock()
+	if c.replaced {
+		return out, crm.Transient(fmt.Errorf("connector %s (%s): %w", c.Name, c.Type, ErrReplaced))
+	}
 	err := c.breaker.Do(ctx, func(ctx context.Context) error {
 		var err error
 		out, err = run(ctx)

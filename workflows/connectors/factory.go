@@ -218,6 +218,30 @@ func (f *Factory) Close() error {
 	return errors.Join(errs...)
 }
 
+// Invalidate drops the cached connectors of a tenant whose definition
+// changed: the next use builds them from the new definition. The old
+// instances are drained, then closed: calls in flight finish, later calls
+// on them fail with a transient ErrReplaced (retried on the new one).
+func (f *Factory) Invalidate(tenantID string) {
+	f.mu.Lock()
+	var old []*entry
+	for k, e := range f.cache {
+		if k.tenant == tenantID {
+			old = append(old, e)
+			delete(f.cache, k)
+		}
+	}
+	f.mu.Unlock()
+	for _, e := range old {
+		go func() {
+			<-e.ready
+			if e.conn != nil {
+				e.conn.drain()
+			}
+		}()
+	}
+}
+
 // Connector is one tenant's guarded connector instance. Its capabilities
 // are reached only through the accessors of capabilities.go, each call
 // behind the instance's circuit breaker.
@@ -225,6 +249,19 @@ type Connector struct {
 	Name, Type, Tenant string
 	impl               any
 	breaker            *breaker.Breaker
+
+	// calls is held shared by each call and exclusively by drain.
+	calls    sync.RWMutex
+	replaced bool
+}
+
+// drain waits for the calls in flight, refuses later ones and closes the
+// instance.
+func (c *Connector) drain() {
+	c.calls.Lock()
+	c.replaced = true
+	c.calls.Unlock()
+	_ = c.Close()
 }
 
 // Close releases what the implementation holds (a SQL pool), if anything.

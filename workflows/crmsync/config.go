@@ -27,6 +27,11 @@ const (
 	DefaultPermanentRetry  = 10 * time.Minute
 	DefaultPageTimeout     = 2 * time.Minute
 	DefaultMetricsInterval = 5 * time.Second
+	DefaultShards          = 64
+	DefaultWorkers         = 32
+	// DefaultAccountRateLimit caps the requests per second of the sources
+	// that share a CRM account (option account).
+	DefaultAccountRateLimit = 10.0
 )
 
 // Config configures a Syncer. Zero values take the documented defaults in
@@ -38,12 +43,24 @@ type Config struct {
 	// between replicas. Default: the host name and a random suffix.
 	Owner string
 	// LeasePeriod bounds how long a source stays without a syncer when the
-	// replica holding its lease dies: another replica takes over within
-	// it. A lease is renewed every LeasePeriod/4 and counts as expired
-	// when it was not renewed for 4/5 of it; replicas that do not hold it
-	// look every LeasePeriod/5. A replica that stops cleanly releases its
-	// leases at once. Default 15s.
+	// replica holding its shard dies: another replica takes over within
+	// it. Every LeasePeriod/5 a replica renews its heartbeat and its shard
+	// leases and claims free or expired shards up to its share; a lease
+	// or heartbeat not renewed for 4/5 of the period counts as expired. A
+	// replica that stops cleanly releases its shards at once. Default 15s.
 	LeasePeriod time.Duration
+	// Shards is how many shards the sources are spread over (by a hash
+	// of tenant and source); leases are per shard, and each of N live
+	// replicas holds up to ceil(Shards/N). Every replica of a deployment
+	// must use the same value. Default 64.
+	Shards int
+	// Workers bounds the polls running at once on this replica: a slow
+	// source holds one worker, never the others' turns. Default 32.
+	Workers int
+	// DefaultAccountRateLimit caps the requests per second of the sources
+	// sharing a CRM account whose connectors set no accountRateLimit.
+	// Default 10.
+	DefaultAccountRateLimit float64
 	// DefaultInterval is the poll interval of a source whose connector
 	// sets no syncInterval. Default 30s.
 	DefaultInterval time.Duration
@@ -88,6 +105,15 @@ func (c *Config) Validate() error {
 	if c.DefaultRateLimit == 0 {
 		c.DefaultRateLimit = DefaultRateLimit
 	}
+	if c.DefaultAccountRateLimit == 0 {
+		c.DefaultAccountRateLimit = DefaultAccountRateLimit
+	}
+	if c.Shards == 0 {
+		c.Shards = DefaultShards
+	}
+	if c.Workers == 0 {
+		c.Workers = DefaultWorkers
+	}
 
 	var errs []error
 	if !ownerPattern.MatchString(c.Owner) {
@@ -112,8 +138,19 @@ func (c *Config) Validate() error {
 	if c.MaxBackoff < c.MinBackoff {
 		errs = append(errs, fmt.Errorf("crmsync: maxBackoff %s must not be below minBackoff %s", c.MaxBackoff, c.MinBackoff))
 	}
-	if c.DefaultRateLimit < 0 || math.IsNaN(c.DefaultRateLimit) || math.IsInf(c.DefaultRateLimit, 0) {
-		errs = append(errs, fmt.Errorf("crmsync: defaultRateLimit %g must be positive", c.DefaultRateLimit))
+	for _, r := range []struct {
+		name string
+		v    float64
+	}{{"defaultRateLimit", c.DefaultRateLimit}, {"defaultAccountRateLimit", c.DefaultAccountRateLimit}} {
+		if r.v < 0 || math.IsNaN(r.v) || math.IsInf(r.v, 0) {
+			errs = append(errs, fmt.Errorf("crmsync: %s %g must be positive", r.name, r.v))
+		}
+	}
+	if c.Shards < 1 || c.Shards > 4096 {
+		errs = append(errs, fmt.Errorf("crmsync: shards %d must be between 1 and 4096", c.Shards))
+	}
+	if c.Workers < 1 {
+		errs = append(errs, fmt.Errorf("crmsync: workers %d must be positive", c.Workers))
 	}
 	return errors.Join(errs...)
 }
@@ -144,12 +181,14 @@ const (
 	OptWebhookUser     = "webhookUser"
 	OptWebhookPassword = "webhookPassword"
 	OptWebhookURL      = "webhookURL"
+	OptAccount         = "account"
+	OptAccountRate     = "accountRateLimit"
 )
 
 // OptionKeys lists every option of SourceOptions. A connector constructor
 // refuses options it does not know, so these are removed before it sees
 // them (ConnectorOptions).
-var OptionKeys = []string{OptSync, OptSyncInterval, OptRateLimit, OptWebhookSecret, OptWebhookUser, OptWebhookPassword, OptWebhookURL}
+var OptionKeys = []string{OptSync, OptSyncInterval, OptRateLimit, OptWebhookSecret, OptWebhookUser, OptWebhookPassword, OptWebhookURL, OptAccount, OptAccountRate}
 
 // SourceOptions are the sync and webhook settings of one connector, read
 // from its options in the tenant YAML next to the connector's own.
@@ -172,6 +211,14 @@ type SourceOptions struct {
 	// http_auth_password) (webhookUser, webhookPassword).
 	WebhookUser     string
 	WebhookPassword string
+	// Account names the CRM account the source polls (account): sources
+	// naming the same account share one rate limiter, as the CRM counts
+	// their requests together (a HubSpot portal, a Pipedrive company).
+	Account string
+	// AccountRateLimit caps the requests per second of the account
+	// (accountRateLimit); 0 takes Config.DefaultAccountRateLimit. Sources
+	// of one account that set different values get the smallest.
+	AccountRateLimit float64
 	// WebhookURL is the webhook URL exactly as registered with the CRM
 	// (webhookURL). HubSpot signs it; set it when a proxy changes the
 	// scheme, host or path on the way. Empty: the URL as received.
@@ -195,9 +242,11 @@ func ParseSourceOptions(opts map[string]any) (SourceOptions, error) {
 	r.String(OptWebhookUser, &so.WebhookUser)
 	r.String(OptWebhookPassword, &so.WebhookPassword)
 	r.String(OptWebhookURL, &so.WebhookURL)
-	errs := []error{readRate(own, &so.RateLimit)}
-	// The rate was read by hand (the Reader has no float): mark it known.
+	r.String(OptAccount, &so.Account)
+	errs := []error{readRate(own, OptRateLimit, &so.RateLimit), readRate(own, OptAccountRate, &so.AccountRateLimit)}
+	// The rates were read by hand (the Reader has no float): mark them known.
 	delete(own, OptRateLimit)
+	delete(own, OptAccountRate)
 	errs = append(errs, r.Err())
 	if so.Interval < 0 {
 		errs = append(errs, fmt.Errorf("option %s: %s must not be negative", OptSyncInterval, so.Interval))
@@ -214,8 +263,8 @@ func ParseSourceOptions(opts map[string]any) (SourceOptions, error) {
 	return so, errors.Join(errs...)
 }
 
-func readRate(own map[string]any, dst *float64) error {
-	v, ok := own[OptRateLimit]
+func readRate(own map[string]any, key string, dst *float64) error {
+	v, ok := own[key]
 	if !ok || v == nil {
 		return nil
 	}
@@ -232,14 +281,14 @@ func readRate(own map[string]any, dst *float64) error {
 	case string:
 		p, err := strconv.ParseFloat(strings.TrimSpace(n), 64)
 		if err != nil {
-			return fmt.Errorf("option %s: %v (%T) is not a number of requests per second", OptRateLimit, v, v)
+			return fmt.Errorf("option %s: %v (%T) is not a number of requests per second", key, v, v)
 		}
 		f = p
 	default:
-		return fmt.Errorf("option %s: %v (%T) is not a number of requests per second", OptRateLimit, v, v)
+		return fmt.Errorf("option %s: %v (%T) is not a number of requests per second", key, v, v)
 	}
 	if f < 0 || math.IsNaN(f) || math.IsInf(f, 0) {
-		return fmt.Errorf("option %s: %v must be a positive number of requests per second", OptRateLimit, v)
+		return fmt.Errorf("option %s: %v must be a positive number of requests per second", key, v)
 	}
 	*dst = f
 	return nil

@@ -52,9 +52,9 @@ func TestSyncPublishesChangesAndStoresCursor(t *testing.T) {
 			testutil.ToFloat64(in.m.SyncLagSeconds.WithLabelValues(tenantID, srcName)) >= 90 && // newest change ~94s ago
 			testutil.CollectAndCount(in.m.SyncSinceSuccessSeconds) == 1
 	})
-	// A connector that lists no changes is not a source: no lease for it.
-	if _, err := h.env.Buckets.SyncCursors.Get(context.Background(), tenantID+".calls.lease"); err == nil {
-		t.Fatal("the plain connector holds a lease")
+	// A connector that lists no changes is not a source: no state for it.
+	if _, err := h.env.Buckets.SyncCursors.Get(context.Background(), tenantID+".calls"); err == nil {
+		t.Fatal("the plain connector has a sync state")
 	}
 
 	// A later change arrives with the next poll.
@@ -214,32 +214,34 @@ func TestOneReplicaSyncsAndAnotherTakesOverWhenItStops(t *testing.T) {
 func TestAnotherReplicaTakesOverWithinALeasePeriodWhenOneDies(t *testing.T) {
 	h := newHarness(t, nil, nil)
 	h.crm.put("a")
-	cfg := fastConfig(h, "dies")
-	doomed := h.ownConn(h.env.URL)
-	dies := h.start(cfg, &doomed)
+	cfg := fastConfig(h, "r1")
+	conns := map[string]conns{"r1": h.ownConn(h.env.URL), "r2": h.ownConn(h.env.URL)}
+	c1, c2 := conns["r1"], conns["r2"]
+	replicas := map[string]*instance{"r1": h.start(cfg, &c1), "r2": h.start(fastConfig(h, "r2"), &c2)}
 	h.waitSynced("a")
-	if h.leaseOwner() != "dies" {
-		t.Fatalf("lease owner %q", h.leaseOwner())
+	holder := h.leaseOwner()
+	other := map[string]string{"r1": "r2", "r2": "r1"}[holder]
+	if replicas[holder] == nil {
+		t.Fatalf("lease owner %q", holder)
 	}
-	survivor := h.start(fastConfig(h, "survives"), nil)
 
-	// Let the leader renew a few times, then cut it off from NATS without
+	// Let the holder renew a few times, then cut it off from NATS without
 	// any chance to release its lease.
-	testwait.Until(t, wait, "renewals", func() bool { return len(h.crm.callsBy("dies")) >= 3 })
+	testwait.Until(t, wait, "renewals", func() bool { return len(h.crm.callsBy(holder)) >= 3 })
 	diedAt := time.Now()
-	doomed.nc.Close()
-	testwait.Until(t, wait, "takeover", func() bool { return len(h.crm.callsBy("survives")) > 0 })
+	conns[holder].nc.Close()
+	testwait.Until(t, wait, "takeover", func() bool { return len(h.crm.callsBy(other)) > 0 })
 	took := time.Since(diedAt)
 	// One lease period, plus a little for the first call itself.
 	if limit := cfg.LeasePeriod + 250*time.Millisecond; took > limit {
 		t.Fatalf("takeover took %s after the holder died, want within the lease period %s", took, cfg.LeasePeriod)
 	}
 	t.Logf("takeover %s after the holder died (lease period %s)", took.Round(time.Millisecond), cfg.LeasePeriod)
-	dies.stop()
+	replicas[holder].stop()
 	h.crm.put("b")
 	h.waitSynced("b")
-	if survivor.s.Owner() != h.leaseOwner() {
-		t.Fatalf("lease owner %q", h.leaseOwner())
+	if h.leaseOwner() != other {
+		t.Fatalf("lease owner %q, want %q", h.leaseOwner(), other)
 	}
 }
 

@@ -235,6 +235,15 @@ type tenants []*tenant.Tenant
 
 func (t tenants) Tenants() []*tenant.Tenant { return t }
 
+func (t tenants) Tenant(id string) (*tenant.Tenant, bool) {
+	for _, x := range t {
+		if x.ID == id {
+			return x, true
+		}
+	}
+	return nil, false
+}
+
 // pub counts what reaches CONTACTS and can fail or hook UpsertMany.
 type pub struct {
 	*contact.Publisher
@@ -381,6 +390,17 @@ func (h *harness) ownConn(url string, opts ...nats.Option) conns {
 
 func (h *harness) start(cfg crmsync.Config, c *conns, setup ...func(*pub)) *instance {
 	h.t.Helper()
+	return h.startOn(cfg, c, h.tenants, setup...)
+}
+
+// startWith starts a replica on a tenant set of its own.
+func (h *harness) startWith(cfg crmsync.Config, ts crmsync.Tenants) *instance {
+	h.t.Helper()
+	return h.startOn(cfg, nil, ts)
+}
+
+func (h *harness) startOn(cfg crmsync.Config, c *conns, ts crmsync.Tenants, setup ...func(*pub)) *instance {
+	h.t.Helper()
 	cn := conns{js: h.env.JS, kv: h.env.Buckets.SyncCursors}
 	if c != nil {
 		cn = *c
@@ -390,7 +410,7 @@ func (h *harness) start(cfg crmsync.Config, c *conns, setup ...func(*pub)) *inst
 		f(in.pub)
 	}
 	s, err := crmsync.New(cfg, crmsync.Deps{
-		JS: cn.js, Cursors: cn.kv, Contacts: in.pub, Connectors: in.b, Tenants: h.tenants, Metrics: in.m,
+		JS: cn.js, Cursors: cn.kv, Contacts: in.pub, Connectors: in.b, Tenants: ts, Metrics: in.m,
 		Log: slog.New(slog.NewTextHandler(testWriter{h.t}, &slog.HandlerOptions{Level: logLevel()})).With("owner", cfg.Owner),
 	})
 	if err != nil {
@@ -450,12 +470,12 @@ func (h *harness) storedCursor() string {
 	return st.Cursor
 }
 
-// leaseOwner reads who holds the source's lease ("" if nobody).
+// leaseOwner reads who holds the lease of the source's shard ("" if nobody).
 func (h *harness) leaseOwner() string {
 	h.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	e, err := h.env.Buckets.SyncCursors.Get(ctx, tenantID+"."+srcName+".lease")
+	e, err := h.env.Buckets.SyncCursors.Get(ctx, crmsync.ShardKey(crmsync.Config{}, tenantID, srcName))
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return ""
 	}

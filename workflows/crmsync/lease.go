@@ -29,6 +29,9 @@ type lease struct {
 	owner string
 	ttl   time.Duration
 	now   func() time.Time
+	// alive, when set, tells whether an owner still runs: the lease of
+	// one that does not counts as expired at once.
+	alive func(owner string) bool
 	// rev is the revision of our last write while we hold the lease, 0
 	// when we do not.
 	rev uint64
@@ -81,7 +84,8 @@ func (l *lease) acquire(ctx context.Context) (bool, error) {
 		return false, fmt.Errorf("read lease %s: %w", l.key, err)
 	}
 	var cur leaseRecord
-	if json.Unmarshal(e.Value(), &cur) == nil && cur.Owner != l.owner && now.Sub(cur.RenewedAt) < l.ttl {
+	if json.Unmarshal(e.Value(), &cur) == nil && cur.Owner != l.owner && now.Sub(cur.RenewedAt) < l.ttl &&
+		(l.alive == nil || l.alive(cur.Owner)) {
 		return false, nil // another replica's, and alive
 	}
 	// Expired, unreadable, or ours from before a restart: take it, unless

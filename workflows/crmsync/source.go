@@ -33,9 +33,25 @@ type source struct {
 	conn    tenant.Connector
 	opts    SourceOptions
 	limiter *rate.Limiter
-	wake    chan struct{}
+	// account, when set, is shared with the sources of the same CRM
+	// account.
+	account *rate.Limiter
+	shard   int
 	log     *slog.Logger
-	lease   lease
+
+	// Scheduling, guarded by the scheduler's mutex: due and heapIndex
+	// while waiting in its heap (heapIndex -1 otherwise), running while a
+	// worker has it, woken by a wake during the run, failing while the
+	// wait is a failure's.
+	due       time.Time
+	heapIndex int
+	running   bool
+	woken     bool
+	failing   bool
+	removed   bool
+	// Owned by the worker running the source.
+	failures      int
+	buildFailures int
 
 	lister crm.ChangeLister
 	closer io.Closer
@@ -61,80 +77,51 @@ type stepError struct {
 func (e *stepError) Error() string { return e.err.Error() }
 func (e *stepError) Unwrap() error { return e.err }
 
-// poke asks the loop to run now (or the lease to be looked at now).
-func (s *source) poke() {
-	select {
-	case s.wake <- struct{}{}:
-	default:
-	}
-}
+// poke asks for a run now.
+func (s *source) poke() { s.sy.sched.wake(s) }
 
-// opTimeout bounds one lease operation: well within a renewal period.
-func (s *source) opTimeout() time.Duration {
-	return max(s.sy.cfg.LeasePeriod/5, 10*time.Millisecond)
-}
-
-// run builds the connector, then competes for the lease and syncs while
-// it holds it, until ctx ends.
-func (s *source) run(ctx context.Context) {
-	if !s.build(ctx) {
-		return
-	}
-	defer s.closeConnector()
-	check := s.sy.cfg.LeasePeriod / 5
-	for ctx.Err() == nil {
-		opCtx, cancel := context.WithTimeout(ctx, s.opTimeout())
-		held, err := s.lease.acquire(opCtx)
-		cancel()
-		if err != nil && ctx.Err() == nil {
-			s.countError("lease")
-			s.log.Warn("crm sync: lease", "err", err)
-		}
-		if held {
-			s.lead(ctx)
-			continue
-		}
-		sleep(ctx, check, s.wake)
-	}
-}
-
-// build makes the connector instance, retrying until it can be built.
-// false: not a source (not a ChangeLister, or a name that cannot be a
-// source id), or ctx ended.
-func (s *source) build(ctx context.Context) bool {
-	for failures := 1; ; failures++ {
-		inst, err := s.sy.deps.Connectors.Build(ctx, s.name, s.conn)
-		if err == nil {
-			lister, ok := inst.ChangeLister()
-			if !ok {
-				_ = inst.Close()
-				s.log.Debug("crm sync: connector lists no changes; not synced", "type", s.conn.Type)
-				return false
-			}
-			if err := events.ValidID(s.name); err != nil {
-				_ = inst.Close()
-				s.countError("build")
-				s.log.Error("crm sync: connector name cannot be a source id; not synced (rename it or set sync: false)", "err", err)
-				return false
-			}
-			s.lister, s.closer = lister, inst
-			return true
-		}
-		if ctx.Err() != nil {
-			return false
-		}
+// build makes the connector instance: false when it is not a source (no
+// ChangeLister, or a name that cannot be a source id).
+func (s *source) build(ctx context.Context) (bool, error) {
+	inst, err := s.sy.deps.Connectors.Build(ctx, s.name, s.conn)
+	if err != nil {
 		s.countError("build")
-		wait := backoff(s.sy.cfg.MinBackoff, s.sy.cfg.MaxBackoff, failures)
-		if crm.IsPermanent(err) {
-			wait = s.sy.cfg.PermanentRetry
-			s.log.Error("crm sync: cannot build connector; retrying later", "err", err, "retryIn", wait)
-		} else {
-			s.log.Warn("crm sync: cannot build connector yet", "err", err, "retryIn", wait)
-		}
-		if !sleep(ctx, wait, nil) {
-			return false
-		}
+		return false, err
 	}
+	lister, ok := inst.ChangeLister()
+	if !ok {
+		_ = inst.Close()
+		s.log.Debug("crm sync: connector lists no changes; not synced", "type", s.conn.Type)
+		return false, nil
+	}
+	if err := events.ValidID(s.name); err != nil {
+		_ = inst.Close()
+		s.countError("build")
+		s.log.Error("crm sync: connector name cannot be a source id; not synced (rename it or set sync: false)", "err", err)
+		return false, nil
+	}
+	s.lister, s.closer = lister, inst
+	s.buildFailures = 0
+	return true, nil
+}
+
+// buildWait is the wait after a failed build.
+func (s *source) buildWait(err error) time.Duration {
+	cfg := s.sy.cfg
+	if crm.IsPermanent(err) {
+		s.log.Error("crm sync: cannot build connector; retrying later", "err", err, "retryIn", cfg.PermanentRetry)
+		return cfg.PermanentRetry
+	}
+	wait := backoff(cfg.MinBackoff, cfg.MaxBackoff, s.buildFailures)
+	s.log.Warn("crm sync: cannot build connector yet", "err", err, "retryIn", wait)
+	return wait
+}
+
+// retire ends a source removed from the configuration: no longer
+// reported, its connector closed.
+func (s *source) retire() {
+	s.setLeading(false)
+	s.closeConnector()
 }
 
 func (s *source) closeConnector() {
@@ -142,103 +129,21 @@ func (s *source) closeConnector() {
 		if err := s.closer.Close(); err != nil {
 			s.log.Warn("crm sync: close connector", "err", err)
 		}
+		s.closer = nil
 	}
 }
 
-// lead syncs while this replica holds the lease, renewing it every
-// LeasePeriod/4. It returns when the lease is lost (the sync stops first)
-// or ctx ends (the lease is then released and the other replicas told).
-func (s *source) lead(ctx context.Context) {
+// startTerm begins a leadership term of the source on this replica.
+func (s *source) startTerm() {
 	s.term = newTerm()
 	s.seen = nil
 	s.setLeading(true)
-	s.log.Info("crm sync: lease acquired", "owner", s.lease.owner)
-
-	leadCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		s.syncLoop(leadCtx)
-	}()
-	renew := time.NewTicker(s.sy.cfg.LeasePeriod / 4)
-	defer renew.Stop()
-	stop := func() {
-		cancel()
-		<-done
-		s.setLeading(false)
-	}
-	for {
-		select {
-		case <-ctx.Done():
-			stop()
-			rctx, rcancel := context.WithTimeout(context.Background(), max(s.opTimeout(), time.Second))
-			defer rcancel()
-			if err := s.lease.release(rctx); err != nil {
-				s.log.Warn("crm sync: lease not released; another replica takes over once it expires", "err", err)
-				return
-			}
-			// Tell the other replicas, so that one takes over now.
-			if err := s.sy.requests.SyncNow(rctx, s.tenant, s.name); err != nil {
-				s.log.Debug("crm sync: cannot announce the released lease", "err", err)
-			}
-			s.log.Info("crm sync: lease released")
-			return
-		case <-done:
-			// The loop saw another replica's cursor write: stand down.
-			stop()
-			s.lease.rev = 0
-			return
-		case <-renew.C:
-			opCtx, ocancel := context.WithTimeout(ctx, s.opTimeout())
-			held, err := s.lease.acquire(opCtx)
-			ocancel()
-			if ctx.Err() != nil {
-				continue // stopping: release above
-			}
-			if !held {
-				stop()
-				s.countError("lease")
-				s.log.Warn("crm sync: lease lost; sync stopped", "err", err)
-				return
-			}
-		}
-	}
 }
 
 func newTerm() string {
 	b := make([]byte, 8)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
-}
-
-// syncLoop runs the source until ctx ends: a run, then the poll interval
-// (cut short by a wake) after a success, or the failure's wait.
-func (s *source) syncLoop(ctx context.Context) {
-	failures := 0
-	for {
-		err := s.runOnce(ctx)
-		if ctx.Err() != nil {
-			return
-		}
-		if errors.Is(err, errLeaseLost) {
-			s.countError("lease")
-			s.log.Warn("crm sync: another replica writes this source's cursor; standing down", "err", err)
-			return
-		}
-		wait, wake := s.opts.Interval, (<-chan struct{})(s.wake)
-		if err != nil {
-			failures++
-			// Waits after a failure are not cut short by wakes: a webhook
-			// must not make the loop ignore Retry-After or the backoff.
-			wait, wake = s.failureWait(err, failures), nil
-		} else {
-			failures = 0
-		}
-		if !sleep(ctx, wait, wake) {
-			return
-		}
-	}
 }
 
 // failureWait classifies a failed run, logs and counts it, and returns
@@ -279,11 +184,6 @@ func backoff(minD, maxD time.Duration, n int) time.Duration {
 // step leaves the stored cursor at the last page whose events were all
 // acked, so the next run sends the failed page again.
 func (s *source) runOnce(ctx context.Context) error {
-	// A wake that came before this run is answered by it.
-	select {
-	case <-s.wake:
-	default:
-	}
 	kv := s.sy.deps.Cursors
 	st, rev, err := loadState(ctx, kv, s.key)
 	if err != nil {
@@ -305,6 +205,11 @@ func (s *source) runOnce(ctx context.Context) error {
 	for {
 		if err := s.limiter.Wait(ctx); err != nil {
 			return err
+		}
+		if s.account != nil && pages > 0 { // the first page's token is taken by the scheduler
+			if err := s.account.Wait(ctx); err != nil {
+				return err
+			}
 		}
 		pageCtx, cancel := context.WithTimeout(ctx, s.sy.cfg.PageTimeout)
 		page, err := s.lister.ListChanges(pageCtx, st.Cursor)

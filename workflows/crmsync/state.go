@@ -17,11 +17,9 @@ import (
 // [a-z0-9_-], so no key of one source is a key of another):
 //
 //	<tenant>.<source>          state: the cursor and what goes with it
-//	<tenant>.<source>.lease    who syncs the source
 //	<tenant>.<source>.wake     "sync now" requests (webhooks, SyncNow)
 //	<tenant>.<source>.resync   full resync requests
 const (
-	suffixLease  = ".lease"
 	suffixWake   = ".wake"
 	suffixResync = ".resync"
 )

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"reflect"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -44,9 +45,10 @@ type Builder interface {
 	Build(ctx context.Context, name string, c tenant.Connector) (Instance, error)
 }
 
-// Tenants lists the configured tenants (*tenant.Registry).
+// Tenants lists the configured tenants and finds one (*tenant.Registry).
 type Tenants interface {
 	Tenants() []*tenant.Tenant
+	Tenant(id string) (*tenant.Tenant, bool)
 }
 
 var (
@@ -81,9 +83,13 @@ type Syncer struct {
 	log      *slog.Logger
 	requests *Requests
 	sources  []*source
-	byKey    map[string]*source
-	running  atomic.Bool
-	now      func() time.Time
+	accounts *accounts
+	// mu guards sources and byKey, which TenantsChanged changes.
+	mu      sync.RWMutex
+	byKey   map[string]*source
+	sched   *scheduler
+	running atomic.Bool
+	now     func() time.Time
 }
 
 // New checks the config, the dependencies and every connector's sync
@@ -103,28 +109,87 @@ func New(cfg Config, deps Deps) (*Syncer, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Syncer{cfg: cfg, deps: deps, log: log, requests: NewRequests(deps.Cursors), byKey: map[string]*source{}, now: time.Now}
+	s := &Syncer{cfg: cfg, deps: deps, log: log, requests: NewRequests(deps.Cursors), byKey: map[string]*source{}, now: time.Now,
+		accounts: &accounts{limiters: map[string]*rate.Limiter{}}}
 	tenants := slices.SortedFunc(slices.Values(deps.Tenants.Tenants()), func(a, b *tenant.Tenant) int { return cmp.Compare(a.ID, b.ID) })
 	for _, t := range tenants {
-		for _, name := range slices.Sorted(maps.Keys(t.Connectors)) {
-			c := t.Connectors[name]
-			so, err := ParseSourceOptions(c.Options)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("crmsync: tenant %s connector %s: %w", t.ID, name, err))
-				continue
-			}
-			if !so.Sync {
-				continue
-			}
-			src := s.newSource(t.ID, name, tenant.Connector{Type: c.Type, Options: ConnectorOptions(c.Options)}, so)
+		srcs, err := s.sourcesOf(t)
+		errs = append(errs, err)
+		for _, src := range srcs {
 			s.sources = append(s.sources, src)
 			s.byKey[src.key] = src
 		}
 	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
+	s.sched = newScheduler(s)
 	return s, nil
+}
+
+// sourcesOf makes the sources of a tenant: its connectors with sync on.
+func (s *Syncer) sourcesOf(t *tenant.Tenant) ([]*source, error) {
+	var out []*source
+	var errs []error
+	for _, name := range slices.Sorted(maps.Keys(t.Connectors)) {
+		c := t.Connectors[name]
+		so, err := ParseSourceOptions(c.Options)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("crmsync: tenant %s connector %s: %w", t.ID, name, err))
+			continue
+		}
+		if !so.Sync {
+			continue
+		}
+		src := s.newSource(t.ID, name, tenant.Connector{Type: c.Type, Options: ConnectorOptions(c.Options)}, so)
+		if so.Account != "" {
+			src.account = s.accounts.limiter(so.Account, cmp.Or(so.AccountRateLimit, s.cfg.DefaultAccountRateLimit))
+		}
+		out = append(out, src)
+	}
+	return out, errors.Join(errs...)
+}
+
+// TenantsChanged makes the sources of the given tenants what Tenants says
+// now (call it after the registry changed; tenantstore.WatchConfig
+// OnChange): sources of removed tenants or connectors stop, new ones start
+// if their shard is held here, and a source whose connector definition
+// changed starts again with a new connector from its stored cursor. Bad
+// sync options are logged; the tenant's other sources still change.
+func (s *Syncer) TenantsChanged(ids []string) {
+	for _, id := range ids {
+		var fresh []*source
+		if t, ok := s.deps.Tenants.Tenant(id); ok {
+			srcs, err := s.sourcesOf(t)
+			if err != nil {
+				s.log.Error("crm sync: tenant's sync options refused", "tenant", id, "err", err)
+			}
+			fresh = srcs
+		}
+		s.mu.Lock()
+		next := map[string]*source{}
+		for _, src := range fresh {
+			next[src.key] = src
+			if old, ok := s.byKey[src.key]; ok && reflect.DeepEqual(old.conn, src.conn) && old.opts == src.opts {
+				next[src.key] = old // unchanged: keeps its connector and turn
+			}
+		}
+		for key, old := range s.byKey {
+			if old.tenant == id && next[key] != old {
+				s.sched.remove(old)
+				delete(s.byKey, key)
+			}
+		}
+		s.sources = slices.DeleteFunc(s.sources, func(src *source) bool { return src.tenant == id && next[src.key] != src })
+		for key, src := range next {
+			if s.byKey[key] != src {
+				s.byKey[key] = src
+				s.sources = append(s.sources, src)
+				s.sched.add(src)
+			}
+		}
+		s.mu.Unlock()
+	}
 }
 
 func (s *Syncer) newSource(tenantID, name string, conn tenant.Connector, so SourceOptions) *source {
@@ -136,28 +201,24 @@ func (s *Syncer) newSource(tenantID, name string, conn tenant.Connector, so Sour
 	}
 	key := stateKey(tenantID, name)
 	return &source{
-		sy:      s,
-		tenant:  tenantID,
-		name:    name,
-		key:     key,
-		conn:    conn,
-		opts:    so,
-		limiter: rate.NewLimiter(rate.Limit(so.RateLimit), max(1, int(so.RateLimit))),
-		wake:    make(chan struct{}, 1),
-		log:     s.log.With("tenant", tenantID, "source", name),
-		lease: lease{
-			kv:    s.deps.Cursors,
-			key:   key + suffixLease,
-			owner: s.cfg.Owner,
-			ttl:   s.cfg.LeasePeriod * 4 / 5,
-			now:   s.now,
-		},
+		sy:        s,
+		tenant:    tenantID,
+		name:      name,
+		key:       key,
+		conn:      conn,
+		opts:      so,
+		limiter:   rate.NewLimiter(rate.Limit(so.RateLimit), max(1, int(so.RateLimit))),
+		shard:     shardOf(key, s.cfg.Shards),
+		heapIndex: -1,
+		log:       s.log.With("tenant", tenantID, "source", name),
 	}
 }
 
 // Sources lists the configured sources as "<tenant>.<source>", including
 // connectors that turn out not to list changes once built.
 func (s *Syncer) Sources() []string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
 	out := make([]string, len(s.sources))
 	for i, src := range s.sources {
 		out[i] = src.key
@@ -168,31 +229,56 @@ func (s *Syncer) Sources() []string {
 // Owner is the name this replica holds leases under.
 func (s *Syncer) Owner() string { return s.cfg.Owner }
 
-// Run syncs every source until ctx ends, then releases the leases it holds
-// and closes the connectors it built. A failing source never stops Run
-// nor the other sources; Run returns nil once stopped.
+// Run syncs the sources of the shards this replica holds until ctx ends,
+// then releases its shard leases and closes the connectors it built. A
+// failing source never stops Run nor the other sources; Run returns nil
+// once stopped.
 func (s *Syncer) Run(ctx context.Context) error {
 	if !s.running.CompareAndSwap(false, true) {
 		return ErrRunning
 	}
+	defer s.closeConnectors()
 	var wg sync.WaitGroup
-	for _, src := range s.sources {
-		wg.Go(func() { src.run(ctx) })
-	}
+	schedCtx, stopSched := context.WithCancel(context.Background())
+	schedDone := make(chan struct{})
+	go func() { defer close(schedDone); s.sched.run(schedCtx) }()
+	coord := newCoordinator(s, func(shard int) { s.sched.gain(schedCtx, shard) }, s.sched.lose, s.sched.leaseLost)
+	// The coordinator stops the shards' sources before it gives their
+	// leases back; the scheduler stops after it.
+	wg.Go(func() {
+		coord.run(ctx)
+		stopSched()
+		<-schedDone
+	})
 	for _, filter := range requestKeyFilters {
 		wg.Go(func() { s.watchRequests(ctx, filter) })
 	}
 	wg.Go(func() { s.refreshMetrics(ctx) })
-	s.log.Info("crm sync running", "owner", s.cfg.Owner, "sources", len(s.sources))
+	s.log.Info("crm sync running", "owner", s.cfg.Owner, "sources", len(s.Sources()), "shards", s.cfg.Shards, "workers", s.cfg.Workers)
 	wg.Wait()
 	return nil
+}
+
+func (s *Syncer) closeConnectors() {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, src := range s.sources {
+		src.closeConnector()
+	}
+}
+
+func (s *Syncer) source(tenantID, name string) (*source, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	src, ok := s.byKey[stateKey(tenantID, name)]
+	return src, ok
 }
 
 // SyncNow asks the replica that syncs the source to poll it now (see
 // Requests.SyncNow). It returns ErrUnknownSource for a source this Syncer
 // was not configured with.
 func (s *Syncer) SyncNow(ctx context.Context, tenantID, source string) error {
-	src, ok := s.byKey[stateKey(tenantID, source)]
+	src, ok := s.source(tenantID, source)
 	if !ok {
 		return fmt.Errorf("sync now %s/%s: %w", tenantID, source, ErrUnknownSource)
 	}
@@ -204,7 +290,7 @@ func (s *Syncer) SyncNow(ctx context.Context, tenantID, source string) error {
 // cursor is reset and, after a complete pass, the contacts of the source
 // the CRM did not list are deleted.
 func (s *Syncer) Resync(ctx context.Context, tenantID, source string) error {
-	src, ok := s.byKey[stateKey(tenantID, source)]
+	src, ok := s.source(tenantID, source)
 	if !ok {
 		return fmt.Errorf("resync %s/%s: %w", tenantID, source, ErrUnknownSource)
 	}
@@ -235,7 +321,7 @@ func (s *Syncer) watchRequests(ctx context.Context, filter string) {
 				continue
 			}
 			if t, src, ok := parseRequestKey(e.Key()); ok {
-				if local := s.byKey[stateKey(t, src)]; local != nil {
+				if local, ok := s.source(t, src); ok {
 					local.poke()
 				}
 			}
@@ -256,7 +342,10 @@ func (s *Syncer) refreshMetrics(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			for _, src := range s.sources {
+			s.mu.RLock()
+			srcs := slices.Clone(s.sources)
+			s.mu.RUnlock()
+			for _, src := range srcs {
 				src.updateGauges()
 			}
 		}

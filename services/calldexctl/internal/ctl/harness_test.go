@@ -21,6 +21,8 @@ type cli struct {
 	redis  string // prefix, "" without Redis
 	config string
 	env    map[string]string
+	// stdin is what the next commands read.
+	stdin string
 }
 
 func newCLI(t *testing.T, env *natstest.Env) *cli {
@@ -74,7 +76,7 @@ func (c *cli) runCtx(ctx context.Context, args ...string) result {
 	}
 	full = append(full, args...)
 	var out, errOut bytes.Buffer
-	code := Main(ctx, full, IO{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errOut}, func(k string) (string, bool) {
+	code := Main(ctx, full, IO{Stdin: strings.NewReader(c.stdin), Stdout: &out, Stderr: &errOut}, func(k string) (string, bool) {
 		v, ok := c.env[k]
 		return v, ok
 	})

@@ -165,6 +165,7 @@ Ctrl-C kills it.`,
 		importCmd(a),
 		lookupCmd(a),
 		configCmd(a),
+		tenantsCmd(a),
 	)
 	return root
 }

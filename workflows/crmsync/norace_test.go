@@ -1,0 +1,5 @@
+//go:build !race
+
+package crmsync_test
+
+const raceEnabled = false
