@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -24,6 +25,7 @@ import (
 	"github.com/calldex/calldex/events"
 	"github.com/calldex/calldex/services/internal/crmhooks"
 	"github.com/calldex/calldex/services/internal/ingress"
+	"github.com/calldex/calldex/services/internal/tenantadmin"
 	"github.com/calldex/calldex/shared/contact"
 	"github.com/calldex/calldex/shared/eventpub"
 	"github.com/calldex/calldex/shared/index"
@@ -34,6 +36,7 @@ import (
 	"github.com/calldex/calldex/shared/projector"
 	"github.com/calldex/calldex/shared/redisx"
 	"github.com/calldex/calldex/shared/tenant"
+	"github.com/calldex/calldex/shared/tenantstore"
 	"github.com/calldex/calldex/workflows/connectors"
 	"github.com/calldex/calldex/workflows/crmsync"
 	"github.com/calldex/calldex/workflows/dispatch"
@@ -92,8 +95,12 @@ type App struct {
 	afterHTTP []func()
 	closers   []func()
 
-	// Tenants is the tenants' configuration in force.
+	// Tenants is the tenants file this process started with (admin token,
+	// bootstrap tenants); the tenants in force are the store's.
 	Tenants *tenant.Config
+	// syncer is Syncer for the tenant watcher, which may call it from
+	// its goroutine.
+	syncer atomic.Pointer[crmsync.Syncer]
 	// Syncer is the CRM sync of the sync role, nil without it.
 	Syncer *crmsync.Syncer
 	// Metrics are the process's collectors (what /metrics serves).
@@ -125,9 +132,11 @@ func Build(ctx context.Context, cfg Config, opt ...Option) (_ *App, err error) {
 		return nil, fmt.Errorf("configuration: %w", err)
 	}
 	a.demo = cfg.Demo() && a.opts.tenants == nil
-	if a.Tenants, err = a.loadTenants(); err != nil {
+	boot, err := a.loadTenants()
+	if err != nil {
 		return nil, err
 	}
+	a.Tenants = boot.expanded
 	roles := cfg.Roles
 	topo := events.Topology{Prefix: cfg.StreamPrefix, Replicas: cfg.StreamReplicas}
 	m := metrics.New()
@@ -137,12 +146,15 @@ func Build(ctx context.Context, cfg Config, opt ...Option) (_ *App, err error) {
 	if err != nil {
 		return nil, err
 	}
-	reg := tenant.NewRegistry(a.Tenants)
 	factory, err := connectors.New(connectors.Config{}, connectors.Deps{HTTP: connectors.NewHTTPClient(connectors.HTTPConfig{})})
 	if err != nil {
 		return nil, err
 	}
 	a.closers = append(a.closers, func() { _ = factory.Close() })
+	reg, store, err := a.openTenants(ctx, js, topo, boot, factory)
+	if err != nil {
+		return nil, err
+	}
 	contacts := contact.NewPublisher(js, topo)
 
 	var idx index.Index
@@ -198,6 +210,7 @@ func Build(ctx context.Context, cfg Config, opt ...Option) (_ *App, err error) {
 		}); err != nil {
 			return nil, err
 		}
+		a.syncer.Store(a.Syncer)
 		// Run releases the leases before it returns, while NATS is still up.
 		a.parts = append(a.parts, part{"sync", a.Syncer.Run})
 	}
@@ -215,7 +228,7 @@ func Build(ctx context.Context, cfg Config, opt ...Option) (_ *App, err error) {
 	var handler http.Handler
 	if roles.Has(RoleIngress) {
 		if handler, err = a.ingress(ctx, ingressParts{
-			topo: topo, js: js, buckets: buckets, reg: reg, idx: idx, proj: proj, ready: ready, contacts: contacts,
+			topo: topo, js: js, buckets: buckets, reg: reg, store: store, idx: idx, proj: proj, ready: ready, contacts: contacts,
 			pub: pub, factory: factory, m: m, checks: checks,
 		}); err != nil {
 			return nil, err
@@ -236,6 +249,7 @@ type ingressParts struct {
 	js       jetstream.JetStream
 	buckets  natsx.Buckets
 	reg      *tenant.Registry
+	store    *tenantstore.Store
 	idx      index.Index
 	proj     *projector.Projector
 	ready    *projector.Readiness
@@ -274,7 +288,8 @@ func (a *App) ingress(ctx context.Context, p ingressParts) (http.Handler, error)
 		return nil, err
 	}
 	return ingress.New(ingress.Deps{
-		Config: a.Tenants, Tenants: p.reg, Lookup: look, Contacts: p.contacts,
+		TenantAdmin: tenantadmin.New(p.store, a.Tenants, a.log),
+		Config:      a.Tenants, Tenants: p.reg, Lookup: look, Contacts: p.contacts,
 		Projection: a.projection(p), JS: p.js, Topology: p.topo, Metrics: p.m, Log: a.log,
 		Workflows: disp, AppConnect: ac, Webhooks: hooks, Resync: requests, Ready: p.checks,
 	})
@@ -368,29 +383,80 @@ func (a *App) close() {
 	a.closers = nil
 }
 
-func (a *App) loadTenants() (*tenant.Config, error) {
+// bootTenants is the tenants file as the process read it: expanded (the
+// admin token, checks) and with its ${VAR} references kept (what the
+// tenants bucket stores).
+type bootTenants struct {
+	expanded *tenant.Config
+	refs     []tenant.Tenant
+}
+
+func (a *App) loadTenants() (bootTenants, error) {
 	if a.opts.tenants != nil {
-		return a.opts.tenants, nil
+		return bootTenants{a.opts.tenants, a.opts.tenants.Tenants}, nil
 	}
-	// ${CALLDEX_DATA_DIR} in a config means the resolved data directory.
-	getenv := func(k string) (string, bool) {
-		if k == "CALLDEX_DATA_DIR" {
-			return a.cfg.DataDir, true
-		}
-		return os.LookupEnv(k)
-	}
+	path, what := a.cfg.TenantsFile, "CALLDEX_CONFIG "+a.cfg.TenantsFile
 	if a.demo {
-		cfg, err := tenant.Load(DemoConfig, getenv)
-		if err != nil {
-			return nil, fmt.Errorf("demo config (run from the repository root, or set CALLDEX_CONFIG): %w", err)
-		}
-		return cfg, nil
+		path, what = DemoConfig, "demo config (run from the repository root, or set CALLDEX_CONFIG)"
 	}
-	cfg, err := tenant.Load(a.cfg.TenantsFile, getenv)
+	expanded, err := tenant.Load(path, a.getenv)
 	if err != nil {
-		return nil, fmt.Errorf("CALLDEX_CONFIG %s: %w", a.cfg.TenantsFile, err)
+		return bootTenants{}, fmt.Errorf("%s: %w", what, err)
 	}
-	return cfg, nil
+	refs, err := tenant.Load(path, tenant.KeepRefs)
+	if err != nil {
+		return bootTenants{}, fmt.Errorf("%s: %w", what, err)
+	}
+	return bootTenants{expanded, refs.Tenants}, nil
+}
+
+// getenv reads the environment for ${VAR} in tenants; ${CALLDEX_DATA_DIR}
+// means the resolved data directory.
+func (a *App) getenv(k string) (string, bool) {
+	if k == "CALLDEX_DATA_DIR" {
+		return a.cfg.DataDir, true
+	}
+	return os.LookupEnv(k)
+}
+
+// openTenants serves tenants from the tenants bucket: the file's tenants
+// that the bucket lacks are imported (after that the bucket wins, changed
+// through the admin API or calldexctl tenants apply), and a watcher keeps
+// the registry equal to the bucket, dropping the connectors and sync
+// sources of each changed tenant. It returns once the registry holds the
+// bucket's tenants.
+func (a *App) openTenants(ctx context.Context, js jetstream.JetStream, topo events.Topology, boot bootTenants, factory *connectors.Factory) (*tenant.Registry, *tenantstore.Store, error) {
+	kv, err := tenantstore.EnsureBucket(ctx, js, topo)
+	if err != nil {
+		return nil, nil, err
+	}
+	key := []byte(a.cfg.CredentialKey)
+	reg := tenant.NewKeyedRegistry(key, nil)
+	store := tenantstore.New(kv, tenantstore.Config{LookupKey: key, Getenv: a.getenv, Owners: reg})
+	if _, err := store.Import(ctx, boot.refs); err != nil {
+		return nil, nil, fmt.Errorf("import tenants: %w", err)
+	}
+	w := tenantstore.NewWatcher(kv, reg, tenantstore.WatchConfig{Getenv: a.getenv, Log: a.log, OnChange: func(ids []string) {
+		for _, id := range ids {
+			factory.Invalidate(id)
+		}
+		if s := a.syncer.Load(); s != nil {
+			s.TenantsChanged(ids)
+		}
+	}})
+	wctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	watched := make(chan error, 1)
+	go func() { watched <- w.Run(wctx) }()
+	a.closers = append(a.closers, func() { stop(); <-watched })
+	select {
+	case <-w.Synced():
+		return reg, store, nil
+	case err := <-watched:
+		watched <- err
+		return nil, nil, fmt.Errorf("tenants bucket: %w", err)
+	case <-time.After(30 * time.Second):
+		return nil, nil, errors.New("tenants bucket: not loaded within 30s")
+	}
 }
 
 // openNATS embeds NATS when no URL is configured, connects, and sets up

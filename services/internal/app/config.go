@@ -70,6 +70,9 @@ type Config struct {
 	// WorkerConcurrency is how many workflows a worker runs at once; 0
 	// keeps the worker's default.
 	WorkerConcurrency int
+	// CredentialKey keys the lookup hash of stored tenant tokens: the same
+	// on every replica and for calldexctl.
+	CredentialKey string
 }
 
 // envVar is one environment variable of Config: its default (as written
@@ -106,6 +109,7 @@ var envVars = []envVar{
 		return err
 	}},
 	{"CALLDEX_PPROF_ADDR", "", "loopback address serving net/http/pprof; empty serves none", func(c *Config, v string) error { c.PprofAddr = v; return nil }},
+	{"CALLDEX_CREDENTIAL_KEY", "", "keys the lookup hash of stored tenant tokens; the same on every replica and for calldexctl", func(c *Config, v string) error { c.CredentialKey = v; return nil }},
 	{"CALLDEX_WORKER_CONCURRENCY", "0", "workflows run at once per worker; 0 keeps the default (128)", func(c *Config, v string) (err error) {
 		c.WorkerConcurrency, err = strconv.Atoi(v)
 		return err

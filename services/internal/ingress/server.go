@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/calldex/calldex/events"
+	"github.com/calldex/calldex/services/internal/tenantadmin"
 	"github.com/calldex/calldex/shared/contact"
 	"github.com/calldex/calldex/shared/lookup"
 	"github.com/calldex/calldex/shared/metrics"
@@ -56,6 +57,9 @@ type Deps struct {
 	// Webhooks serves CRM change notifications under /webhooks/; nil
 	// disables them.
 	Webhooks http.Handler
+	// TenantAdmin serves the tenant definitions under /admin/v1/tenants
+	// (tenantadmin.Patterns); nil disables them.
+	TenantAdmin http.Handler
 	// Resync starts a full resync of a tenant's source; nil disables the
 	// admin route.
 	Resync Resyncer
@@ -111,6 +115,11 @@ func (s *Server) routes() {
 	}
 	if s.Webhooks != nil {
 		s.mux.Handle("/webhooks/", s.Webhooks)
+	}
+	if s.TenantAdmin != nil {
+		for _, p := range tenantadmin.Patterns {
+			s.mux.Handle(p, s.TenantAdmin)
+		}
 	}
 	if s.Resync != nil {
 		s.handle("POST /admin/v1/tenants/{tenant}/sources/{source}/resync", s.adminAuth(s.adminResync))
