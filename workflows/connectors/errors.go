@@ -2,11 +2,13 @@ package connectors
 
 import "errors"
 
-// Errors of the factory; both are permanent (wrapped in crm.ErrPermanent):
+// Errors of the factory; all are permanent (wrapped in crm.ErrPermanent):
 // the tenant config must change.
 var (
 	// ErrUnknownType: no connector type of that name is registered.
 	ErrUnknownType = errors.New("unknown connector type")
 	// ErrUnsupportedAction: the connector cannot do the workflow's action.
 	ErrUnsupportedAction = errors.New("action not supported by connector")
+	// ErrNotCheckable: the connector type has no Check (Type.Check).
+	ErrNotCheckable = errors.New("connector type cannot be checked before it is built")
 )
