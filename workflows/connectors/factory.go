@@ -7,6 +7,7 @@ import (
 	"io"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -152,39 +153,34 @@ func (f *Factory) Build(ctx context.Context, name string, c tenant.Connector) (c
 
 // Check reads a connector's options as Build does, the sync's beside
 // them, without connecting anywhere, and tells what the connector will be
-// able to do. Its errors are permanent: ErrUnknownType, ErrNotCheckable,
-// or the options' problems, all at once.
-func (f *Factory) Check(name string, c tenant.Connector) (Capabilities, error) {
-	typ, err := f.typeOf(name, c)
-	if err != nil {
-		return Capabilities{}, err
-	}
-	if typ.Check == nil {
-		return Capabilities{}, crm.Permanent(fmt.Errorf("connector %s: %w: %q", name, ErrNotCheckable, c.Type))
+// able to do. Its error is ErrUnknownType, ErrNotCheckable, or the
+// options' problems joined (errors.Join), with no more words around them:
+// the caller says which connector it checked.
+func (f *Factory) Check(c tenant.Connector) (Capabilities, error) {
+	f.mu.Lock()
+	typ, ok := f.types[c.Type]
+	f.mu.Unlock()
+	switch {
+	case !ok:
+		return Capabilities{}, fmt.Errorf("%w %q (known: %s)", ErrUnknownType, c.Type, strings.Join(f.Types(), ", "))
+	case typ.Check == nil:
+		return Capabilities{}, fmt.Errorf("%w: %q", ErrNotCheckable, c.Type)
 	}
 	impl, err := typ.Check(crmsync.ConnectorOptions(c.Options), f.deps)
 	_, syncErr := crmsync.ParseSourceOptions(c.Options)
 	if err := errors.Join(err, syncErr); err != nil {
-		return Capabilities{}, crm.Permanent(fmt.Errorf("connector %s (%s): %w", name, c.Type, err))
+		return Capabilities{}, err
 	}
 	return capabilitiesOf(impl), nil
 }
 
-func (f *Factory) typeOf(name string, c tenant.Connector) (Type, error) {
+// newImpl runs the type's constructor.
+func (f *Factory) newImpl(ctx context.Context, name string, c tenant.Connector) (any, error) {
 	f.mu.Lock()
 	typ, ok := f.types[c.Type]
 	f.mu.Unlock()
 	if !ok {
-		return Type{}, crm.Permanent(fmt.Errorf("connector %s: %w %q (known: %v)", name, ErrUnknownType, c.Type, f.Types()))
-	}
-	return typ, nil
-}
-
-// newImpl runs the type's constructor.
-func (f *Factory) newImpl(ctx context.Context, name string, c tenant.Connector) (any, error) {
-	typ, err := f.typeOf(name, c)
-	if err != nil {
-		return nil, err
+		return nil, crm.Permanent(fmt.Errorf("connector %s: %w %q (known: %v)", name, ErrUnknownType, c.Type, f.Types()))
 	}
 	ctx, cancel := context.WithTimeout(ctx, f.cfg.BuildTimeout)
 	defer cancel()
@@ -343,19 +339,21 @@ func checkSQL(opts map[string]any, _ Deps) (any, error) {
 // shared HTTP client: building it does no I/O, so Check builds it too, and
 // every error is a configuration error.
 func httpType[C any, T any](parse func(map[string]any) (C, error), mk func(C, *resty.Client) (T, error)) Type {
-	build := func(opts map[string]any, deps Deps) (any, error) {
+	check := func(opts map[string]any, deps Deps) (any, error) {
 		cfg, err := parse(opts)
 		if err != nil {
-			return nil, crm.Permanent(err)
+			return nil, err
 		}
-		c, err := mk(cfg, deps.HTTP)
-		if err != nil {
-			return nil, crm.Permanent(err)
-		}
-		return c, nil
+		return mk(cfg, deps.HTTP)
 	}
 	return Type{
-		Build: func(_ context.Context, opts map[string]any, deps Deps) (any, error) { return build(opts, deps) },
-		Check: build,
+		Build: func(_ context.Context, opts map[string]any, deps Deps) (any, error) {
+			c, err := check(opts, deps)
+			if err != nil {
+				return nil, crm.Permanent(err)
+			}
+			return c, nil
+		},
+		Check: check,
 	}
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/calldex/calldex/events"
 	"github.com/calldex/calldex/services/internal/crmhooks"
 	"github.com/calldex/calldex/services/internal/ingress"
+	"github.com/calldex/calldex/services/internal/tenantcheck"
 	"github.com/calldex/calldex/shared/contact"
 	"github.com/calldex/calldex/shared/eventpub"
 	"github.com/calldex/calldex/shared/index"
@@ -369,13 +370,13 @@ func (a *App) loadTenants() (*tenant.Config, error) {
 		return os.LookupEnv(k)
 	}
 	if a.demo {
-		cfg, err := tenant.Load(DemoConfig, getenv)
+		cfg, err := tenantcheck.Load(DemoConfig, getenv)
 		if err != nil {
 			return nil, fmt.Errorf("demo config (run from the repository root, or set CALLDEX_CONFIG): %w", err)
 		}
 		return cfg, nil
 	}
-	cfg, err := tenant.Load(a.cfg.TenantsFile, getenv)
+	cfg, err := tenantcheck.Load(a.cfg.TenantsFile, getenv)
 	if err != nil {
 		return nil, fmt.Errorf("CALLDEX_CONFIG %s: %w", a.cfg.TenantsFile, err)
 	}
