@@ -10,17 +10,20 @@ import (
 	"github.com/calldex/calldex/shared/tenant"
 )
 
-// refused is a config the services refuse at start or dead-letter at run
-// time, one problem per line marked "<-", and no other.
-const refused = `# \${CALLDEX_DATA_DIR} in a comment needs no environment
-admin:
+// head starts every config of these tests.
+const head = `admin:
   token: admin-token-123
 tenants:
   - id: acme
     region: CH
     credentials:
       - {header: X-Token, value: acme-token-1}
-    workflows:
+`
+
+// refused is a config the services refuse at start or dead-letter at run
+// time, one problem per line marked "<-", and no other.
+const refused = `# \${CALLDEX_DATA_DIR} in a comment needs no environment
+` + head + `    workflows:
       CallFlow:
         action: logCal                 # <- unknown action
         connector: db
@@ -115,14 +118,7 @@ func hasProblem(ps []tenant.Problem, line int, msg string) bool {
 }
 
 // accepted uses every connector type as documented in the README.
-const accepted = `admin:
-  token: admin-token-123
-tenants:
-  - id: acme
-    region: CH
-    credentials:
-      - {header: X-Token, value: acme-token-1}
-    workflows:
+const accepted = head + `    workflows:
       CallFlow: {action: logCall, connector: hubspot}
       Ticket: {action: createTicket, connector: crm}
       Message: {action: logMessage, connector: zapier}
