@@ -23,6 +23,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/calldex/calldex/events"
+	"github.com/calldex/calldex/services/internal/clientaddr"
 	"github.com/calldex/calldex/services/internal/crmhooks"
 	"github.com/calldex/calldex/services/internal/ingress"
 	"github.com/calldex/calldex/services/internal/tenantcheck"
@@ -226,7 +227,11 @@ func Build(ctx context.Context, cfg Config, opt ...Option) (_ *App, err error) {
 	if a.ln, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
 		return nil, fmt.Errorf("listen %s: %w", cfg.HTTPAddr, err)
 	}
-	a.http = &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second}
+	clients, err := clientaddr.New(cfg.clientAddr())
+	if err != nil {
+		return nil, err
+	}
+	a.http = &http.Server{Handler: clients.Middleware(handler), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second}
 	return a, nil
 }
 
