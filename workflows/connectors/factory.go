@@ -16,6 +16,7 @@ import (
 	"github.com/calldex/calldex/shared/tenant"
 	"github.com/calldex/calldex/workflows/breaker"
 	"github.com/calldex/calldex/workflows/crm"
+	"github.com/calldex/calldex/workflows/crm/accountlimit"
 	"github.com/calldex/calldex/workflows/crmsync"
 	"github.com/calldex/calldex/workflows/hubspot"
 	"github.com/calldex/calldex/workflows/pipedrive"
@@ -35,6 +36,9 @@ const (
 type Deps struct {
 	// HTTP is the shared client of HTTP connectors (NewHTTPClient).
 	HTTP *resty.Client
+	// Limits holds the CRM accounts' rate limits, shared by every
+	// instance of an account; default a registry of the factory's own.
+	Limits *accountlimit.Registry
 }
 
 // Constructor builds one connector instance from its options. It returns
@@ -108,12 +112,15 @@ func New(cfg Config, deps Deps) (*Factory, error) {
 	if deps.HTTP == nil {
 		deps.HTTP = NewHTTPClient(HTTPConfig{})
 	}
+	if deps.Limits == nil {
+		deps.Limits = accountlimit.New()
+	}
 	f := &Factory{cfg: cfg, deps: deps, types: map[string]Type{}, cache: map[cacheKey]*entry{}}
 	f.RegisterType(sqlcrm.Type, Type{Build: buildSQL, Check: checkSQL})
-	f.RegisterType(webhook.Type, httpType(webhook.ParseOptions, webhook.New))
-	f.RegisterType("hubspot", httpType(hubspot.FromOptions, hubspot.New))
-	f.RegisterType("pipedrive", httpType(pipedrive.FromOptions, pipedrive.New))
-	f.RegisterType("upstream", httpType(upstream.FromOptions, upstream.New))
+	f.RegisterType(webhook.Type, httpType(webhook.ParseOptions, withClient(webhook.New)))
+	f.RegisterType("hubspot", httpType(hubspot.FromOptions, newHubSpot))
+	f.RegisterType("pipedrive", httpType(pipedrive.FromOptions, withClient(pipedrive.New)))
+	f.RegisterType("upstream", httpType(upstream.FromOptions, withClient(upstream.New)))
 	return f, nil
 }
 
@@ -335,16 +342,30 @@ func checkSQL(opts map[string]any, _ Deps) (any, error) {
 	return (*sqlcrm.Store)(nil), sqlcrm.Check(cfg)
 }
 
+// newHubSpot gives the connector its portal's search limiter, shared by
+// every instance of the portal the factory builds.
+func newHubSpot(cfg hubspot.Config, deps Deps) (*hubspot.Connector, error) {
+	if cfg.PortalID > 0 {
+		cfg.SearchLimiter = deps.Limits.Limiter(fmt.Sprintf("hubspot/%d/search", cfg.PortalID), cfg.SearchInterval)
+	}
+	return hubspot.New(cfg, deps.HTTP)
+}
+
+// withClient adapts a constructor that needs only the shared HTTP client.
+func withClient[C any, T any](mk func(C, *resty.Client) (T, error)) func(C, Deps) (T, error) {
+	return func(cfg C, deps Deps) (T, error) { return mk(cfg, deps.HTTP) }
+}
+
 // httpType is the Type of a connector that only needs its options and the
-// shared HTTP client: building it does no I/O, so Check builds it too, and
-// every error is a configuration error.
-func httpType[C any, T any](parse func(map[string]any) (C, error), mk func(C, *resty.Client) (T, error)) Type {
+// shared dependencies: building it does no I/O, so Check builds it too,
+// and every error is a configuration error.
+func httpType[C any, T any](parse func(map[string]any) (C, error), mk func(C, Deps) (T, error)) Type {
 	check := func(opts map[string]any, deps Deps) (any, error) {
 		cfg, err := parse(opts)
 		if err != nil {
 			return nil, err
 		}
-		return mk(cfg, deps.HTTP)
+		return mk(cfg, deps)
 	}
 	return Type{
 		Build: func(_ context.Context, opts map[string]any, deps Deps) (any, error) {
