@@ -55,8 +55,9 @@ func (p Problem) Error() string {
 // not set, unknown fields and wrong types, and everything Validate rejects.
 // Unlike Parse it goes on after a kind of problem, so that one run lists
 // them all; only a YAML syntax error stops it. A variable that is not set
-// is replaced by a placeholder for the rest of the checks.
-func Check(raw []byte, getenv func(string) (string, bool)) []Problem {
+// is replaced by a placeholder for the rest of the checks. rules add what
+// this package cannot check (see Rule).
+func Check(raw []byte, getenv func(string) (string, bool), rules ...Rule) []Problem {
 	var ps []Problem
 	expanded := expandAll(raw, getenv, &ps)
 	var root yaml.Node
@@ -74,32 +75,11 @@ func Check(raw []byte, getenv func(string) (string, bool)) []Problem {
 		// Type errors leave the rest decoded: validate it too.
 		ps = append(ps, yamlProblems(err, KindField)...)
 	}
-	vs := cfg.problems()
+	vs := cfg.problems(rules)
 	locateIn(&root, vs)
 	ps = append(ps, vs...)
 	slices.SortStableFunc(ps, func(a, b Problem) int { return a.Line - b.Line })
 	return ps
-}
-
-// expandAll replaces every ${VAR}, recording each one not set at its own
-// line and putting a placeholder in its place.
-func expandAll(raw []byte, getenv func(string) (string, bool), ps *[]Problem) []byte {
-	var out bytes.Buffer
-	last := 0
-	for _, m := range envRef.FindAllSubmatchIndex(raw, -1) {
-		out.Write(raw[last:m[0]])
-		name := string(raw[m[2]:m[3]])
-		v, ok := getenv(name)
-		if !ok {
-			line := bytes.Count(raw[:m[0]], []byte("\n")) + 1
-			*ps = append(*ps, Problem{Line: line, Kind: KindEnv, Message: fmt.Sprintf("environment variable %s is not set", name)})
-			v = "unset-" + name
-		}
-		out.WriteString(v)
-		last = m[1]
-	}
-	out.Write(raw[last:])
-	return out.Bytes()
 }
 
 var yamlLine = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -108,30 +107,29 @@ type Connector struct {
 	Options map[string]any `yaml:",inline"`
 }
 
-var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
-
-// Load reads a config file, expanding ${VAR} with getenv, and validates it.
-func Load(path string, getenv func(string) (string, bool)) (*Config, error) {
+// Load reads a config file, expanding ${VAR} with getenv (outside
+// comments), and validates it, with rules after the checks of this package.
+func Load(path string, getenv func(string) (string, bool), rules ...Rule) (*Config, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
-	return Parse(raw, getenv)
+	return Parse(raw, getenv, rules...)
 }
 
+// Rule checks what this package cannot know, such as a connector's options
+// or what a connector type can do. It returns problems made by
+// TenantProblem; Check, Parse and Load give them their lines. Rules run
+// after the checks of this package, with the defaults applied, even when
+// those found problems: a rule must not assume a valid tenant.
+type Rule func(*Config) []Problem
+
 // Parse is Load on bytes. Its errors name the line of each problem.
-func Parse(raw []byte, getenv func(string) (string, bool)) (*Config, error) {
-	var missing []error
-	expanded := envRef.ReplaceAllFunc(raw, func(m []byte) []byte {
-		name := string(m[2 : len(m)-1])
-		v, ok := getenv(name)
-		if !ok {
-			missing = append(missing, fmt.Errorf("line %d: environment variable %s is not set", lineOf(raw, m), name))
-		}
-		return []byte(v)
-	})
+func Parse(raw []byte, getenv func(string) (string, bool), rules ...Rule) (*Config, error) {
+	var missing []Problem
+	expanded := expandAll(raw, getenv, &missing)
 	if len(missing) > 0 {
-		return nil, errors.Join(missing...)
+		return nil, joinProblems(missing)
 	}
 	var cfg Config
 	dec := yaml.NewDecoder(bytes.NewReader(expanded))
@@ -139,25 +137,14 @@ func Parse(raw []byte, getenv func(string) (string, bool)) (*Config, error) {
 	if err := dec.Decode(&cfg); err != nil {
 		return nil, fmt.Errorf("parse config: %w", err)
 	}
-	if ps := cfg.problems(); len(ps) > 0 {
+	if ps := cfg.problems(rules); len(ps) > 0 {
 		locate(expanded, ps)
-		errs := make([]error, len(ps))
-		for i, p := range ps {
-			errs[i] = p
-		}
-		return nil, errors.Join(errs...)
+		return nil, joinProblems(ps)
 	}
 	return &cfg, nil
 }
 
-func lineOf(raw, m []byte) int {
-	i := bytes.Index(raw, m)
-	return bytes.Count(raw[:max(i, 0)], []byte("\n")) + 1
-}
-
-// Validate applies defaults and reports every problem at once.
-func (c *Config) Validate() error {
-	ps := c.problems()
+func joinProblems(ps []Problem) error {
 	errs := make([]error, len(ps))
 	for i, p := range ps {
 		errs[i] = p
@@ -165,9 +152,15 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// problems applies defaults and lists every problem, each with the path of
-// the field it is about (lines are added by locate).
-func (c *Config) problems() []Problem {
+// Validate applies defaults and reports every problem at once.
+func (c *Config) Validate() error {
+	return joinProblems(c.problems(nil))
+}
+
+// problems applies defaults and lists every problem, its own and those of
+// rules, each with the path of the field it is about (lines are added by
+// locate).
+func (c *Config) problems(rules []Rule) []Problem {
 	var ps []Problem
 	add := func(path []any, format string, a ...any) {
 		ps = append(ps, Problem{path: path, Kind: KindInvalid, Message: fmt.Sprintf(format, a...)})
@@ -198,10 +191,21 @@ func (c *Config) problems() []Problem {
 			creds[cr] = credAt{t.ID}
 		}
 	}
+	for _, rule := range rules {
+		ps = append(ps, rule(c)...)
+	}
 	for i := range ps {
 		ps[i].Path = renderPath(ps[i].path)
 	}
 	return ps
+}
+
+// TenantProblem is a problem of field (names and sequence indexes below
+// the tenant, like "connectors", "crm", "driver") of c.Tenants[i], for
+// rules.
+func TenantProblem(i int, t *Tenant, field []any, format string, a ...any) Problem {
+	path := append([]any{"tenants", i}, field...)
+	return Problem{path: path, Kind: KindInvalid, scope: fmt.Sprintf("tenant %d (%s)", i, t.ID), Message: fmt.Sprintf(format, a...)}
 }
 
 // ValidateTenant applies defaults to one tenant and returns every problem

@@ -143,9 +143,10 @@ func (b *Breaker) record(ctx context.Context, err error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	failed := err != nil && !crm.IsPermanent(err)
-	if failed && errors.Is(err, context.Canceled) && ctx.Err() != nil {
-		// Our caller gave up (shutdown); the CRM did not fail. A deadline
-		// is different: a CRM too slow for the per-attempt timeout counts.
+	if failed && (errors.Is(err, context.Canceled) && ctx.Err() != nil || errors.Is(err, crm.ErrNotSent)) {
+		// Our caller gave up (shutdown), or our own rate limit held the
+		// call back; the CRM did not fail. A deadline is different: a CRM
+		// too slow for the per-attempt timeout counts.
 		failed = false
 		if b.state == HalfOpen {
 			b.probing = false

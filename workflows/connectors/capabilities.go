@@ -147,3 +147,35 @@ type contactCreator struct {
 func (g contactCreator) CreateContact(ctx context.Context, nc crm.NewContact) (events.Contact, error) {
 	return guard(ctx, g.c, "createContact", func(ctx context.Context) (events.Contact, error) { return g.x.CreateContact(ctx, nc) })
 }
+
+// Capabilities is what a connector can do, as Factory.Check tells it
+// before the connector is built.
+type Capabilities struct {
+	// Actions are the workflow actions (ActionLogCall, …) it can run.
+	Actions []string
+	// ListChanges: it can be a sync source.
+	ListChanges bool
+	// SearchPhone, SearchName, CreateContact: the live lookup fallback and
+	// App Connect can use it so.
+	SearchPhone, SearchName, CreateContact bool
+}
+
+// capabilitiesOf tells what an implementation can do from the interfaces
+// it implements (which a nil pointer of its type implements as well).
+func capabilitiesOf(impl any) Capabilities {
+	var c Capabilities
+	if _, ok := impl.(crm.CallLogger); ok {
+		c.Actions = append(c.Actions, ActionLogCall)
+	}
+	if _, ok := impl.(crm.TicketCreator); ok {
+		c.Actions = append(c.Actions, ActionCreateTicket)
+	}
+	if _, ok := impl.(crm.MessageLogger); ok {
+		c.Actions = append(c.Actions, ActionLogMessage)
+	}
+	_, c.ListChanges = impl.(crm.ChangeLister)
+	_, c.SearchPhone = impl.(crm.PhoneSearcher)
+	_, c.SearchName = impl.(crm.NameSearcher)
+	_, c.CreateContact = impl.(crm.ContactCreator)
+	return c
+}

@@ -13,4 +13,6 @@ var (
 	ErrUnknownType = errors.New("unknown connector type")
 	// ErrUnsupportedAction: the connector cannot do the workflow's action.
 	ErrUnsupportedAction = errors.New("action not supported by connector")
+	// ErrNotCheckable: the connector type has no Check (Type.Check).
+	ErrNotCheckable = errors.New("connector type cannot be checked before it is built")
 )

@@ -7,6 +7,7 @@ import (
 	"io"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/calldex/calldex/shared/tenant"
 	"github.com/calldex/calldex/workflows/breaker"
 	"github.com/calldex/calldex/workflows/crm"
+	"github.com/calldex/calldex/workflows/crm/accountlimit"
 	"github.com/calldex/calldex/workflows/crmsync"
 	"github.com/calldex/calldex/workflows/hubspot"
 	"github.com/calldex/calldex/workflows/pipedrive"
@@ -34,6 +36,9 @@ const (
 type Deps struct {
 	// HTTP is the shared client of HTTP connectors (NewHTTPClient).
 	HTTP *resty.Client
+	// Limits holds the CRM accounts' rate limits, shared by every
+	// instance of an account; default a registry of the factory's own.
+	Limits *accountlimit.Registry
 }
 
 // Constructor builds one connector instance from its options. It returns
@@ -42,6 +47,17 @@ type Deps struct {
 // only successes, so the next workflow tries again. The instance may
 // implement io.Closer.
 type Constructor func(ctx context.Context, opts map[string]any, deps Deps) (any, error)
+
+// Type is one kind of connector.
+type Type struct {
+	// Build makes an instance; it may connect (a SQL pool).
+	Build Constructor
+	// Check reads options as Build does, without any I/O, and returns a
+	// value of the type Build returns (a nil pointer will do): what it can
+	// do is what the instance will do. nil: the type cannot be checked
+	// before it is built.
+	Check func(opts map[string]any, deps Deps) (any, error)
+}
 
 // Config configures a Factory.
 type Config struct {
@@ -74,7 +90,7 @@ type Factory struct {
 	cfg   Config
 	deps  Deps
 	mu    sync.Mutex
-	ctors map[string]Constructor
+	types map[string]Type
 	cache map[cacheKey]*entry
 }
 
@@ -96,28 +112,36 @@ func New(cfg Config, deps Deps) (*Factory, error) {
 	if deps.HTTP == nil {
 		deps.HTTP = NewHTTPClient(HTTPConfig{})
 	}
-	f := &Factory{cfg: cfg, deps: deps, ctors: map[string]Constructor{}, cache: map[cacheKey]*entry{}}
-	f.Register(sqlcrm.Type, buildSQL)
-	f.Register(webhook.Type, buildWebhook)
-	f.Register("hubspot", ignoreCtx(httpConnector(hubspot.FromOptions, hubspot.New)))
-	f.Register("pipedrive", ignoreCtx(httpConnector(pipedrive.FromOptions, pipedrive.New)))
-	f.Register("upstream", ignoreCtx(httpConnector(upstream.FromOptions, upstream.New)))
+	if deps.Limits == nil {
+		deps.Limits = accountlimit.New()
+	}
+	f := &Factory{cfg: cfg, deps: deps, types: map[string]Type{}, cache: map[cacheKey]*entry{}}
+	f.RegisterType(sqlcrm.Type, Type{Build: buildSQL, Check: checkSQL})
+	f.RegisterType(webhook.Type, httpType(webhook.ParseOptions, withClient(webhook.New)))
+	f.RegisterType("hubspot", httpType(hubspot.FromOptions, newHubSpot))
+	f.RegisterType("pipedrive", httpType(pipedrive.FromOptions, withClient(pipedrive.New)))
+	f.RegisterType("upstream", httpType(upstream.FromOptions, withClient(upstream.New)))
 	return f, nil
 }
 
-// Register adds or replaces a connector type.
+// Register adds or replaces a connector type that has no Check.
 func (f *Factory) Register(typ string, ctor Constructor) {
+	f.RegisterType(typ, Type{Build: ctor})
+}
+
+// RegisterType adds or replaces a connector type.
+func (f *Factory) RegisterType(typ string, t Type) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.ctors[typ] = ctor
+	f.types[typ] = t
 }
 
 // Types lists the registered connector types.
 func (f *Factory) Types() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	out := make([]string, 0, len(f.ctors))
-	for t := range f.ctors {
+	out := make([]string, 0, len(f.types))
+	for t := range f.types {
 		out = append(out, t)
 	}
 	sort.Strings(out)
@@ -134,10 +158,33 @@ func (f *Factory) Build(ctx context.Context, name string, c tenant.Connector) (c
 	return conn, nil
 }
 
+// Check reads a connector's options as Build does, the sync's beside
+// them, without connecting anywhere, and tells what the connector will be
+// able to do. Its error is ErrUnknownType, ErrNotCheckable, or the
+// options' problems joined (errors.Join), with no more words around them:
+// the caller says which connector it checked.
+func (f *Factory) Check(c tenant.Connector) (Capabilities, error) {
+	f.mu.Lock()
+	typ, ok := f.types[c.Type]
+	f.mu.Unlock()
+	switch {
+	case !ok:
+		return Capabilities{}, fmt.Errorf("%w %q (known: %s)", ErrUnknownType, c.Type, strings.Join(f.Types(), ", "))
+	case typ.Check == nil:
+		return Capabilities{}, fmt.Errorf("%w: %q", ErrNotCheckable, c.Type)
+	}
+	impl, err := typ.Check(crmsync.ConnectorOptions(c.Options), f.deps)
+	_, syncErr := crmsync.ParseSourceOptions(c.Options)
+	if err := errors.Join(err, syncErr); err != nil {
+		return Capabilities{}, err
+	}
+	return capabilitiesOf(impl), nil
+}
+
 // newImpl runs the type's constructor.
 func (f *Factory) newImpl(ctx context.Context, name string, c tenant.Connector) (any, error) {
 	f.mu.Lock()
-	ctor, ok := f.ctors[c.Type]
+	typ, ok := f.types[c.Type]
 	f.mu.Unlock()
 	if !ok {
 		return nil, crm.Permanent(fmt.Errorf("connector %s: %w %q (known: %v)", name, ErrUnknownType, c.Type, f.Types()))
@@ -146,7 +193,7 @@ func (f *Factory) newImpl(ctx context.Context, name string, c tenant.Connector) 
 	defer cancel()
 	// Sync and webhook settings sit beside a connector's own options in the
 	// tenant config; connectors refuse keys they do not know.
-	impl, err := ctor(ctx, crmsync.ConnectorOptions(c.Options), f.deps)
+	impl, err := typ.Build(ctx, crmsync.ConnectorOptions(c.Options), f.deps)
 	if err != nil {
 		return nil, fmt.Errorf("connector %s (%s): %w", name, c.Type, err)
 	}
@@ -280,15 +327,9 @@ func (c *Connector) Supports(action string) bool {
 	return slices.Contains(c.Actions(), action)
 }
 
-// Actions lists what the connector can do.
+// Actions lists the workflow actions the connector can do.
 func (c *Connector) Actions() []string {
-	var out []string
-	for _, a := range []string{ActionLogCall, ActionCreateTicket, ActionLogMessage} {
-		if c.action(a) != nil {
-			out = append(out, a)
-		}
-	}
-	return out
+	return capabilitiesOf(c.impl).Actions
 }
 
 // action returns the guarded method that runs a workflow action, nil when
@@ -330,27 +371,47 @@ func buildSQL(ctx context.Context, opts map[string]any, _ Deps) (any, error) {
 	return sqlcrm.Open(ctx, cfg)
 }
 
-func buildWebhook(_ context.Context, opts map[string]any, deps Deps) (any, error) {
-	return httpConnector(webhook.ParseOptions, webhook.New)(opts, deps)
+func checkSQL(opts map[string]any, _ Deps) (any, error) {
+	cfg, err := sqlcrm.ParseOptions(opts)
+	if err != nil {
+		return nil, err
+	}
+	return (*sqlcrm.Store)(nil), sqlcrm.Check(cfg)
 }
 
-// httpConnector makes the constructor of a connector that only needs its
-// options and the shared HTTP client: every error is a configuration error.
-func httpConnector[C any, T any](parse func(map[string]any) (C, error), mk func(C, *resty.Client) (T, error)) func(map[string]any, Deps) (any, error) {
-	return func(opts map[string]any, deps Deps) (any, error) {
+// newHubSpot gives the connector its portal's search limiter, shared by
+// every instance of the portal the factory builds.
+func newHubSpot(cfg hubspot.Config, deps Deps) (*hubspot.Connector, error) {
+	if cfg.PortalID > 0 {
+		cfg.SearchLimiter = deps.Limits.Limiter(fmt.Sprintf("hubspot/%d/search", cfg.PortalID), cfg.SearchInterval)
+	}
+	return hubspot.New(cfg, deps.HTTP)
+}
+
+// withClient adapts a constructor that needs only the shared HTTP client.
+func withClient[C any, T any](mk func(C, *resty.Client) (T, error)) func(C, Deps) (T, error) {
+	return func(cfg C, deps Deps) (T, error) { return mk(cfg, deps.HTTP) }
+}
+
+// httpType is the Type of a connector that only needs its options and the
+// shared dependencies: building it does no I/O, so Check builds it too,
+// and every error is a configuration error.
+func httpType[C any, T any](parse func(map[string]any) (C, error), mk func(C, Deps) (T, error)) Type {
+	check := func(opts map[string]any, deps Deps) (any, error) {
 		cfg, err := parse(opts)
 		if err != nil {
-			return nil, crm.Permanent(err)
+			return nil, err
 		}
-		c, err := mk(cfg, deps.HTTP)
-		if err != nil {
-			return nil, crm.Permanent(err)
-		}
-		return c, nil
+		return mk(cfg, deps)
 	}
-}
-
-// ignoreCtx adapts a constructor that does no I/O.
-func ignoreCtx(f func(map[string]any, Deps) (any, error)) Constructor {
-	return func(_ context.Context, opts map[string]any, deps Deps) (any, error) { return f(opts, deps) }
+	return Type{
+		Build: func(_ context.Context, opts map[string]any, deps Deps) (any, error) {
+			c, err := check(opts, deps)
+			if err != nil {
+				return nil, crm.Permanent(err)
+			}
+			return c, nil
+		},
+		Check: check,
+	}
 }

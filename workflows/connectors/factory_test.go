@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -376,4 +377,56 @@ func ifHas(ok bool, call func() error) error {
 		return errors.New("capability missing")
 	}
 	return call()
+}
+
+func TestCheckReadsOptionsWithoutConnecting(t *testing.T) {
+	f, err := connectors.New(connectors.Config{}, connectors.Deps{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := []string{connectors.ActionLogCall, connectors.ActionCreateTicket, connectors.ActionLogMessage}
+	tests := []struct {
+		name     string
+		conn     tenant.Connector
+		wantErr  []string
+		wantCaps connectors.Capabilities
+	}{
+		{name: "unknown type", conn: tenant.Connector{Type: "salesforce"}, wantErr: []string{connectors.ErrUnknownType.Error(), "salesforce", "hubspot, pipedrive, sql, upstream, webhook"}},
+		{name: "sql, no server listening", conn: tenant.Connector{Type: "sql", Options: map[string]any{"driver": "postgres", "dsn": "postgres://127.0.0.1:1/none"}},
+			wantCaps: connectors.Capabilities{Actions: all, ListChanges: true, SearchPhone: true, SearchName: true}},
+		{name: "sql driver", conn: tenant.Connector{Type: "sql", Options: map[string]any{"driver": "oracle", "dsn": "x"}}, wantErr: []string{`driver "oracle"`}},
+		{name: "sql statement", conn: tenant.Connector{Type: "sql", Options: map[string]any{"driver": "sqlite", "dsn": "x.db",
+			"statements": map[string]any{"logCall": "INSERT INTO x VALUES (:nope)", "nowish": "SELECT 1"}}}, wantErr: []string{"statement logCall", `unknown statement "nowish"`}},
+		{name: "hubspot without token", conn: tenant.Connector{Type: "hubspot", Options: map[string]any{"portalId": 1}}, wantErr: []string{"token is required"}},
+		{name: "hubspot", conn: tenant.Connector{Type: "hubspot", Options: map[string]any{"portalId": 1, "token": "t", "syncInterval": "1m"}},
+			wantCaps: connectors.Capabilities{Actions: all[:2], ListChanges: true, SearchPhone: true, SearchName: true, CreateContact: true}},
+		{name: "upstream ftp", conn: tenant.Connector{Type: "upstream", Options: map[string]any{"url": "ftp://example.com", "token": "t"}}, wantErr: []string{`"ftp://example.com" must be an absolute http(s) URL`}},
+		{name: "webhook without url", conn: tenant.Connector{Type: "webhook"}, wantErr: []string{"url"}},
+		{name: "sync options beside", conn: tenant.Connector{Type: "webhook", Options: map[string]any{"url": "https://x.example", "syncInterval": "soon", "colour": "red"}},
+			wantErr: []string{"syncInterval", "option colour: unknown option"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			caps, err := f.Check(tt.conn)
+			if len(tt.wantErr) == 0 {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !slices.Equal(caps.Actions, tt.wantCaps.Actions) || caps.ListChanges != tt.wantCaps.ListChanges || caps.SearchPhone != tt.wantCaps.SearchPhone ||
+					caps.SearchName != tt.wantCaps.SearchName || caps.CreateContact != tt.wantCaps.CreateContact {
+					t.Fatalf("capabilities %+v, want %+v", caps, tt.wantCaps)
+				}
+				return
+			}
+			for _, w := range tt.wantErr {
+				if err == nil || !strings.Contains(err.Error(), w) {
+					t.Errorf("error %v does not say %q", err, w)
+				}
+			}
+		})
+	}
+	f.Register("opaque", func(context.Context, map[string]any, connectors.Deps) (any, error) { return &fake{}, nil })
+	if _, err := f.Check(tenant.Connector{Type: "opaque"}); !errors.Is(err, connectors.ErrNotCheckable) {
+		t.Fatalf("type without Check: %v", err)
+	}
 }

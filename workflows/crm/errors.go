@@ -16,6 +16,10 @@ var (
 	ErrTransient = errors.New("transient CRM failure")
 	// ErrPermanent: retrying cannot help (4xx other than 408/429, invalid input).
 	ErrPermanent = errors.New("permanent CRM failure")
+	// ErrNotSent marks a transient failure that never reached the CRM: a
+	// rate limit of Calldex's own held the call back. It says nothing of
+	// the CRM's health, so a circuit breaker does not count it.
+	ErrNotSent = errors.New("call not sent")
 )
 
 // RetryAfterError is a transient failure for which the CRM said when to retry.

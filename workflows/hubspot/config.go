@@ -1,6 +1,7 @@
 package hubspot
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -21,7 +22,17 @@ const (
 	DefaultArchivedSweepInterval = time.Hour
 	DefaultTicketPipeline        = "0"
 	DefaultTicketStage           = "1"
+	// DefaultSearchInterval spaces the portal's search requests: HubSpot
+	// allows about 4 a second per account, shared by every app
+	// (developers.hubspot.com/docs/api/crm/search, "Limitations").
+	DefaultSearchInterval = 250 * time.Millisecond
 )
+
+// Waiter holds a call back until a rate limit lets it go
+// (*accountlimit.Limiter).
+type Waiter interface {
+	Wait(ctx context.Context) error
+}
 
 // maxPageSize is the search API's largest page.
 const maxPageSize = 200
@@ -71,6 +82,16 @@ type Config struct {
 	// first stage.
 	TicketPipeline string
 	TicketStage    string
+	// SearchInterval is the least time between two search requests of the
+	// portal (searchInterval), default 250ms. It sizes SearchLimiter when
+	// the connectors factory makes it.
+	SearchInterval time.Duration
+	// SearchLimiter spaces every search request (contacts by phone and
+	// name, the sync's changes, the calls and tickets found by key). The
+	// connectors factory gives every instance of one portal the same
+	// limiter, so the live lookups, the worker and the sync share the
+	// portal's search limit. nil: not limited. Not an option.
+	SearchLimiter Waiter
 }
 
 // FromOptions builds a Config from a tenant's connector options, e.g.
@@ -93,6 +114,7 @@ func FromOptions(opts map[string]any) (Config, error) {
 	o.String("ticketKeyProperty", &c.TicketKeyProperty)
 	o.String("ticketPipeline", &c.TicketPipeline)
 	o.String("ticketStage", &c.TicketStage)
+	o.Duration("searchInterval", &c.SearchInterval)
 	c.setDefaults()
 	if err := errors.Join(o.Err(), c.Validate()); err != nil {
 		return c, fmt.Errorf("hubspot options: %w", err)
@@ -128,6 +150,9 @@ func (c *Config) setDefaults() {
 	if c.TicketStage == "" {
 		c.TicketStage = DefaultTicketStage
 	}
+	if c.SearchInterval == 0 {
+		c.SearchInterval = DefaultSearchInterval
+	}
 }
 
 // Validate reports every problem at once. Zero values that have a default
@@ -151,6 +176,9 @@ func (c Config) Validate() error {
 	}
 	if c.PageSize < 0 || c.PageSize > maxPageSize {
 		errs = append(errs, fmt.Errorf("pageSize %d must be between 1 and %d", c.PageSize, maxPageSize))
+	}
+	if c.SearchInterval < 0 {
+		errs = append(errs, fmt.Errorf("searchInterval %s must not be negative", c.SearchInterval))
 	}
 	if c.SyncOverlap < 0 {
 		errs = append(errs, fmt.Errorf("syncOverlap %s must not be negative", c.SyncOverlap))

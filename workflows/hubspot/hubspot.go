@@ -64,6 +64,11 @@ func New(cfg Config, client *resty.Client) (*Connector, error) {
 // out (when not nil). Every error is classified (crm.ErrTransient,
 // crm.ErrPermanent or *crm.RetryAfterError) and names the operation.
 func (c *Connector) do(ctx context.Context, op, method, path string, query url.Values, body, out any) error {
+	if c.cfg.SearchLimiter != nil && strings.HasSuffix(path, "/search") {
+		if err := c.cfg.SearchLimiter.Wait(ctx); err != nil {
+			return fmt.Errorf("hubspot %s: %w", op, err)
+		}
+	}
 	_, err := c.http.Do(ctx, op, httpcall.Request{Method: method, URL: c.base + path, Query: query, Body: body}, out)
 	return err
 }

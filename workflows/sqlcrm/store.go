@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -56,27 +57,11 @@ var findOf = map[string]string{
 // the default schema up to date. A wrong config is a permanent error; an
 // unreachable database a transient one (the caller may try again later).
 func Open(ctx context.Context, cfg Config) (*Store, error) {
-	if err := cfg.Validate(); err != nil {
+	stmts, err := prepare(&cfg)
+	if err != nil {
 		return nil, crm.Permanent(err)
 	}
 	d := dialects[cfg.Driver]
-	stmts := map[string]compiled{}
-	defaults := d.defaultStatements()
-	maps.Copy(defaults, d.readStatements())
-	for name, stmt := range defaults {
-		if custom, ok := cfg.Statements[name]; ok {
-			stmt = custom
-		}
-		params, read := ReadParams[name]
-		if !read {
-			params = Params
-		}
-		c, err := compile(withPrefix(stmt, cfg.TablePrefix), d.numbered, params)
-		if err != nil {
-			return nil, crm.Permanent(fmt.Errorf("%w: statement %s: %w", ErrConfig, name, err))
-		}
-		stmts[name] = c
-	}
 	dsn := cfg.DSN
 	if d.name == "sqlite" && !strings.Contains(dsn, "busy_timeout") {
 		// Another process (a CLI, a second worker) may hold the write lock
@@ -107,6 +92,43 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// Check reports every problem of cfg that Open would report before
+// connecting (options, statements), without connecting.
+func Check(cfg Config) error {
+	_, err := prepare(&cfg)
+	return err
+}
+
+// prepare validates cfg and compiles its statements, reporting every
+// problem at once.
+func prepare(cfg *Config) (map[string]compiled, error) {
+	errs := []error{cfg.Validate()}
+	d, ok := dialects[cfg.Driver]
+	if !ok {
+		return nil, errs[0]
+	}
+	stmts := map[string]compiled{}
+	defaults := d.defaultStatements()
+	maps.Copy(defaults, d.readStatements())
+	for _, name := range slices.Sorted(maps.Keys(defaults)) {
+		stmt := defaults[name]
+		if custom, ok := cfg.Statements[name]; ok {
+			stmt = custom
+		}
+		params, read := ReadParams[name]
+		if !read {
+			params = Params
+		}
+		c, err := compile(withPrefix(stmt, cfg.TablePrefix), d.numbered, params)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%w: statement %s: %w", ErrConfig, name, err))
+			continue
+		}
+		stmts[name] = c
+	}
+	return stmts, errors.Join(errs...)
 }
 
 // Close closes the connection pool.

@@ -23,9 +23,11 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/calldex/calldex/events"
+	"github.com/calldex/calldex/services/internal/clientaddr"
 	"github.com/calldex/calldex/services/internal/crmhooks"
 	"github.com/calldex/calldex/services/internal/ingress"
 	"github.com/calldex/calldex/services/internal/tenantadmin"
+	"github.com/calldex/calldex/services/internal/tenantcheck"
 	"github.com/calldex/calldex/shared/contact"
 	"github.com/calldex/calldex/shared/eventpub"
 	"github.com/calldex/calldex/shared/index"
@@ -239,7 +241,11 @@ func Build(ctx context.Context, cfg Config, opt ...Option) (_ *App, err error) {
 	if a.ln, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
 		return nil, fmt.Errorf("listen %s: %w", cfg.HTTPAddr, err)
 	}
-	a.http = &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second}
+	clients, err := clientaddr.New(cfg.clientAddr())
+	if err != nil {
+		return nil, err
+	}
+	a.http = &http.Server{Handler: clients.Middleware(handler), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second}
 	return a, nil
 }
 
@@ -399,7 +405,7 @@ func (a *App) loadTenants() (bootTenants, error) {
 	if a.demo {
 		path, what = DemoConfig, "demo config (run from the repository root, or set CALLDEX_CONFIG)"
 	}
-	expanded, err := tenant.Load(path, a.getenv)
+	expanded, err := tenantcheck.Load(path, a.getenv)
 	if err != nil {
 		return bootTenants{}, fmt.Errorf("%s: %w", what, err)
 	}

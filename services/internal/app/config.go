@@ -5,10 +5,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/calldex/calldex/services/internal/clientaddr"
 )
 
 // Defaults of the embedded default.
@@ -73,6 +76,13 @@ type Config struct {
 	// CredentialKey keys the lookup hash of stored tenant tokens: the same
 	// on every replica and for calldexctl.
 	CredentialKey string
+	// TrustedProxies are the load balancers in front of the ingress: only
+	// from them is ForwardedHeader believed, and tenants' allowedCIDRs
+	// apply to the client they report (clientaddr).
+	TrustedProxies []netip.Prefix
+	// ForwardedHeader is where the trusted proxies report the client:
+	// X-Forwarded-For or Forwarded.
+	ForwardedHeader string
 }
 
 // envVar is one environment variable of Config: its default (as written
@@ -110,6 +120,11 @@ var envVars = []envVar{
 	}},
 	{"CALLDEX_PPROF_ADDR", "", "loopback address serving net/http/pprof; empty serves none", func(c *Config, v string) error { c.PprofAddr = v; return nil }},
 	{"CALLDEX_CREDENTIAL_KEY", "", "keys the lookup hash of stored tenant tokens; the same on every replica and for calldexctl", func(c *Config, v string) error { c.CredentialKey = v; return nil }},
+	{"CALLDEX_TRUSTED_PROXIES", "", "comma list of the load balancers' CIDRs or addresses; only their forwarding header is believed", func(c *Config, v string) (err error) {
+		c.TrustedProxies, err = clientaddr.ParsePrefixes(v)
+		return err
+	}},
+	{"CALLDEX_FORWARDED_HEADER", clientaddr.HeaderXForwardedFor, "where the trusted proxies report the client: X-Forwarded-For or Forwarded", func(c *Config, v string) error { c.ForwardedHeader = v; return nil }},
 	{"CALLDEX_WORKER_CONCURRENCY", "0", "workflows run at once per worker; 0 keeps the default (128)", func(c *Config, v string) (err error) {
 		c.WorkerConcurrency, err = strconv.Atoi(v)
 		return err
@@ -200,10 +215,19 @@ func (c Config) Validate() error {
 			bad("CALLDEX_PPROF_ADDR %q: profiles are served on a loopback address only", c.PprofAddr)
 		}
 	}
+	ca := c.clientAddr()
+	if err := ca.Validate(); err != nil {
+		bad("CALLDEX_FORWARDED_HEADER: %w", err)
+	}
 	for _, p := range []struct{ name, v string }{{"CALLDEX_STREAM_PREFIX", c.StreamPrefix}, {"CALLDEX_REDIS_PREFIX", c.RedisPrefix}} {
 		if strings.ContainsAny(p.v, " .*>{}") {
 			bad("%s %q: no spaces, dots, wildcards or braces", p.name, p.v)
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// clientAddr configures how the ingress finds a request's client address.
+func (c Config) clientAddr() clientaddr.Config {
+	return clientaddr.Config{TrustedProxies: c.TrustedProxies, Header: c.ForwardedHeader}
 }

@@ -1,14 +1,12 @@
 package app
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
 
 	"github.com/nats-io/nats.go/jetstream"
-	"gopkg.in/yaml.v3"
 
 	"github.com/calldex/calldex/events"
 	"github.com/calldex/calldex/services/internal/appconnect"
@@ -33,8 +31,8 @@ func appConnect(ctx context.Context, secret string, js jetstream.JetStream, topo
 	disp *dispatch.Dispatcher, f *connectors.Factory, log *slog.Logger) (http.Handler, error) {
 	cfg := appconnect.Config{Secret: secret, Tenants: map[string]appconnect.TenantOptions{}}
 	for _, t := range reg.Tenants() {
-		var opts appconnect.TenantOptions
-		if err := decodeOptions(t.AppConnect, &opts); err != nil {
+		opts, err := appconnect.DecodeTenantOptions(t.AppConnect)
+		if err != nil {
 			return nil, fmt.Errorf("tenant %s: appConnect: %w", t.ID, err)
 		}
 		cfg.Tenants[t.ID] = opts
@@ -63,21 +61,6 @@ func appConnect(ctx context.Context, secret string, js jetstream.JetStream, topo
 		}),
 		Log: log,
 	})
-}
-
-// decodeOptions reads a free-form config section into a typed struct,
-// refusing unknown fields.
-func decodeOptions(in map[string]any, out any) error {
-	if len(in) == 0 {
-		return nil
-	}
-	raw, err := yaml.Marshal(in)
-	if err != nil {
-		return err
-	}
-	dec := yaml.NewDecoder(bytes.NewReader(raw))
-	dec.KnownFields(true)
-	return dec.Decode(out)
 }
 
 // fallbackSources gives each tenant's live phone sources (tenant.Fallback).

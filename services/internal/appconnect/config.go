@@ -1,11 +1,14 @@
 package appconnect
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net/url"
 	"strings"
 	"time"
+
+	"gopkg.in/yaml.v3"
 
 	"github.com/calldex/calldex/events"
 )
@@ -167,10 +170,39 @@ func (c *Config) Validate() error {
 		if err := events.ValidID(id); err != nil {
 			bad("tenants: %v", err)
 		}
-		for i, e := range t.Directory {
-			if strings.TrimSpace(e.Number) == "" || strings.TrimSpace(e.Name) == "" {
-				bad("tenant %s: directory[%d]: number and name are required", id, i)
-			}
+		if err := t.Validate(); err != nil {
+			bad("tenant %s: %w", id, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// DecodeTenantOptions reads a tenant's appConnect section (tenant.Tenant.
+// AppConnect), refusing unknown fields and values of the wrong type, and
+// validates it.
+func DecodeTenantOptions(in map[string]any) (TenantOptions, error) {
+	var o TenantOptions
+	if len(in) == 0 {
+		return o, nil
+	}
+	raw, err := yaml.Marshal(in)
+	if err != nil {
+		return o, err
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	dec.KnownFields(true)
+	if err := dec.Decode(&o); err != nil {
+		return o, err
+	}
+	return o, o.Validate()
+}
+
+// Validate reports every problem of one tenant's options at once.
+func (o TenantOptions) Validate() error {
+	var errs []error
+	for i, e := range o.Directory {
+		if strings.TrimSpace(e.Number) == "" || strings.TrimSpace(e.Name) == "" {
+			errs = append(errs, fmt.Errorf("directory[%d]: number and name are required", i))
 		}
 	}
 	return errors.Join(errs...)

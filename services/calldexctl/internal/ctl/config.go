@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/calldex/calldex/services/internal/tenantcheck"
 	"github.com/calldex/calldex/shared/tenant"
 )
 
@@ -20,7 +21,11 @@ func configCmd(a *app) *cobra.Command {
 		Short: "List every problem of a tenants configuration at once, with line numbers",
 		Long: `Reads FILE as calldex does and lists every problem at once, each with its line
 and the field it is about: environment variables that are not set, unknown
-fields and wrong types, and every rule a tenant breaks. Exits 1 when there
+fields and wrong types, every rule a tenant breaks, every connector's options
+(read by the connector's own parser, without connecting to it), workflow
+actions the connector cannot run, fallback sources that cannot search by
+phone, and the App Connect options: what calldex checks when it starts, so
+that a file passing here is one it accepts. Exits 1 when there
 is any problem. --ignore-missing-env checks a file on a machine without its
 secrets (each missing variable is then a placeholder value).`,
 		Example: `  calldexctl config check deploy/demo/calldex.yaml
@@ -31,7 +36,7 @@ secrets (each missing variable is then a placeholder value).`,
 			if err != nil {
 				return err
 			}
-			all := tenant.Check(raw, a.lookupEnv)
+			all := tenantcheck.Check(raw, a.lookupEnv)
 			problems := []tenant.Problem{}
 			for _, p := range all {
 				if ignoreEnv && p.Kind == tenant.KindEnv {
