@@ -3,6 +3,7 @@ package index
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -32,6 +33,8 @@ type lanes struct {
 
 	mu     sync.Mutex
 	byAddr map[string]*coalescer
+	// reloaded is when the slot table was last reloaded after a failure.
+	reloaded atomic.Int64
 }
 
 func newLanes(rdb redis.UniversalClient) *lanes {
@@ -58,7 +61,28 @@ func (l *lanes) mget(ctx context.Context, keys []string) ([]any, error) {
 		l.byAddr[addr] = c
 	}
 	l.mu.Unlock()
-	return c.mget(ctx, keys)
+	res, err := c.mget(ctx, keys)
+	if err != nil && l.cluster != nil {
+		l.reload()
+	}
+	return res, err
+}
+
+// reload refreshes the client's slot table, at most once a second, after a
+// lookup failed: when a master dies its replica takes over its slots, and
+// go-redis alone would keep dialling the dead master until its table ages
+// out.
+func (l *lanes) reload() {
+	now := time.Now().UnixNano()
+	last := l.reloaded.Load()
+	if now-last < int64(time.Second) || !l.reloaded.CompareAndSwap(last, now) {
+		return
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		l.cluster.ReloadState(ctx)
+	}()
 }
 
 // lookupCall is one lookup waiting for its reply.

@@ -15,4 +15,7 @@ var (
 	// errNotYet: a delivery came before the CRM's Retry-After; it is not an
 	// attempt.
 	errNotYet = errors.New("not before the CRM's retry-after")
+	// errClaimed: another delivery of the same request is running it (a
+	// redelivery after the consumer's leader moved); it is not an attempt.
+	errClaimed = errors.New("another delivery runs this workflow")
 )

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/nats-io/nuid"
 
 	"github.com/calldex/calldex/events"
 	"github.com/calldex/calldex/workflows/crm"
@@ -29,6 +30,10 @@ func (f *failure) Unwrap() error { return f.err }
 
 // kvKey is what a KV key may be (nats.go refuses anything else).
 var kvKey = regexp.MustCompile(`^[-/_=a-zA-Z0-9]+(\.[-/_=a-zA-Z0-9]+)*$`)
+
+// claimMargin is how long a claim outlasts the attempt's own deadline: the
+// time to record the outcome.
+const claimMargin = 5 * time.Second
 
 // handle runs one attempt of a workflow request.
 func (w *Worker) handle(msg *message.Message) error {
@@ -95,6 +100,33 @@ func (w *Worker) handle(msg *message.Message) error {
 		return fail(rec.Attempts, crm.Permanent(fmt.Errorf("%w after %d attempts: %s", ErrGaveUp, rec.Attempts, rec.LastError)))
 	}
 
+	// Claim the run, so that a second delivery of this request (one the
+	// consumer sent again after its leader moved, while this one still
+	// runs) waits rather than calling the CRM beside it. A claim lasts
+	// one attempt: a worker that died holding it delays the next
+	// delivery, it does not block it.
+	claim := nuid.Next()
+	until := now.Add(w.cfg.AttemptTimeout + claimMargin)
+	rec, rev, err = w.results.update(ctx, req.Key, rec, rev, func(x *record) bool {
+		if x.Status == events.StatusDone {
+			return false
+		}
+		if _, other := x.claimedByOther(claim, now); other {
+			return false
+		}
+		x.Tenant, x.Workflow, x.Seq = t.ID, req.Workflow, info.seq
+		x.Status, x.ClaimedBy, x.ClaimedUntil = events.StatusRunning, claim, until
+		return true
+	})
+	if err != nil {
+		return crm.Transient(err)
+	}
+	if rec.Status == events.StatusDone {
+		return nil
+	}
+	if left, other := rec.claimedByOther(claim, now); other {
+		return &crm.RetryAfterError{After: left, Err: fmt.Errorf("%w (%s left)", errClaimed, left.Round(time.Millisecond))}
+	}
 	attempt := rec.Attempts + 1
 	res, err := w.run(ctx, t.ID, wf.Action, wf.Connector, cc, crm.Call{Key: req.Key, Tenant: t.ID, Workflow: req.Workflow, Input: req.Inputs})
 	// Outcomes are recorded even when the worker is stopping: an effect
@@ -103,12 +135,13 @@ func (w *Worker) handle(msg *message.Message) error {
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 20*time.Second)
 	defer cancel()
 	if err == nil {
-		_, werr := w.results.update(wctx, req.Key, rec, rev, func(x *record) bool {
+		_, _, werr := w.results.update(wctx, req.Key, rec, rev, func(x *record) bool {
 			if x.Status == events.StatusDone {
 				return false
 			}
 			x.Tenant, x.Workflow, x.Seq = t.ID, req.Workflow, info.seq
 			x.Status, x.Attempts, x.ID, x.URL, x.LastError, x.RetryAt = events.StatusDone, attempt, res.ID, res.URL, "", time.Time{}
+			x.ClaimedBy, x.ClaimedUntil = "", time.Time{}
 			return true
 		})
 		if werr != nil {
@@ -126,12 +159,13 @@ func (w *Worker) handle(msg *message.Message) error {
 		retryAt = w.now().Add(after)
 	}
 	w.logger(ctx).Warn("workflow attempt failed", "key", req.Key, "tenant", t.ID, "workflow", req.Workflow, "attempt", attempt, "err", err)
-	if _, werr := w.results.update(wctx, req.Key, rec, rev, func(x *record) bool {
+	if _, _, werr := w.results.update(wctx, req.Key, rec, rev, func(x *record) bool {
 		if x.Status == events.StatusDone {
 			return false
 		}
 		x.Tenant, x.Workflow, x.Seq = t.ID, req.Workflow, info.seq
 		x.Status, x.Attempts, x.LastError, x.RetryAt = events.StatusRunning, attempt, truncate(err.Error(), 2000), retryAt
+		x.ClaimedBy, x.ClaimedUntil = "", time.Time{}
 		return true
 	}); werr != nil {
 		return errors.Join(err, werr)

@@ -89,7 +89,7 @@ func (w *Worker) retry(h message.HandlerFunc) message.HandlerFunc {
 			if after, ok := crm.RetryAfter(err); ok && after > wait {
 				wait = after
 			}
-			if i >= w.cfg.Retry.LocalAttempts && !errors.Is(err, errNotYet) ||
+			if i >= w.cfg.Retry.LocalAttempts && !errors.Is(err, errNotYet) && !errors.Is(err, errClaimed) ||
 				time.Since(start)+wait+w.cfg.AttemptTimeout > budget {
 				return out, err
 			}
@@ -128,12 +128,13 @@ func (w *Worker) deadLetter(h message.HandlerFunc) message.HandlerFunc {
 			return nil, crm.Transient(fmt.Errorf("dead-letter %s: %w", info.subject, perr))
 		}
 		if f.key != "" {
-			_, werr := w.results.update(ctx, f.key, f.rec, f.rev, func(r *record) bool {
+			_, _, werr := w.results.update(ctx, f.key, f.rec, f.rev, func(r *record) bool {
 				if r.Status == events.StatusDone {
 					return false
 				}
 				r.Tenant, r.Workflow, r.Seq = f.tenant, f.workflow, info.seq
 				r.Status, r.Attempts, r.LastError, r.RetryAt = events.StatusFailed, f.attempts, reason, time.Time{}
+				r.ClaimedBy, r.ClaimedUntil = "", time.Time{}
 				return true
 			})
 			if werr != nil {

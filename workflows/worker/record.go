@@ -23,6 +23,20 @@ type record struct {
 	Seq uint64 `json:"seq,omitempty"`
 	// RetryAt is the earliest next attempt the CRM asked for.
 	RetryAt time.Time `json:"retryAt,omitzero"`
+	// ClaimedBy names the delivery calling the CRM, until ClaimedUntil:
+	// another delivery of the request waits meanwhile instead of calling
+	// the CRM beside it.
+	ClaimedBy    string    `json:"claimedBy,omitempty"`
+	ClaimedUntil time.Time `json:"claimedUntil,omitzero"`
+}
+
+// claimedByOther reports whether a delivery other than claim runs the
+// workflow at now, and for how long still.
+func (r record) claimedByOther(claim string, now time.Time) (time.Duration, bool) {
+	if r.ClaimedBy == "" || r.ClaimedBy == claim || !now.Before(r.ClaimedUntil) {
+		return 0, false
+	}
+	return r.ClaimedUntil.Sub(now), true
 }
 
 // results reads and writes records with compare-and-set, so a late writer
@@ -56,34 +70,35 @@ func (s results) get(ctx context.Context, key string) (record, uint64, error) {
 // the bucket refuses for another reason is tried again until ctx ends: in a
 // cluster the bucket's leader may be moving, and an effect left unrecorded
 // makes the redelivery call the CRM again.
-func (s results) update(ctx context.Context, key string, r record, rev uint64, change func(*record) bool) (record, error) {
+func (s results) update(ctx context.Context, key string, r record, rev uint64, change func(*record) bool) (record, uint64, error) {
 	for conflicts := 0; conflicts < 5; {
 		if !change(&r) {
-			return r, nil
+			return r, rev, nil
 		}
 		r.Key = key
 		r.UpdatedAt = s.now().UTC()
 		b, err := json.Marshal(r)
 		if err != nil {
-			return r, fmt.Errorf("write result %s: %w", key, err)
+			return r, rev, fmt.Errorf("write result %s: %w", key, err)
 		}
+		var written uint64
 		if rev == 0 {
-			_, err = s.kv.Create(ctx, key, b)
+			written, err = s.kv.Create(ctx, key, b)
 		} else {
-			_, err = s.kv.Update(ctx, key, b, rev)
+			written, err = s.kv.Update(ctx, key, b, rev)
 		}
 		switch {
 		case err == nil:
-			return r, nil
+			return r, written, nil
 		case errors.Is(err, jetstream.ErrKeyExists):
 			conflicts++
 			if r, rev, err = s.get(ctx, key); err != nil {
-				return r, err
+				return r, rev, err
 			}
 		default:
 			select {
 			case <-ctx.Done():
-				return r, fmt.Errorf("write result %s: %w", key, err)
+				return r, rev, fmt.Errorf("write result %s: %w", key, err)
 			case <-time.After(writeRetry):
 			}
 			// Re-read: the failed write may have landed after all.
@@ -92,7 +107,7 @@ func (s results) update(ctx context.Context, key string, r record, rev uint64, c
 			}
 		}
 	}
-	return r, fmt.Errorf("write result %s: too many concurrent writers", key)
+	return r, rev, fmt.Errorf("write result %s: too many concurrent writers", key)
 }
 
 // writeRetry is the pause between tries of a result write the bucket refused.

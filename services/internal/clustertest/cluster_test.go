@@ -9,7 +9,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -24,6 +23,7 @@ import (
 	"github.com/calldex/calldex/services/internal/app/apptest"
 	"github.com/calldex/calldex/shared/contact"
 	"github.com/calldex/calldex/shared/natstest"
+	"github.com/calldex/calldex/shared/redistest"
 	"github.com/calldex/calldex/shared/tenant"
 	"github.com/calldex/calldex/shared/testwait"
 )
@@ -77,9 +77,11 @@ func lookup(ctx context.Context, url string) (time.Duration, bool) {
 
 // TestClusterSurvivesKilledLeaders runs 2 ingress, 2 worker, 1 sync and 1
 // projector replica on a 3-node JetStream cluster with every stream at 3
-// replicas. Under steady lookups and 2,000 workflows it kill -9s the
-// WORKFLOWS stream leader: no accepted workflow may be lost or reach the
-// CRM twice.
+// replicas and a Redis Cluster of 3 masters and 3 replicas. Under steady
+// lookups and 2,000 workflows it kill -9s the WORKFLOWS stream leader, then
+// the Redis master of the tenant's slot: no accepted workflow may be lost
+// or reach the CRM twice, and lookups answer again once a replica took
+// over.
 func TestClusterSurvivesKilledLeaders(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a NATS cluster")
@@ -92,13 +94,10 @@ func TestClusterSurvivesKilledLeaders(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	redisURL := os.Getenv("REDIS_URL")
-	if redisURL == "" {
-		redisURL = "redis://127.0.0.1:6379/0"
-	}
+	redisCluster := redistest.StartCluster(t, 3, 1)
 	prefix := natstest.Prefix()
 	cfg := app.DefaultConfig()
-	cfg.NATSURL, cfg.RedisURL, cfg.StreamReplicas = cluster.URL(), redisURL, 3
+	cfg.NATSURL, cfg.RedisURL, cfg.StreamReplicas = cluster.URL(), redisCluster.URL(), 3
 	cfg.StreamPrefix, cfg.RedisPrefix = prefix, "cdx"+prefix
 	start := func(roles ...app.Role) *apptest.Process {
 		c := cfg
@@ -193,6 +192,26 @@ func TestClusterSurvivesKilledLeaders(t *testing.T) {
 	})
 	t.Logf("WORKFLOWS leader %s killed: new leader after %s", leader, time.Since(killed).Round(time.Millisecond))
 	cluster.Start(victim)
+
+	// Kill the Redis master that serves the tenant's slot: its replica
+	// takes over.
+	rdb := redisCluster.Client(t)
+	master, err := rdb.MasterForKey(ctx, "{shop}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.setPhase("redis master killed")
+	killed = time.Now()
+	for _, n := range redisCluster.Nodes {
+		if n.Addr == master.Options().Addr {
+			n.Kill()
+		}
+	}
+	testwait.Until(t, 60*time.Second, "lookups answered after the failover", func() bool {
+		_, ok := lookup(ctx, ingress[0].URL)
+		return ok && time.Since(killed) > time.Second
+	})
+	t.Logf("Redis master %s killed: lookups answered again after %s", master.Options().Addr, time.Since(killed).Round(time.Millisecond))
 
 	submit.Wait()
 	testwait.Until(t, 90*time.Second, "every accepted workflow called", func() bool { return len(fake.Missing(acceptedIDs)) == 0 })
