@@ -32,6 +32,20 @@ type Metrics struct {
 	// CRMWebhooks counts CRM change notifications by crm (hubspot,
 	// pipedrive) and result (accepted, unauthorized, malformed, unknown, failed).
 	CRMWebhooks *prometheus.CounterVec
+
+	// Workflows counts workflow attempts' outcomes by tenant, workflow and
+	// outcome: done, retry (a transient failure, tried again) or failed
+	// (dead-lettered).
+	Workflows *prometheus.CounterVec
+	// WorkflowAttempts is, by workflow, how many attempts a workflow took
+	// until done or dead-lettered.
+	WorkflowAttempts *prometheus.HistogramVec
+}
+
+// Gauge registers a gauge read at each scrape (a stream's depth, a
+// breaker's state); read must answer quickly.
+func (m *Metrics) Gauge(name, help string, read func() float64) {
+	m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, read))
 }
 
 // New registers every collector on a fresh registry.
@@ -89,8 +103,37 @@ func New() *Metrics {
 			Help: "CRM change notifications received, by crm and result.",
 		}, []string{"crm", "result"}),
 	}
+	m.Workflows = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "calldex_workflows_total",
+		Help: "Workflow attempts by outcome: done, retry (transient failure), failed (dead-lettered).",
+	}, []string{"tenant", "workflow", "outcome"})
+	m.WorkflowAttempts = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "calldex_workflow_attempts",
+		Help:    "Attempts a workflow took until done or dead-lettered.",
+		Buckets: []float64{1, 2, 3, 5, 8, 13, 21},
+	}, []string{"workflow"})
+	m.Registry.MustRegister(m.Workflows, m.WorkflowAttempts)
 	m.Registry.MustRegister(m.LookupSeconds, m.Lookups, m.LookupTimeouts, m.EventsDropped, m.EventsFailed, m.HTTPRequests,
 		m.SyncLagSeconds, m.SyncSinceSuccessSeconds, m.SyncLeader, m.SyncContacts, m.SyncErrors, m.CRMWebhooks,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// GaugesFunc registers a gauge family with labels whose members are all
+// read at each scrape: read calls set once per member.
+func (m *Metrics) GaugesFunc(name, help string, labels []string, read func(set func(v float64, labelValues ...string))) {
+	m.Registry.MustRegister(&gaugesFunc{desc: prometheus.NewDesc(name, help, labels, nil), read: read})
+}
+
+type gaugesFunc struct {
+	desc *prometheus.Desc
+	read func(set func(v float64, labelValues ...string))
+}
+
+func (g *gaugesFunc) Describe(ch chan<- *prometheus.Desc) { ch <- g.desc }
+
+func (g *gaugesFunc) Collect(ch chan<- prometheus.Metric) {
+	g.read(func(v float64, labelValues ...string) {
+		ch <- prometheus.MustNewConstMetric(g.desc, prometheus.GaugeValue, v, labelValues...)
+	})
 }

@@ -65,6 +65,19 @@ func (r *Readiness) Ready(ctx context.Context) error {
 	return nil
 }
 
+// Pending is how many CONTACTS messages the index does not hold yet.
+func (r *Readiness) Pending(ctx context.Context) (uint64, error) {
+	applied, err := r.cp.Load(ctx)
+	if err != nil {
+		return 0, err
+	}
+	last, err := r.streamLastSeq(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return last - min(applied, last), nil
+}
+
 func (r *Readiness) streamLastSeq(ctx context.Context) (uint64, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()

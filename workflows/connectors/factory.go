@@ -102,6 +102,26 @@ type entry struct {
 	err   error
 }
 
+// EachBreaker calls fn with the breaker state of every connector built and
+// cached for a tenant.
+func (f *Factory) EachBreaker(fn func(tenant, name string, state breaker.State)) {
+	f.mu.Lock()
+	conns := make(map[cacheKey]*Connector, len(f.cache))
+	for k, e := range f.cache {
+		select {
+		case <-e.ready:
+			if e.conn != nil {
+				conns[k] = e.conn
+			}
+		default:
+		}
+	}
+	f.mu.Unlock()
+	for k, c := range conns {
+		fn(k.tenant, k.name, c.Breaker().State())
+	}
+}
+
 // New returns a Factory knowing the built-in types (sql, webhook, hubspot,
 // pipedrive, upstream); add more
 // with Register.

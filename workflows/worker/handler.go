@@ -149,6 +149,7 @@ func (w *Worker) handle(msg *message.Message) error {
 			// key, which returns the same effect.
 			return crm.Transient(werr)
 		}
+		w.outcome(t.ID, req.Workflow, outcomeDone, attempt)
 		return nil
 	}
 	if crm.IsPermanent(err) {
@@ -158,6 +159,7 @@ func (w *Worker) handle(msg *message.Message) error {
 	if after, ok := crm.RetryAfter(err); ok {
 		retryAt = w.now().Add(after)
 	}
+	w.outcome(t.ID, req.Workflow, outcomeRetry, attempt)
 	w.logger(ctx).Warn("workflow attempt failed", "key", req.Key, "tenant", t.ID, "workflow", req.Workflow, "attempt", attempt, "err", err)
 	if _, _, werr := w.results.update(wctx, req.Key, rec, rev, func(x *record) bool {
 		if x.Status == events.StatusDone {

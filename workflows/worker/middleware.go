@@ -137,6 +137,7 @@ func (w *Worker) deadLetter(h message.HandlerFunc) message.HandlerFunc {
 				r.ClaimedBy, r.ClaimedUntil = "", time.Time{}
 				return true
 			})
+			w.outcome(f.tenant, f.workflow, outcomeFailed, f.attempts)
 			if werr != nil {
 				// The dead letter is stored; the record says running
 				// until the redelivery writes failed (the DLQ publish is

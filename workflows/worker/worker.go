@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/calldex/calldex/events"
+	"github.com/calldex/calldex/shared/metrics"
 	"github.com/calldex/calldex/shared/tenant"
 	"github.com/calldex/calldex/workflows/connectors"
 )
@@ -55,6 +56,9 @@ type Deps struct {
 	Connectors Connectors
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
+	// Metrics, when set, counts outcomes and attempts (calldex_workflows_total,
+	// calldex_workflow_attempts).
+	Metrics *metrics.Metrics
 }
 
 // Worker consumes WORKFLOWS and runs each request against its connector.
@@ -72,6 +76,7 @@ type Worker struct {
 	router     *message.Router
 	sub        *wmnats.Subscriber
 	running    chan struct{}
+	metrics    *metrics.Metrics
 }
 
 // New checks the config and dependencies and prepares the router; Run
@@ -98,7 +103,7 @@ func New(cfg Config, deps Deps) (*Worker, error) {
 		cfg: cfg, conn: deps.Conn, js: deps.JS, tenants: deps.Tenants, connectors: deps.Connectors,
 		log: deps.Logger.With("component", "worker"), now: time.Now,
 		results: results{kv: deps.Results, now: time.Now},
-		running: make(chan struct{}),
+		running: make(chan struct{}), metrics: deps.Metrics,
 	}
 	for _, s := range cfg.Topology.Streams() {
 		if s.Name == cfg.Topology.Stream(events.StreamWorkflows) {
@@ -361,6 +366,25 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	return stopped()
 }
+
+// outcome counts an attempt's outcome; attempts are observed once a
+// workflow is done or dead-lettered.
+func (w *Worker) outcome(tenant, workflow, outcome string, attempts int) {
+	if w.metrics == nil {
+		return
+	}
+	w.metrics.Workflows.WithLabelValues(tenant, workflow, outcome).Inc()
+	if outcome != outcomeRetry {
+		w.metrics.WorkflowAttempts.WithLabelValues(workflow).Observe(float64(attempts))
+	}
+}
+
+// Outcomes of an attempt, as calldex_workflows_total labels them.
+const (
+	outcomeDone   = "done"
+	outcomeRetry  = "retry"
+	outcomeFailed = "failed"
+)
 
 // Running is closed once the worker consumes: its consumer exists and its
 // subscriptions are made.

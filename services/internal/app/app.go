@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -39,6 +40,7 @@ import (
 	"github.com/calldex/calldex/shared/redisx"
 	"github.com/calldex/calldex/shared/tenant"
 	"github.com/calldex/calldex/shared/tenantstore"
+	"github.com/calldex/calldex/workflows/breaker"
 	"github.com/calldex/calldex/workflows/connectors"
 	"github.com/calldex/calldex/workflows/crmsync"
 	"github.com/calldex/calldex/workflows/dispatch"
@@ -200,6 +202,9 @@ func Build(ctx context.Context, cfg Config, opt ...Option) (_ *App, err error) {
 	}
 	if roles.Has(RoleProjector) {
 		a.parts = append(a.parts, part{"projector", proj.Run})
+		m.Gauge("calldex_projection_pending_messages", "CONTACTS messages the index does not hold yet.", func() float64 {
+			return scrape(func(ctx context.Context) (uint64, error) { return ready.Pending(ctx) })
+		})
 	}
 	if roles.Has(RoleSync) {
 		owner := a.opts.owner
@@ -222,7 +227,21 @@ func Build(ctx context.Context, cfg Config, opt ...Option) (_ *App, err error) {
 			return nil, err
 		}
 		a.parts = append(a.parts, part{"worker", w.Run})
+		dlq := topo.Stream(events.StreamDLQ)
+		m.Gauge("calldex_dlq_messages", "Messages in the DLQ stream.", func() float64 {
+			return scrape(func(ctx context.Context) (uint64, error) {
+				s, err := js.Stream(ctx, dlq)
+				if err != nil {
+					return 0, err
+				}
+				return s.CachedInfo().State.Msgs, nil
+			})
+		})
 	}
+	m.GaugesFunc("calldex_breaker_state", "Circuit breaker of each connector in use: 0 closed, 1 open, 2 half-open.", []string{"tenant", "connector"},
+		func(set func(float64, ...string)) {
+			factory.EachBreaker(func(tenant, name string, state breaker.State) { set(float64(state), tenant, name) })
+		})
 	if cfg.PprofAddr != "" {
 		a.parts = append(a.parts, part{"pprof", func(ctx context.Context) error { return ServePprof(ctx, cfg.PprofAddr, a.log) }})
 	}
@@ -308,6 +327,18 @@ func (a *App) projection(p ingressParts) ingress.Projection {
 		return p.proj
 	}
 	return p.ready
+}
+
+// scrape reads a gauge's value within a scrape's patience; a value that
+// cannot be read is NaN, which Prometheus shows as a gap.
+func scrape(read func(ctx context.Context) (uint64, error)) float64 {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	v, err := read(ctx)
+	if err != nil {
+		return math.NaN()
+	}
+	return float64(v)
 }
 
 // Run serves until ctx ends or a part fails, then stops everything in
@@ -521,7 +552,7 @@ func (a *App) newWorker(js jetstream.JetStream, topo events.Topology, buckets na
 		return nil, err
 	}
 	w, err := worker.New(worker.Config{Topology: topo, Concurrency: a.cfg.WorkerConcurrency}, worker.Deps{
-		Conn: conn, JS: js, Results: buckets.WorkflowResults, Tenants: reg, Connectors: f, Logger: a.log,
+		Conn: conn, JS: js, Results: buckets.WorkflowResults, Tenants: reg, Connectors: f, Logger: a.log, Metrics: a.Metrics,
 	})
 	if err != nil {
 		conn.Close()
