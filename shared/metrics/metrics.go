@@ -28,6 +28,9 @@ type Metrics struct {
 	// CRMWebhooks counts CRM change notifications by crm (hubspot,
 	// pipedrive) and result (accepted, unauthorized, malformed, unknown, failed).
 	CRMWebhooks *prometheus.CounterVec
+	// AuthFailures counts refused credentials by kind (tenant_credential,
+	// admin_token, appconnect_api_key, webhook_signature, webhook_replay).
+	AuthFailures *prometheus.CounterVec
 }
 
 // New registers every collector on a fresh registry.
@@ -80,9 +83,13 @@ func New() *Metrics {
 			Name: "calldex_crm_webhooks_total",
 			Help: "CRM change notifications received, by crm and result.",
 		}, []string{"crm", "result"}),
+		AuthFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "calldex_auth_failures_total",
+			Help: "Refused credentials by kind (tenant_credential, admin_token, appconnect_api_key, webhook_signature, webhook_replay).",
+		}, []string{"kind"}),
 	}
 	m.Registry.MustRegister(m.LookupSeconds, m.Lookups, m.EventsDropped, m.EventsFailed, m.HTTPRequests,
-		m.SyncLagSeconds, m.SyncSinceSuccessSeconds, m.SyncLeader, m.SyncContacts, m.SyncErrors, m.CRMWebhooks,
+		m.SyncLagSeconds, m.SyncSinceSuccessSeconds, m.SyncLeader, m.SyncContacts, m.SyncErrors, m.CRMWebhooks, m.AuthFailures,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
