@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/calldex/calldex/events"
+	"github.com/calldex/calldex/services/internal/authguard"
 	"github.com/calldex/calldex/shared/contact"
 	"github.com/calldex/calldex/shared/lookup"
 	"github.com/calldex/calldex/shared/metrics"
@@ -60,6 +61,9 @@ type Deps struct {
 	// Resync starts a full resync of a tenant's source; nil disables the
 	// admin route.
 	Resync Resyncer
+	// Guard limits failed tenant credentials and admin tokens per client
+	// address and tenant; nil limits nothing.
+	Guard *authguard.Guard
 }
 
 // Resyncer asks the CRM sync for a full resync of one source.
