@@ -26,7 +26,8 @@ type Metrics struct {
 	SyncContacts            *prometheus.CounterVec // by tenant, source, op (upsert, delete)
 	SyncErrors              *prometheus.CounterVec // by tenant, source, kind
 	// CRMWebhooks counts CRM change notifications by crm (hubspot,
-	// pipedrive) and result (accepted, unauthorized, malformed, unknown, failed).
+	// pipedrive) and result (accepted, unauthorized, replayed, throttled,
+	// malformed, unknown, failed).
 	CRMWebhooks *prometheus.CounterVec
 	// AuthFailures counts refused credentials by kind (tenant_credential,
 	// admin_token, appconnect_api_key, webhook_signature, webhook_replay).

@@ -58,3 +58,11 @@ func (r *Replays) First(key string, now, until time.Time) error {
 	r.until[key] = until
 	return nil
 }
+
+// Forget drops key, so that the same request is taken again (it could not
+// be applied, and its sender will retry it).
+func (r *Replays) Forget(key string) {
+	r.mu.Lock()
+	delete(r.until, key)
+	r.mu.Unlock()
+}

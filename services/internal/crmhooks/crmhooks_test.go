@@ -75,16 +75,20 @@ func registry(t *testing.T) *tenant.Registry {
 
 // newHarness serves the handler; trigger nil asks for syncs through the
 // sync_cursors bucket, as the ingress does without a Syncer.
-func newHarness(t *testing.T, trigger crmhooks.Trigger) *harness {
+func newHarness(t *testing.T, trigger crmhooks.Trigger, mutate ...func(*crmhooks.Deps)) *harness {
 	t.Helper()
 	h := &harness{t: t, env: natstest.Connect(t), m: metrics.New(), reg: registry(t)}
 	if trigger == nil {
 		trigger = crmsync.NewRequests(h.env.Buckets.SyncCursors)
 	}
-	hk, err := crmhooks.New(crmhooks.Config{}, crmhooks.Deps{
+	deps := crmhooks.Deps{
 		Tenants: h.reg, Trigger: trigger, Contacts: contact.NewPublisher(h.env.JS, h.env.Topology), Metrics: h.m,
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
+	}
+	for _, f := range mutate {
+		f(&deps)
+	}
+	hk, err := crmhooks.New(crmhooks.Config{}, deps)
 	if err != nil {
 		t.Fatal(err)
 	}
