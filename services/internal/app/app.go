@@ -23,6 +23,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/calldex/calldex/events"
+	"github.com/calldex/calldex/services/internal/authguard"
 	"github.com/calldex/calldex/services/internal/crmhooks"
 	"github.com/calldex/calldex/services/internal/ingress"
 	"github.com/calldex/calldex/shared/contact"
@@ -249,14 +250,18 @@ func (a *App) ingress(ctx context.Context, p ingressParts) (http.Handler, error)
 	a.afterHTTP = append(a.afterHTTP, func() { _ = disp.Close() })
 	look := lookup.NewRecorder(lookup.New(p.idx).WithFallback(lookup.FallbackConfig{}, fallbackSources{p.factory, a.log}, p.contacts, a.log),
 		p.m, p.pub, p.topo, a.log)
+	guard, err := authguard.New(authguard.Config{MaxFailures: a.cfg.AuthMaxFailures, MaxTenantFailures: 10 * a.cfg.AuthMaxFailures,
+		Window: a.cfg.AuthWindow}, p.m.AuthFailures, a.log)
+	if err != nil {
+		return nil, err
+	}
 	var ac http.Handler
 	secret := a.cfg.AppConnectSecret
 	if secret == "" && a.demo {
 		secret = DemoAppConnectSecret
 	}
 	if secret != "" {
-		var err error
-		if ac, err = appConnect(ctx, secret, p.js, p.topo, p.reg, look, p.idx, p.contacts, p.proj, disp, p.factory, a.log); err != nil {
+		if ac, err = appConnect(ctx, secret, p.js, p.topo, p.reg, look, p.idx, p.contacts, p.proj, disp, p.factory, guard, a.log); err != nil {
 			return nil, err
 		}
 	}
@@ -267,14 +272,14 @@ func (a *App) ingress(ctx context.Context, p ingressParts) (http.Handler, error)
 	if a.Syncer != nil {
 		trigger = a.Syncer
 	}
-	hooks, err := crmhooks.New(crmhooks.Config{}, crmhooks.Deps{Tenants: p.reg, Trigger: trigger, Contacts: p.contacts, Metrics: p.m, Log: a.log})
+	hooks, err := crmhooks.New(crmhooks.Config{}, crmhooks.Deps{Tenants: p.reg, Trigger: trigger, Contacts: p.contacts, Metrics: p.m, Guard: guard, Log: a.log})
 	if err != nil {
 		return nil, err
 	}
 	return ingress.New(ingress.Deps{
 		Config: a.Tenants, Tenants: p.reg, Lookup: look, Contacts: p.contacts,
 		Projection: p.proj, JS: p.js, Topology: p.topo, Metrics: p.m, Log: a.log,
-		Workflows: disp, AppConnect: ac, Webhooks: hooks, Resync: requests, Ready: p.checks,
+		Workflows: disp, AppConnect: ac, Webhooks: hooks, Resync: requests, Ready: p.checks, Guard: guard,
 	})
 }
 

@@ -70,6 +70,11 @@ type Config struct {
 	// WorkerConcurrency is how many workflows a worker runs at once; 0
 	// keeps the worker's default.
 	WorkerConcurrency int
+	// AuthMaxFailures is how many failed credentials a client address may
+	// send in one AuthWindow before it is answered 429 (per replica).
+	AuthMaxFailures int
+	// AuthWindow is the window failed credentials are counted in.
+	AuthWindow time.Duration
 }
 
 // envVar is one environment variable of Config: its default (as written
@@ -108,6 +113,14 @@ var envVars = []envVar{
 	{"CALLDEX_PPROF_ADDR", "", "loopback address serving net/http/pprof; empty serves none", func(c *Config, v string) error { c.PprofAddr = v; return nil }},
 	{"CALLDEX_WORKER_CONCURRENCY", "0", "workflows run at once per worker; 0 keeps the default (128)", func(c *Config, v string) (err error) {
 		c.WorkerConcurrency, err = strconv.Atoi(v)
+		return err
+	}},
+	{"CALLDEX_AUTH_MAX_FAILURES", "10", "failed credentials per client address and window before 429", func(c *Config, v string) (err error) {
+		c.AuthMaxFailures, err = strconv.Atoi(v)
+		return err
+	}},
+	{"CALLDEX_AUTH_WINDOW", "1m", "window failed credentials are counted in", func(c *Config, v string) (err error) {
+		c.AuthWindow, err = time.ParseDuration(v)
 		return err
 	}},
 }
@@ -188,6 +201,12 @@ func (c Config) Validate() error {
 	}
 	if c.WorkerConcurrency < 0 {
 		bad("CALLDEX_WORKER_CONCURRENCY %d: must not be negative", c.WorkerConcurrency)
+	}
+	if c.AuthMaxFailures < 1 {
+		bad("CALLDEX_AUTH_MAX_FAILURES %d: must be at least 1", c.AuthMaxFailures)
+	}
+	if c.AuthWindow <= 0 {
+		bad("CALLDEX_AUTH_WINDOW %s: must be positive", c.AuthWindow)
 	}
 	if c.PprofAddr != "" {
 		if host, _, err := net.SplitHostPort(c.PprofAddr); err != nil {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/calldex/calldex/events"
 	"github.com/calldex/calldex/services/internal/appconnect"
+	"github.com/calldex/calldex/services/internal/authguard"
 	"github.com/calldex/calldex/shared/contact"
 	"github.com/calldex/calldex/shared/index"
 	"github.com/calldex/calldex/shared/lookup"
@@ -31,7 +32,7 @@ func (dispatcher) Key(tenant, workflow string, in events.CallInput) string {
 // appConnect builds the App Connect connector server.
 func appConnect(ctx context.Context, secret string, js jetstream.JetStream, topo events.Topology, reg *tenant.Registry,
 	look *lookup.Recorder, idx index.Index, contacts *contact.Publisher, proj *projector.Projector,
-	disp *dispatch.Dispatcher, f *connectors.Factory, log *slog.Logger) (http.Handler, error) {
+	disp *dispatch.Dispatcher, f *connectors.Factory, guard *authguard.Guard, log *slog.Logger) (http.Handler, error) {
 	cfg := appconnect.Config{Secret: secret, Tenants: map[string]appconnect.TenantOptions{}}
 	for _, t := range reg.Tenants() {
 		var opts appconnect.TenantOptions
@@ -62,7 +63,7 @@ func appConnect(ctx context.Context, secret string, js jetstream.JetStream, topo
 			}
 			return c, nil
 		}),
-		Log: log,
+		Guard: guard, Log: log,
 	})
 }
 
