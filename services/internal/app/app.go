@@ -130,7 +130,7 @@ func Build(ctx context.Context, cfg Config, opt ...Option) (_ *App, err error) {
 		return nil, err
 	}
 	roles := cfg.Roles
-	topo := events.Topology{Prefix: cfg.StreamPrefix, Replicas: cfg.StreamReplicas}
+	topo := events.Topology{Prefix: cfg.StreamPrefix, Replicas: cfg.StreamReplicas, Retention: cfg.Retention}
 	m := metrics.New()
 	a.Metrics = m
 

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/calldex/calldex/events"
 )
 
 // Defaults of the embedded default.
@@ -75,6 +77,9 @@ type Config struct {
 	AuthMaxFailures int
 	// AuthWindow is the window failed credentials are counted in.
 	AuthWindow time.Duration
+	// Retention is the maximum age of CALLS, WORKFLOWS and workflow
+	// results, applied to the streams at every start.
+	Retention events.Retention
 }
 
 // envVar is one environment variable of Config: its default (as written
@@ -117,6 +122,18 @@ var envVars = []envVar{
 	}},
 	{"CALLDEX_AUTH_MAX_FAILURES", "10", "failed credentials per client address and window before 429", func(c *Config, v string) (err error) {
 		c.AuthMaxFailures, err = strconv.Atoi(v)
+		return err
+	}},
+	{"CALLDEX_CALLS_MAX_AGE", "720h", "how long CALLS keeps call events", func(c *Config, v string) (err error) {
+		c.Retention.Calls, err = time.ParseDuration(v)
+		return err
+	}},
+	{"CALLDEX_WORKFLOWS_MAX_AGE", "720h", "how long WORKFLOWS keeps workflow requests", func(c *Config, v string) (err error) {
+		c.Retention.Workflows, err = time.ParseDuration(v)
+		return err
+	}},
+	{"CALLDEX_RESULTS_MAX_AGE", "720h", "how long workflow results stay readable", func(c *Config, v string) (err error) {
+		c.Retention.Results, err = time.ParseDuration(v)
 		return err
 	}},
 	{"CALLDEX_AUTH_WINDOW", "1m", "window failed credentials are counted in", func(c *Config, v string) (err error) {
@@ -207,6 +224,16 @@ func (c Config) Validate() error {
 	}
 	if c.AuthWindow <= 0 {
 		bad("CALLDEX_AUTH_WINDOW %s: must be positive", c.AuthWindow)
+	}
+	for _, r := range []struct {
+		name string
+		d    time.Duration
+	}{{"CALLDEX_CALLS_MAX_AGE", c.Retention.Calls}, {"CALLDEX_WORKFLOWS_MAX_AGE", c.Retention.Workflows}, {"CALLDEX_RESULTS_MAX_AGE", c.Retention.Results}} {
+		// A result must outlive the window in which a re-sent request is
+		// recognised as a duplicate, or it would run again.
+		if r.d < time.Hour {
+			bad("%s %s: keep at least an hour", r.name, r.d)
+		}
 	}
 	if c.PprofAddr != "" {
 		if host, _, err := net.SplitHostPort(c.PprofAddr); err != nil {
