@@ -16,14 +16,14 @@ import (
 
 // streamReport is one stream as `streams` shows it.
 type streamReport struct {
-	Name      string           `json:"name"`
-	Subjects  []string         `json:"subjects"`
-	Messages  uint64           `json:"messages"`
-	Bytes     uint64           `json:"bytes"`
-	FirstSeq  uint64           `json:"firstSeq"`
-	LastSeq   uint64           `json:"lastSeq"`
-	FirstTime time.Time        `json:"firstTime,omitzero"`
-	LastTime  time.Time        `json:"lastTime,omitzero"`
+	Name      string    `json:"name"`
+	Subjects  []string  `json:"subjects"`
+	Messages  uint64    `json:"messages"`
+	Bytes     uint64    `json:"bytes"`
+	FirstSeq  uint64    `json:"firstSeq"`
+	LastSeq   uint64    `json:"lastSeq"`
+	FirstTime time.Time `json:"firstTime,omitzero"`
+	LastTime  time.Time `json:"lastTime,omitzero"`
 	// MaxAge is the stream's retention: older messages are dropped (0:
 	// kept forever).
 	MaxAge    time.Duration    `json:"maxAge"`
