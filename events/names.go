@@ -14,6 +14,7 @@ const (
 	StreamWorkflows = "WORKFLOWS"
 	StreamContacts  = "CONTACTS"
 	StreamDLQ       = "DLQ"
+	StreamAudit     = "AUDIT"
 
 	BucketWorkflowResults = "workflow_results"
 	BucketSyncCursors     = "sync_cursors"
@@ -105,6 +106,9 @@ func (t Topology) Streams() []StreamSpec {
 		{Name: t.Stream(StreamWorkflows), Subjects: []string{t.subject("workflows.>")}, MaxAge: t.Retention.WorkflowsMaxAge()},
 		{Name: t.Stream(StreamContacts), Subjects: []string{t.subject("contacts.>")}, MaxMsgsPerSubject: 1},
 		{Name: t.Stream(StreamDLQ), Subjects: []string{t.subject("dlq.>")}},
+		// Kept until an operator decides otherwise: it is the record of
+		// who did what.
+		{Name: t.Stream(StreamAudit), Subjects: []string{t.subject("audit.>")}},
 	}
 }
 
@@ -126,6 +130,12 @@ func (t Topology) CallSubject(tenant, event string) string {
 // WorkflowSubject carries workflow requests of a tenant.
 func (t Topology) WorkflowSubject(tenant, workflow string) string {
 	return t.subject("workflows." + tenant + "." + SubjectToken(workflow))
+}
+
+// AuditSubject carries the audit events of a tenant's administration
+// (NoTenant for actions on no single tenant).
+func (t Topology) AuditSubject(tenant string) string {
+	return t.subject("audit." + tenant)
 }
 
 // DLQSubject is where a dead letter of the given original subject goes.

@@ -26,6 +26,7 @@ import (
 	"github.com/calldex/calldex/services/internal/authguard"
 	"github.com/calldex/calldex/services/internal/crmhooks"
 	"github.com/calldex/calldex/services/internal/ingress"
+	"github.com/calldex/calldex/shared/audit"
 	"github.com/calldex/calldex/shared/contact"
 	"github.com/calldex/calldex/shared/eventpub"
 	"github.com/calldex/calldex/shared/index"
@@ -280,6 +281,7 @@ func (a *App) ingress(ctx context.Context, p ingressParts) (http.Handler, error)
 		Config: a.Tenants, Tenants: p.reg, Lookup: look, Contacts: p.contacts,
 		Projection: p.proj, JS: p.js, Topology: p.topo, Metrics: p.m, Log: a.log,
 		Workflows: disp, AppConnect: ac, Webhooks: hooks, Resync: requests, Ready: p.checks, Guard: guard,
+		Audit: audit.New(p.js, p.topo),
 	})
 }
 

@@ -1,12 +1,15 @@
 package ingress
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strings"
 	"time"
 
+	"github.com/calldex/calldex/events"
 	"github.com/calldex/calldex/services/internal/authguard"
+	"github.com/calldex/calldex/shared/audit"
 	"github.com/calldex/calldex/shared/tenant"
 )
 
@@ -30,25 +33,55 @@ func (s *Server) tenantAuth(next func(http.ResponseWriter, *http.Request, *tenan
 	}
 }
 
-// adminAuth checks the admin bearer token and the tenant of the path.
+// adminAuth checks the admin bearer token and the tenant of the path, and
+// records the request, whatever its outcome, on the AUDIT stream: every
+// admin route goes through here.
 func (s *Server) adminAuth(next func(http.ResponseWriter, *http.Request, *tenant.Tenant)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
+		actor := "none"
+		defer func() { s.audit(r, actor, sw.code) }()
 		if retry, ok := s.Guard.Allow(r.RemoteAddr, r.PathValue("tenant")); !ok {
-			throttled(w, retry)
+			throttled(sw, retry)
 			return
 		}
 		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok || !s.Config.CheckAdmin(token) {
 			s.Guard.Fail(authguard.KindAdminToken, r.RemoteAddr, r.PathValue("tenant"))
-			fail(w, tenant.ErrUnauthenticated)
+			fail(sw, tenant.ErrUnauthenticated)
 			return
 		}
+		actor = "admin-token"
 		t, ok := s.Tenants.Tenant(r.PathValue("tenant"))
 		if !ok {
-			writeError(w, http.StatusNotFound, "unknown_tenant", "no tenant "+r.PathValue("tenant"))
+			writeError(sw, http.StatusNotFound, "unknown_tenant", "no tenant "+r.PathValue("tenant"))
 			return
 		}
-		next(w, r, t)
+		next(sw, r, t)
+	}
+}
+
+// auditTimeout bounds the wait for the AUDIT stream's ack.
+const auditTimeout = 3 * time.Second
+
+// audit records an admin request: its route, path values, client address
+// and answer; never its credential, query or body.
+func (s *Server) audit(r *http.Request, actor string, status int) {
+	if s.Audit == nil {
+		return
+	}
+	target := map[string]string{}
+	for _, name := range []string{"tenant", "id", "source", "e164"} {
+		if v := r.PathValue(name); v != "" {
+			target[name] = v
+		}
+	}
+	e := events.AuditEntry{Actor: actor, Via: events.ViaAPI, Action: r.Pattern, Target: target,
+		Outcome: audit.OutcomeOf(status), Status: status, Remote: authguard.Address(r.RemoteAddr)}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), auditTimeout)
+	defer cancel()
+	if err := s.Audit.Record(ctx, r.PathValue("tenant"), e); err != nil {
+		s.Log.Error("admin action not audited", "action", e.Action, "outcome", e.Outcome, "err", err)
 	}
 }
 

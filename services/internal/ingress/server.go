@@ -64,6 +64,14 @@ type Deps struct {
 	// Guard limits failed tenant credentials and admin tokens per client
 	// address and tenant; nil limits nothing.
 	Guard *authguard.Guard
+	// Audit records every admin request (*audit.Publisher); nil records
+	// none.
+	Audit Auditor
+}
+
+// Auditor records an admin action for a tenant (*audit.Publisher).
+type Auditor interface {
+	Record(ctx context.Context, tenant string, e events.AuditEntry) error
 }
 
 // Resyncer asks the CRM sync for a full resync of one source.

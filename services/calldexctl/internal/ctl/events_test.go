@@ -89,8 +89,8 @@ func TestStreams(t *testing.T) {
 		names[s.Name] = s
 	}
 	calls, ok := names[env.Topology.Stream(events.StreamCalls)]
-	if !ok || len(names) != 6 {
-		t.Fatalf("streams = %v, want the four streams and two buckets of the topology", names)
+	if !ok || len(names) != 7 {
+		t.Fatalf("streams = %v, want the five streams and two buckets of the topology", names)
 	}
 	if calls.Messages != 3 || calls.LastSeq != 3 || calls.Bytes == 0 || len(calls.Consumers) != 1 || calls.MaxAge != events.DefaultCallsMaxAge {
 		t.Fatalf("CALLS = %+v", calls)
