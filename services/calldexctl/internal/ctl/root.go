@@ -77,7 +77,8 @@ func Main(ctx context.Context, args []string, stdio IO, lookupEnv func(string) (
 	root.SetIn(stdio.Stdin)
 	root.SetOut(stdio.Stdout)
 	root.SetErr(stdio.Stderr)
-	err := root.ExecuteContext(ctx)
+	cmd, err := root.ExecuteContextC(ctx)
+	a.recordRun(ctx, cmd, err)
 	switch {
 	case err == nil:
 		return exitOK
@@ -164,6 +165,7 @@ Ctrl-C kills it.`,
 		importCmd(a),
 		lookupCmd(a),
 		configCmd(a),
+		auditCmd(a),
 	)
 	return root
 }
