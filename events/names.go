@@ -127,6 +127,11 @@ func (t Topology) CallSubject(tenant, event string) string {
 	return t.subject("calls." + tenant + "." + event)
 }
 
+// WorkflowsFilter matches every workflow request of a tenant.
+func (t Topology) WorkflowsFilter(tenant string) string {
+	return t.subject("workflows." + tenant + ".>")
+}
+
 // WorkflowSubject carries workflow requests of a tenant.
 func (t Topology) WorkflowSubject(tenant, workflow string) string {
 	return t.subject("workflows." + tenant + "." + SubjectToken(workflow))

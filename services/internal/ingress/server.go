@@ -13,9 +13,11 @@ import (
 
 	"github.com/calldex/calldex/events"
 	"github.com/calldex/calldex/services/internal/authguard"
+	"github.com/calldex/calldex/services/internal/erasure"
 	"github.com/calldex/calldex/shared/contact"
 	"github.com/calldex/calldex/shared/lookup"
 	"github.com/calldex/calldex/shared/metrics"
+	"github.com/calldex/calldex/shared/phone"
 	"github.com/calldex/calldex/shared/tenant"
 )
 
@@ -67,6 +69,14 @@ type Deps struct {
 	// Audit records every admin request (*audit.Publisher); nil records
 	// none.
 	Audit Auditor
+	// Eraser erases numbers (*erasure.Eraser); nil disables the admin
+	// route.
+	Eraser Eraser
+}
+
+// Eraser removes a tenant's number from every store (*erasure.Eraser).
+type Eraser interface {
+	Erase(ctx context.Context, tenant, e164 string, opts phone.Options) (erasure.Report, error)
 }
 
 // Auditor records an admin action for a tenant (*audit.Publisher).
@@ -127,6 +137,9 @@ func (s *Server) routes() {
 	}
 	if s.Resync != nil {
 		s.handle("POST /admin/v1/tenants/{tenant}/sources/{source}/resync", s.adminAuth(s.adminResync))
+	}
+	if s.Eraser != nil {
+		s.handle("DELETE /admin/v1/tenants/{tenant}/numbers/{number}", s.adminAuth(s.adminErase))
 	}
 }
 
