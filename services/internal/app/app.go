@@ -23,8 +23,10 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/calldex/calldex/events"
+	"github.com/calldex/calldex/services/internal/appconnect"
 	"github.com/calldex/calldex/services/internal/authguard"
 	"github.com/calldex/calldex/services/internal/crmhooks"
+	"github.com/calldex/calldex/services/internal/erasure"
 	"github.com/calldex/calldex/services/internal/ingress"
 	"github.com/calldex/calldex/shared/audit"
 	"github.com/calldex/calldex/shared/contact"
@@ -257,14 +259,22 @@ func (a *App) ingress(ctx context.Context, p ingressParts) (http.Handler, error)
 		return nil, err
 	}
 	var ac http.Handler
+	var callLogs erasure.CallLogs
 	secret := a.cfg.AppConnectSecret
 	if secret == "" && a.demo {
 		secret = DemoAppConnectSecret
 	}
 	if secret != "" {
-		if ac, err = appConnect(ctx, secret, p.js, p.topo, p.reg, look, p.idx, p.contacts, p.proj, disp, p.factory, guard, a.log); err != nil {
+		var logs *appconnect.KVCallLogs
+		if ac, logs, err = appConnect(ctx, secret, p.js, p.topo, p.reg, look, p.idx, p.contacts, p.proj, disp, p.factory, guard, a.log); err != nil {
 			return nil, err
 		}
+		callLogs = logs
+	}
+	eraser, err := erasure.New(erasure.Deps{Index: p.idx, Contacts: p.contacts, Projection: p.proj, JS: p.js, Topology: p.topo,
+		Results: p.buckets.WorkflowResults, CallLogs: callLogs})
+	if err != nil {
+		return nil, err
 	}
 	// Without the sync role here, webhooks and resyncs ask the sync
 	// replicas through the sync_cursors bucket.
@@ -281,7 +291,7 @@ func (a *App) ingress(ctx context.Context, p ingressParts) (http.Handler, error)
 		Config: a.Tenants, Tenants: p.reg, Lookup: look, Contacts: p.contacts,
 		Projection: p.proj, JS: p.js, Topology: p.topo, Metrics: p.m, Log: a.log,
 		Workflows: disp, AppConnect: ac, Webhooks: hooks, Resync: requests, Ready: p.checks, Guard: guard,
-		Audit: audit.New(p.js, p.topo),
+		Audit: audit.New(p.js, p.topo), Eraser: eraser,
 	})
 }
 
