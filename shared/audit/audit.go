@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -61,4 +62,13 @@ func OutcomeOf(status int) string {
 	default:
 		return events.OutcomeFailed
 	}
+}
+
+// MaskNumber hides a phone number but its first three and last two
+// characters: an erased number must not live on in the audit.
+func MaskNumber(n string) string {
+	if len(n) <= 5 {
+		return strings.Repeat("*", len(n))
+	}
+	return n[:3] + strings.Repeat("*", len(n)-5) + n[len(n)-2:]
 }

@@ -78,7 +78,7 @@ func (s *Server) audit(r *http.Request, actor string, status int) {
 	}
 	if v := r.PathValue("number"); v != "" {
 		// An erased number must not live on in the audit.
-		target["number"] = maskNumber(v)
+		target["number"] = audit.MaskNumber(v)
 	}
 	e := events.AuditEntry{Actor: actor, Via: events.ViaAPI, Action: r.Pattern, Target: target,
 		Outcome: audit.OutcomeOf(status), Status: status, Remote: authguard.Address(r.RemoteAddr)}
@@ -93,12 +93,4 @@ func (s *Server) audit(r *http.Request, actor string, status int) {
 func throttled(w http.ResponseWriter, retry time.Duration) {
 	authguard.SetRetryAfter(w, retry)
 	writeError(w, http.StatusTooManyRequests, "too_many_failures", "too many failed credentials; retry later")
-}
-
-// maskNumber keeps the first three and last two characters of a number.
-func maskNumber(n string) string {
-	if len(n) <= 5 {
-		return strings.Repeat("*", len(n))
-	}
-	return n[:3] + strings.Repeat("*", len(n)-5) + n[len(n)-2:]
 }

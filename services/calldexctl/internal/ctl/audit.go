@@ -18,6 +18,7 @@ import (
 var audited = map[string]bool{
 	"calldexctl dlq redrive":   true,
 	"calldexctl dlq purge":     true,
+	"calldexctl erase":         true,
 	"calldexctl events replay": true,
 	"calldexctl import":        true,
 	"calldexctl index rebuild": true,
@@ -45,6 +46,9 @@ func (a *app) recordRun(ctx context.Context, cmd *cobra.Command, runErr error) {
 	}
 	target := map[string]string{}
 	if args := cmd.Flags().Args(); len(args) > 0 {
+		if cmd.CommandPath() == "calldexctl erase" {
+			args = []string{audit.MaskNumber(args[0])}
+		}
 		target["args"] = strings.Join(args, " ")
 	}
 	cmd.Flags().Visit(func(f *pflag.Flag) {
@@ -90,8 +94,8 @@ func auditCmd(a *app) *cobra.Command {
 		Short: "Administrative actions: who did what, when, and how it ended",
 		Long: `Prints the AUDIT stream: every request to the admin API (whatever its outcome,
 with the credential kind used, never its value) and every calldexctl command
-that changes something (dlq redrive and purge, events replay, import, index
-rebuild and gc), with the user and host that ran it. --since 24h by default;
+that changes something (dlq redrive and purge, erase, events replay, import,
+index rebuild and gc), with the user and host that ran it. --since 24h by default;
 --follow waits for new ones.`,
 		Example: `  calldexctl audit --tenant acme --since 168h
   calldexctl audit --json | jq 'select(.event.data.outcome != "ok")'`,

@@ -166,6 +166,7 @@ Ctrl-C kills it.`,
 		lookupCmd(a),
 		configCmd(a),
 		auditCmd(a),
+		eraseCmd(a),
 	)
 	return root
 }
