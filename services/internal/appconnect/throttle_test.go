@@ -3,38 +3,25 @@ package appconnect_test
 import (
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/calldex/calldex/services/internal/appconnect"
 	"github.com/calldex/calldex/services/internal/authguard"
+	"github.com/calldex/calldex/services/internal/authguard/guardtest"
 )
-
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *testClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-
-func (c *testClock) Add(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.mu.Unlock() }
 
 // clientFrom sends requests from a given loopback address. App Connect's
 // contract lists 200 and 400 for apiKeyLogin; the 429 of a throttled
 // address is beyond it, so these requests are not checked against it.
 func clientFrom(t *testing.T, ip string) *http.Client {
-	dialer := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 5 * time.Second}
-	tr := &http.Transport{DialContext: dialer.DialContext}
-	t.Cleanup(tr.CloseIdleConnections)
-	return &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	return &http.Client{Transport: guardtest.TransportFrom(t, ip), Timeout: 10 * time.Second}
 }
 
 func TestAPIKeyLoginIsThrottledPerAddress(t *testing.T) {
-	clk := &testClock{now: time.Now()}
+	clk := guardtest.NewClock(time.Now())
 	h := newHarness(t, func(_ *appconnect.Config, d *appconnect.Deps) {
 		g, err := authguard.New(authguard.Config{MaxFailures: 10, Window: time.Minute, Now: clk.Now}, nil, slog.New(slog.DiscardHandler))
 		if err != nil {

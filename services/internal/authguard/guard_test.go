@@ -4,7 +4,6 @@ import (
 	"errors"
 	"log/slog"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -12,24 +11,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/calldex/calldex/services/internal/authguard"
+	"github.com/calldex/calldex/services/internal/authguard/guardtest"
 )
 
-// clock is a settable test clock.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
-func newGuard(t *testing.T, cfg authguard.Config) (*authguard.Guard, *clock, *prometheus.CounterVec) {
+func newGuard(t *testing.T, cfg authguard.Config) (*authguard.Guard, *guardtest.Clock, *prometheus.CounterVec) {
 	t.Helper()
-	clk := &clock{now: time.Date(2026, 1, 5, 10, 0, 0, 0, time.UTC)}
+	clk := guardtest.NewClock(time.Date(2026, 1, 5, 10, 0, 0, 0, time.UTC))
 	cfg.Now = clk.Now
 	failures := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "f"}, []string{"kind"})
 	g, err := authguard.New(cfg, failures, slog.New(slog.DiscardHandler))

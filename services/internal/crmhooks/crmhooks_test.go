@@ -139,11 +139,16 @@ func (h *harness) post(path string, body []byte, header http.Header) *http.Respo
 func (h *harness) postHubSpot(source string, body []byte, at time.Time) *http.Response {
 	h.t.Helper()
 	path := "/webhooks/acme/" + source
+	return h.post(path, body, h.hubspotHeader(path, body, at))
+}
+
+// hubspotHeader signs body as HubSpot would at a time for the URL of path.
+func (h *harness) hubspotHeader(path string, body []byte, at time.Time) http.Header {
 	ts := strconv.FormatInt(at.UnixMilli(), 10)
-	return h.post(path, body, http.Header{
+	return http.Header{
 		"X-Hubspot-Signature-V3":      {hubspotSignature(hubspotSecret, http.MethodPost, h.srv.URL+path, body, ts)},
 		"X-Hubspot-Request-Timestamp": {ts},
-	})
+	}
 }
 
 func (h *harness) postPipedrive(body []byte, user, password string) *http.Response {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"testing"
 	"time"
 
@@ -20,11 +19,7 @@ func TestHubSpotReplayIsRefused(t *testing.T) {
 	h := newHarness(t, nil)
 	body := fixture(t, "hubspot_contact_events.json")
 	const path = "/webhooks/acme/hubspot"
-	ts := strconv.FormatInt(time.Now().UnixMilli(), 10)
-	header := http.Header{
-		"X-Hubspot-Signature-V3":      {hubspotSignature(hubspotSecret, http.MethodPost, h.srv.URL+path, body, ts)},
-		"X-Hubspot-Request-Timestamp": {ts},
-	}
+	header := h.hubspotHeader(path, body, time.Now())
 	wantStatus(t, h.post(path, body, header), http.StatusNoContent)
 	// The same request again, well inside its 5-minute window.
 	wantStatus(t, h.post(path, body, header), http.StatusUnauthorized)
@@ -50,11 +45,7 @@ func TestHubSpotRetryOfAFailedNotificationIsTaken(t *testing.T) {
 	h := newHarness(t, nil, func(d *crmhooks.Deps) { d.Contacts = pub })
 	body := fixture(t, "hubspot_contact_deletion.json")
 	const path = "/webhooks/acme/hubspot"
-	ts := strconv.FormatInt(time.Now().UnixMilli(), 10)
-	header := http.Header{
-		"X-Hubspot-Signature-V3":      {hubspotSignature(hubspotSecret, http.MethodPost, h.srv.URL+path, body, ts)},
-		"X-Hubspot-Request-Timestamp": {ts},
-	}
+	header := h.hubspotHeader(path, body, time.Now())
 	wantStatus(t, h.post(path, body, header), http.StatusServiceUnavailable)
 	pub.fail = false
 	wantStatus(t, h.post(path, body, header), http.StatusNoContent)
@@ -74,11 +65,7 @@ func TestWebhookSignatureFailuresAreThrottled(t *testing.T) {
 	forged := bytes.Replace(body, []byte("1246965"), []byte("1246966"), 1)
 	const path = "/webhooks/acme/hubspot"
 	for i := 1; i <= 5; i++ {
-		ts := strconv.FormatInt(time.Now().UnixMilli(), 10)
-		wantStatus(t, h.post(path, forged, http.Header{
-			"X-Hubspot-Signature-V3":      {hubspotSignature(hubspotSecret, http.MethodPost, h.srv.URL+path, body, ts)},
-			"X-Hubspot-Request-Timestamp": {ts},
-		}), http.StatusUnauthorized)
+		wantStatus(t, h.post(path, forged, h.hubspotHeader(path, body, time.Now())), http.StatusUnauthorized)
 	}
 	resp := h.postHubSpot("hubspot", body, time.Now())
 	wantStatus(t, resp, http.StatusTooManyRequests)

@@ -2,45 +2,31 @@ package ingress_test
 
 import (
 	"log/slog"
-	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/calldex/calldex/services/internal/authguard"
+	"github.com/calldex/calldex/services/internal/authguard/guardtest"
 	"github.com/calldex/calldex/services/internal/ingress"
 	"github.com/calldex/calldex/services/internal/openapitest"
 	"github.com/calldex/calldex/shared/metrics"
 )
 
-// testClock is a settable clock for the guard's window.
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *testClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-
-func (c *testClock) Add(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.mu.Unlock() }
-
 // fromAddress is a client whose connections leave from ip (another
 // loopback address than the harness's 127.0.0.1).
 func (h *harness) fromAddress(ip string) *harness {
-	dialer := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 5 * time.Second}
-	base := &http.Transport{DialContext: dialer.DialContext}
-	h.t.Cleanup(base.CloseIdleConnections)
 	other := *h
 	other.client = &http.Client{Timeout: 10 * time.Second,
-		Transport: &openapitest.Transport{T: h.t, Router: openAPIRouter(h.t), Base: base}}
+		Transport: &openapitest.Transport{T: h.t, Router: openAPIRouter(h.t), Base: guardtest.TransportFrom(h.t, ip)}}
 	return &other
 }
 
 func TestWrongCredentialsAreThrottledPerAddress(t *testing.T) {
-	clk := &testClock{now: time.Date(2026, 1, 5, 10, 0, 0, 0, time.UTC)}
+	clk := guardtest.NewClock(time.Date(2026, 1, 5, 10, 0, 0, 0, time.UTC))
 	var m *metrics.Metrics
 	h := newHarness(t, func(d *ingress.Deps) {
 		m = d.Metrics

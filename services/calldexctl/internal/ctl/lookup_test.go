@@ -63,9 +63,10 @@ func TestLookupExplainsAgainstRedis(t *testing.T) {
 	}
 }
 
-// TestLookupThroughAdminAPI explains a lookup of an in-process index
-// through a running calldex's admin API.
-func TestLookupThroughAdminAPI(t *testing.T) {
+// runningCalldex runs the ingress and projector roles on the test's NATS,
+// with the lookup tests' tenants and their in-process index.
+func runningCalldex(t *testing.T) (*natstest.Env, *apptest.Process) {
+	t.Helper()
 	env := natstest.Connect(t)
 	cfg, err := tenant.Parse([]byte(tenantsYAML), func(string) (string, bool) { return "", false })
 	if err != nil {
@@ -74,6 +75,13 @@ func TestLookupThroughAdminAPI(t *testing.T) {
 	conf := calldex.DefaultConfig()
 	conf.NATSURL, conf.StreamPrefix, conf.Roles = env.URL, env.Topology.Prefix, calldex.Roles{calldex.RoleIngress, calldex.RoleProjector}
 	srv := apptest.Start(t, conf, calldex.WithTenants(cfg))
+	return env, srv
+}
+
+// TestLookupThroughAdminAPI explains a lookup of an in-process index
+// through a running calldex's admin API.
+func TestLookupThroughAdminAPI(t *testing.T) {
+	env, srv := runningCalldex(t)
 	ctx := context.Background()
 	if _, err := contact.NewPublisher(env.JS, env.Topology).UpsertMany(ctx, "acme", lookupContacts); err != nil {
 		t.Fatal(err)
@@ -105,14 +113,7 @@ func TestLookupThroughAdminAPI(t *testing.T) {
 // TestEraseThroughAdminAPI erases a number through a running calldex and
 // records the run, without the number, on AUDIT.
 func TestEraseThroughAdminAPI(t *testing.T) {
-	env := natstest.Connect(t)
-	cfg, err := tenant.Parse([]byte(tenantsYAML), func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatal(err)
-	}
-	conf := calldex.DefaultConfig()
-	conf.NATSURL, conf.StreamPrefix, conf.Roles = env.URL, env.Topology.Prefix, calldex.Roles{calldex.RoleIngress, calldex.RoleProjector}
-	srv := apptest.Start(t, conf, calldex.WithTenants(cfg))
+	env, srv := runningCalldex(t)
 	if _, err := contact.NewPublisher(env.JS, env.Topology).UpsertMany(context.Background(), "acme", lookupContacts); err != nil {
 		t.Fatal(err)
 	}
