@@ -102,7 +102,7 @@ func (e *Eraser) Erase(ctx context.Context, tenant, e164 string, opts phone.Opti
 		return rep, err
 	}
 	rep.Removed["workflows"] = n
-	if rep.Removed["dlq"], _, err = e.deleteMessages(ctx, t.Stream(events.StreamDLQ), t.DLQSubject(">"), tenant, m); err != nil {
+	if rep.Removed["dlq"], _, err = e.deleteMessages(ctx, t.Stream(events.StreamDLQ), t.DLQSubject(t.WorkflowsFilter(tenant)), tenant, m); err != nil {
 		return rep, err
 	}
 	for _, k := range keys {
