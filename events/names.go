@@ -3,6 +3,7 @@ package events
 import (
 	"fmt"
 	"regexp"
+	"time"
 )
 
 // Stream names, KV buckets and subject roots. Production uses them as they
@@ -13,6 +14,7 @@ const (
 	StreamWorkflows = "WORKFLOWS"
 	StreamContacts  = "CONTACTS"
 	StreamDLQ       = "DLQ"
+	StreamAudit     = "AUDIT"
 
 	BucketWorkflowResults = "workflow_results"
 	BucketSyncCursors     = "sync_cursors"
@@ -37,6 +39,40 @@ type Topology struct {
 	// Replicas is how many copies a NATS cluster keeps of every stream and
 	// bucket; 0 means 1 (a single server).
 	Replicas int
+	// Retention is how long streams and buckets keep what they hold.
+	Retention Retention
+}
+
+// Default retention of the streams and buckets that age.
+const (
+	DefaultCallsMaxAge     = 30 * 24 * time.Hour
+	DefaultWorkflowsMaxAge = 30 * 24 * time.Hour
+	DefaultResultsMaxAge   = 30 * 24 * time.Hour
+)
+
+// Retention is the maximum age of the messages of CALLS, WORKFLOWS and the
+// workflow_results bucket; a zero field keeps its default.
+type Retention struct {
+	Calls, Workflows, Results time.Duration
+}
+
+// CallsMaxAge is how long CALLS keeps a call event.
+func (r Retention) CallsMaxAge() time.Duration { return orDefault(r.Calls, DefaultCallsMaxAge) }
+
+// WorkflowsMaxAge is how long WORKFLOWS keeps a request (and so how far
+// back it can be replayed).
+func (r Retention) WorkflowsMaxAge() time.Duration {
+	return orDefault(r.Workflows, DefaultWorkflowsMaxAge)
+}
+
+// ResultsMaxAge is how long a workflow's result stays readable.
+func (r Retention) ResultsMaxAge() time.Duration { return orDefault(r.Results, DefaultResultsMaxAge) }
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d == 0 {
+		return def
+	}
+	return d
 }
 
 // StorageReplicas returns the replica count to create streams and buckets with.
@@ -48,8 +84,8 @@ type StreamSpec struct {
 	Subjects []string
 	// MaxMsgsPerSubject keeps only the latest messages of each subject; 0 is unlimited.
 	MaxMsgsPerSubject int64
-	// MaxAgeDays drops older messages; 0 keeps them forever.
-	MaxAgeDays int
+	// MaxAge drops older messages; 0 keeps them forever.
+	MaxAge time.Duration
 	// WorkQueue removes a message once acked (no replay from it).
 	WorkQueue bool
 }
@@ -67,10 +103,13 @@ func (t Topology) Stream(name string) string { return t.Prefix + name }
 // Streams lists every stream Calldex uses.
 func (t Topology) Streams() []StreamSpec {
 	return []StreamSpec{
-		{Name: t.Stream(StreamCalls), Subjects: []string{t.subject("calls.>")}, MaxAgeDays: 30},
-		{Name: t.Stream(StreamWorkflows), Subjects: []string{t.subject("workflows.>")}, MaxAgeDays: 30},
+		{Name: t.Stream(StreamCalls), Subjects: []string{t.subject("calls.>")}, MaxAge: t.Retention.CallsMaxAge()},
+		{Name: t.Stream(StreamWorkflows), Subjects: []string{t.subject("workflows.>")}, MaxAge: t.Retention.WorkflowsMaxAge()},
 		{Name: t.Stream(StreamContacts), Subjects: []string{t.subject("contacts.>")}, MaxMsgsPerSubject: 1},
 		{Name: t.Stream(StreamDLQ), Subjects: []string{t.subject("dlq.>")}},
+		// Kept until an operator decides otherwise: it is the record of
+		// who did what.
+		{Name: t.Stream(StreamAudit), Subjects: []string{t.subject("audit.>")}},
 	}
 }
 
@@ -89,9 +128,20 @@ func (t Topology) CallSubject(tenant, event string) string {
 	return t.subject("calls." + tenant + "." + event)
 }
 
+// WorkflowsFilter matches every workflow request of a tenant.
+func (t Topology) WorkflowsFilter(tenant string) string {
+	return t.subject("workflows." + tenant + ".>")
+}
+
 // WorkflowSubject carries workflow requests of a tenant.
 func (t Topology) WorkflowSubject(tenant, workflow string) string {
 	return t.subject("workflows." + tenant + "." + SubjectToken(workflow))
+}
+
+// AuditSubject carries the audit events of a tenant's administration
+// (NoTenant for actions on no single tenant).
+func (t Topology) AuditSubject(tenant string) string {
+	return t.subject("audit." + tenant)
 }
 
 // DLQSubject is where a dead letter of the given original subject goes.

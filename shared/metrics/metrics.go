@@ -30,8 +30,12 @@ type Metrics struct {
 	SyncContacts            *prometheus.CounterVec // by tenant, source, op (upsert, delete)
 	SyncErrors              *prometheus.CounterVec // by tenant, source, kind
 	// CRMWebhooks counts CRM change notifications by crm (hubspot,
-	// pipedrive) and result (accepted, unauthorized, malformed, unknown, failed).
+	// pipedrive) and result (accepted, unauthorized, replayed, throttled,
+	// malformed, unknown, failed).
 	CRMWebhooks *prometheus.CounterVec
+	// AuthFailures counts refused credentials by kind (tenant_credential,
+	// admin_token, appconnect_api_key, webhook_signature, webhook_replay).
+	AuthFailures *prometheus.CounterVec
 
 	// Workflows counts workflow attempts' outcomes by tenant, workflow and
 	// outcome: done, retry (a transient failure, tried again) or failed
@@ -102,6 +106,10 @@ func New() *Metrics {
 			Name: "calldex_crm_webhooks_total",
 			Help: "CRM change notifications received, by crm and result.",
 		}, []string{"crm", "result"}),
+		AuthFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "calldex_auth_failures_total",
+			Help: "Refused credentials by kind (tenant_credential, admin_token, appconnect_api_key, webhook_signature, webhook_replay).",
+		}, []string{"kind"}),
 	}
 	m.Workflows = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "calldex_workflows_total",
@@ -114,7 +122,7 @@ func New() *Metrics {
 	}, []string{"workflow"})
 	m.Registry.MustRegister(m.Workflows, m.WorkflowAttempts)
 	m.Registry.MustRegister(m.LookupSeconds, m.Lookups, m.LookupTimeouts, m.EventsDropped, m.EventsFailed, m.HTTPRequests,
-		m.SyncLagSeconds, m.SyncSinceSuccessSeconds, m.SyncLeader, m.SyncContacts, m.SyncErrors, m.CRMWebhooks,
+		m.SyncLagSeconds, m.SyncSinceSuccessSeconds, m.SyncLeader, m.SyncContacts, m.SyncErrors, m.CRMWebhooks, m.AuthFailures,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -55,7 +55,8 @@ func StartEmbedded(cfg EmbeddedConfig) (*server.Server, error) {
 	return srv, nil
 }
 
-// EnsureStreams creates or updates every stream of the topology.
+// EnsureStreams creates or updates every stream of the topology: an
+// existing stream takes the topology's retention (MaxAge) and replicas.
 func EnsureStreams(ctx context.Context, js jetstream.JetStream, topo events.Topology) error {
 	for _, s := range topo.Streams() {
 		cfg := jetstream.StreamConfig{
@@ -63,7 +64,7 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, topo events.Topo
 			Subjects:          s.Subjects,
 			Storage:           jetstream.FileStorage,
 			MaxMsgsPerSubject: s.MaxMsgsPerSubject,
-			MaxAge:            time.Duration(s.MaxAgeDays) * 24 * time.Hour,
+			MaxAge:            s.MaxAge,
 			// Duplicate window for Nats-Msg-Id: a workflow request re-sent
 			// within it is recognised at the stream, before any worker.
 			Duplicates: 10 * time.Minute,
@@ -105,8 +106,9 @@ func EnsureBuckets(ctx context.Context, js jetstream.JetStream, topo events.Topo
 	results, err := EnsureBucket(ctx, js, topo, jetstream.KeyValueConfig{
 		Bucket:  events.BucketWorkflowResults,
 		History: 1,
-		// Results outlive every redelivery and the stream's duplicate window.
-		TTL: 30 * 24 * time.Hour,
+		// Results outlive every redelivery and the stream's duplicate
+		// window (the configuration checks it).
+		TTL: topo.Retention.ResultsMaxAge(),
 	})
 	if err != nil {
 		return Buckets{}, err

@@ -3,7 +3,9 @@ package natsx_test
 import (
 	"context"
 	"testing"
+	"time"
 
+	"github.com/calldex/calldex/events"
 	"github.com/calldex/calldex/shared/natstest"
 	"github.com/calldex/calldex/shared/natsx"
 )
@@ -45,5 +47,37 @@ func TestContactsStreamKeepsLatestPerSubject(t *testing.T) {
 				t.Fatalf("stream keeps %d messages for one contact, want 1", info.State.Msgs)
 			}
 		})
+	}
+}
+
+func TestRetentionAppliesToExistingStreams(t *testing.T) {
+	e := natstest.Connect(t) // streams and buckets exist with the default retention
+	ctx := context.Background()
+	maxAge := func(name string) time.Duration {
+		t.Helper()
+		s, err := e.JS.Stream(ctx, name)
+		if err != nil {
+			t.Fatalf("stream %s: %v", name, err)
+		}
+		info, err := s.Info(ctx)
+		if err != nil {
+			t.Fatalf("info %s: %v", name, err)
+		}
+		return info.Config.MaxAge
+	}
+	calls, workflows := e.Topology.Stream(events.StreamCalls), e.Topology.Stream(events.StreamWorkflows)
+	results := "KV_" + e.Topology.Stream(events.BucketWorkflowResults)
+	if got := maxAge(calls); got != events.DefaultCallsMaxAge {
+		t.Fatalf("CALLS MaxAge %s, want the default %s", got, events.DefaultCallsMaxAge)
+	}
+	topo := e.Topology
+	topo.Retention = events.Retention{Calls: 7 * 24 * time.Hour, Workflows: 48 * time.Hour, Results: 36 * time.Hour}
+	if _, err := natsx.Setup(ctx, e.JS, topo); err != nil {
+		t.Fatalf("setup with a new retention: %v", err)
+	}
+	for name, want := range map[string]time.Duration{calls: 7 * 24 * time.Hour, workflows: 48 * time.Hour, results: 36 * time.Hour} {
+		if got := maxAge(name); got != want {
+			t.Errorf("%s MaxAge %s, want %s", name, got, want)
+		}
 	}
 }

@@ -24,11 +24,15 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/calldex/calldex/events"
+	"github.com/calldex/calldex/services/internal/appconnect"
+	"github.com/calldex/calldex/services/internal/authguard"
 	"github.com/calldex/calldex/services/internal/clientaddr"
 	"github.com/calldex/calldex/services/internal/crmhooks"
+	"github.com/calldex/calldex/services/internal/erasure"
 	"github.com/calldex/calldex/services/internal/ingress"
 	"github.com/calldex/calldex/services/internal/tenantadmin"
 	"github.com/calldex/calldex/services/internal/tenantcheck"
+	"github.com/calldex/calldex/shared/audit"
 	"github.com/calldex/calldex/shared/contact"
 	"github.com/calldex/calldex/shared/eventpub"
 	"github.com/calldex/calldex/shared/index"
@@ -142,7 +146,7 @@ func Build(ctx context.Context, cfg Config, opt ...Option) (_ *App, err error) {
 	}
 	a.Tenants = boot.expanded
 	roles := cfg.Roles
-	topo := events.Topology{Prefix: cfg.StreamPrefix, Replicas: cfg.StreamReplicas}
+	topo := events.Topology{Prefix: cfg.StreamPrefix, Replicas: cfg.StreamReplicas, Retention: cfg.Retention}
 	m := metrics.New()
 	a.Metrics = m
 
@@ -290,16 +294,28 @@ func (a *App) ingress(ctx context.Context, p ingressParts) (http.Handler, error)
 	a.afterHTTP = append(a.afterHTTP, func() { _ = disp.Close() })
 	look := lookup.NewRecorder(lookup.New(p.idx).WithFallback(lookup.FallbackConfig{}, fallbackSources{p.factory, a.log}, p.contacts, a.log),
 		p.m, p.pub, p.topo, a.log)
+	guard, err := authguard.New(authguard.Config{MaxFailures: a.cfg.AuthMaxFailures, MaxTenantFailures: 10 * a.cfg.AuthMaxFailures,
+		Window: a.cfg.AuthWindow}, p.m.AuthFailures, a.log)
+	if err != nil {
+		return nil, err
+	}
 	var ac http.Handler
+	var callLogs erasure.CallLogs
 	secret := a.cfg.AppConnectSecret
 	if secret == "" && a.demo {
 		secret = DemoAppConnectSecret
 	}
 	if secret != "" {
-		var err error
-		if ac, err = appConnect(ctx, secret, p.js, p.topo, p.reg, look, p.idx, p.contacts, a.projection(p), disp, p.factory, a.log); err != nil {
+		var logs *appconnect.KVCallLogs
+		if ac, logs, err = appConnect(ctx, secret, p.js, p.topo, p.reg, look, p.idx, p.contacts, a.projection(p), disp, p.factory, guard, a.log); err != nil {
 			return nil, err
 		}
+		callLogs = logs
+	}
+	eraser, err := erasure.New(erasure.Deps{Index: p.idx, Contacts: p.contacts, Projection: p.proj, JS: p.js, Topology: p.topo,
+		Results: p.buckets.WorkflowResults, CallLogs: callLogs})
+	if err != nil {
+		return nil, err
 	}
 	// Without the sync role here, webhooks and resyncs ask the sync
 	// replicas through the sync_cursors bucket.
@@ -308,7 +324,7 @@ func (a *App) ingress(ctx context.Context, p ingressParts) (http.Handler, error)
 	if a.Syncer != nil {
 		trigger = a.Syncer
 	}
-	hooks, err := crmhooks.New(crmhooks.Config{}, crmhooks.Deps{Tenants: p.reg, Trigger: trigger, Contacts: p.contacts, Metrics: p.m, Log: a.log})
+	hooks, err := crmhooks.New(crmhooks.Config{}, crmhooks.Deps{Tenants: p.reg, Trigger: trigger, Contacts: p.contacts, Metrics: p.m, Guard: guard, Log: a.log})
 	if err != nil {
 		return nil, err
 	}
@@ -316,7 +332,8 @@ func (a *App) ingress(ctx context.Context, p ingressParts) (http.Handler, error)
 		TenantAdmin: tenantadmin.New(p.store, a.Tenants, a.log),
 		Config:      a.Tenants, Tenants: p.reg, Lookup: look, Contacts: p.contacts,
 		Projection: a.projection(p), JS: p.js, Topology: p.topo, Metrics: p.m, Log: a.log,
-		Workflows: disp, AppConnect: ac, Webhooks: hooks, Resync: requests, Ready: p.checks,
+		Workflows: disp, AppConnect: ac, Webhooks: hooks, Resync: requests, Ready: p.checks, Guard: guard,
+		Audit: audit.New(p.js, p.topo), Eraser: eraser,
 	})
 }
 

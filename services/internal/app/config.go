@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/calldex/calldex/events"
 	"github.com/calldex/calldex/services/internal/clientaddr"
 )
 
@@ -83,6 +84,14 @@ type Config struct {
 	// ForwardedHeader is where the trusted proxies report the client:
 	// X-Forwarded-For or Forwarded.
 	ForwardedHeader string
+	// AuthMaxFailures is how many failed credentials a client address may
+	// send in one AuthWindow before it is answered 429 (per replica).
+	AuthMaxFailures int
+	// AuthWindow is the window failed credentials are counted in.
+	AuthWindow time.Duration
+	// Retention is the maximum age of CALLS, WORKFLOWS and workflow
+	// results, applied to the streams at every start.
+	Retention events.Retention
 }
 
 // envVar is one environment variable of Config: its default (as written
@@ -127,6 +136,26 @@ var envVars = []envVar{
 	{"CALLDEX_FORWARDED_HEADER", clientaddr.HeaderXForwardedFor, "where the trusted proxies report the client: X-Forwarded-For or Forwarded", func(c *Config, v string) error { c.ForwardedHeader = v; return nil }},
 	{"CALLDEX_WORKER_CONCURRENCY", "0", "workflows run at once per worker; 0 keeps the default (128)", func(c *Config, v string) (err error) {
 		c.WorkerConcurrency, err = strconv.Atoi(v)
+		return err
+	}},
+	{"CALLDEX_AUTH_MAX_FAILURES", "10", "failed credentials per client address and window before 429", func(c *Config, v string) (err error) {
+		c.AuthMaxFailures, err = strconv.Atoi(v)
+		return err
+	}},
+	{"CALLDEX_CALLS_MAX_AGE", "720h", "how long CALLS keeps call events", func(c *Config, v string) (err error) {
+		c.Retention.Calls, err = time.ParseDuration(v)
+		return err
+	}},
+	{"CALLDEX_WORKFLOWS_MAX_AGE", "720h", "how long WORKFLOWS keeps workflow requests", func(c *Config, v string) (err error) {
+		c.Retention.Workflows, err = time.ParseDuration(v)
+		return err
+	}},
+	{"CALLDEX_RESULTS_MAX_AGE", "720h", "how long workflow results stay readable", func(c *Config, v string) (err error) {
+		c.Retention.Results, err = time.ParseDuration(v)
+		return err
+	}},
+	{"CALLDEX_AUTH_WINDOW", "1m", "window failed credentials are counted in", func(c *Config, v string) (err error) {
+		c.AuthWindow, err = time.ParseDuration(v)
 		return err
 	}},
 }
@@ -207,6 +236,22 @@ func (c Config) Validate() error {
 	}
 	if c.WorkerConcurrency < 0 {
 		bad("CALLDEX_WORKER_CONCURRENCY %d: must not be negative", c.WorkerConcurrency)
+	}
+	if c.AuthMaxFailures < 1 {
+		bad("CALLDEX_AUTH_MAX_FAILURES %d: must be at least 1", c.AuthMaxFailures)
+	}
+	if c.AuthWindow <= 0 {
+		bad("CALLDEX_AUTH_WINDOW %s: must be positive", c.AuthWindow)
+	}
+	for _, r := range []struct {
+		name string
+		d    time.Duration
+	}{{"CALLDEX_CALLS_MAX_AGE", c.Retention.Calls}, {"CALLDEX_WORKFLOWS_MAX_AGE", c.Retention.Workflows}, {"CALLDEX_RESULTS_MAX_AGE", c.Retention.Results}} {
+		// A result must outlive the window in which a re-sent request is
+		// recognised as a duplicate, or it would run again.
+		if r.d < time.Hour {
+			bad("%s %s: keep at least an hour", r.name, r.d)
+		}
 	}
 	if c.PprofAddr != "" {
 		if host, _, err := net.SplitHostPort(c.PprofAddr); err != nil {

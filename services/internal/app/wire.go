@@ -10,6 +10,7 @@ import (
 
 	"github.com/calldex/calldex/events"
 	"github.com/calldex/calldex/services/internal/appconnect"
+	"github.com/calldex/calldex/services/internal/authguard"
 	"github.com/calldex/calldex/shared/contact"
 	"github.com/calldex/calldex/shared/index"
 	"github.com/calldex/calldex/shared/lookup"
@@ -25,26 +26,27 @@ func (dispatcher) Key(tenant, workflow string, in events.CallInput) string {
 	return dispatch.Key(tenant, workflow, in)
 }
 
-// appConnect builds the App Connect connector server.
+// appConnect builds the App Connect connector server and returns it with
+// its call log store (which erasures reach too).
 func appConnect(ctx context.Context, secret string, js jetstream.JetStream, topo events.Topology, reg *tenant.Registry,
 	look *lookup.Recorder, idx index.Index, contacts *contact.Publisher, proj appconnect.Projection,
-	disp *dispatch.Dispatcher, f *connectors.Factory, log *slog.Logger) (http.Handler, error) {
+	disp *dispatch.Dispatcher, f *connectors.Factory, guard *authguard.Guard, log *slog.Logger) (http.Handler, *appconnect.KVCallLogs, error) {
 	cfg := appconnect.Config{Secret: secret, Tenants: map[string]appconnect.TenantOptions{}}
 	for _, t := range reg.Tenants() {
 		opts, err := appconnect.DecodeTenantOptions(t.AppConnect)
 		if err != nil {
-			return nil, fmt.Errorf("tenant %s: appConnect: %w", t.ID, err)
+			return nil, nil, fmt.Errorf("tenant %s: appConnect: %w", t.ID, err)
 		}
 		cfg.Tenants[t.ID] = opts
 	}
 	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("app connect: %w", err)
+		return nil, nil, fmt.Errorf("app connect: %w", err)
 	}
 	revocations, callLogs, err := appconnect.KVStores(ctx, js, topo, cfg.TokenTTL)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return appconnect.New(cfg, appconnect.Deps{
+	h, err := appconnect.New(cfg, appconnect.Deps{
 		Tenants: reg, Lookup: look, Names: idx, Contacts: contacts, Projection: proj,
 		Workflows: dispatcher{disp}, ErrUnavailable: dispatch.ErrUnavailable, ErrNotFound: dispatch.ErrNotFound,
 		Revocations: revocations, CallLogs: callLogs,
@@ -59,8 +61,9 @@ func appConnect(ctx context.Context, secret string, js jetstream.JetStream, topo
 			}
 			return c, nil
 		}),
-		Log: log,
+		Guard: guard, Log: log,
 	})
+	return h, callLogs, err
 }
 
 // fallbackSources gives each tenant's live phone sources (tenant.Fallback).

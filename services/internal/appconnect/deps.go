@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/calldex/calldex/events"
+	"github.com/calldex/calldex/services/internal/authguard"
 	"github.com/calldex/calldex/shared/lookup"
 	"github.com/calldex/calldex/shared/tenant"
 	"github.com/calldex/calldex/workflows/crm"
@@ -106,6 +107,9 @@ type Deps struct {
 	// Connectors gives live CRM capabilities; nil means none (index only,
 	// contacts created as Calldex-owned).
 	Connectors Connectors
+	// Guard limits failed apiKeyLogin keys per client address; nil limits
+	// nothing.
+	Guard *authguard.Guard
 	// Log defaults to slog.Default().
 	Log *slog.Logger
 	// Now defaults to time.Now (tests set a clock).

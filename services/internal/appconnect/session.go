@@ -3,6 +3,8 @@ package appconnect
 import (
 	"net/http"
 	"strings"
+
+	"github.com/calldex/calldex/services/internal/authguard"
 )
 
 // apiKeyLoginRequest is App Connect's ApiKeyLoginRequest; other fields
@@ -20,7 +22,8 @@ type apiKeyLoginResponse struct {
 }
 
 // apiKeyLogin exchanges a tenant credential (any of the tenant's
-// credential values) for a session token.
+// credential values) for a session token. An address that sent too many
+// wrong keys is refused (429) before its key is looked at.
 func (h *Handler) apiKeyLogin(w http.ResponseWriter, r *http.Request) {
 	var req apiKeyLoginRequest
 	if !decodeJSON(w, r, &req) {
@@ -40,8 +43,14 @@ func (h *Handler) apiKeyLogin(w http.ResponseWriter, r *http.Request) {
 		badRequest(w, "Unknown platform "+truncate(req.Platform, 64)+": this server is "+h.cfg.DisplayName+" (platform "+h.cfg.Platform+")")
 		return
 	}
+	if retry, ok := h.d.Guard.Allow(r.RemoteAddr, ""); !ok {
+		authguard.SetRetryAfter(w, retry)
+		writeJSON(w, http.StatusTooManyRequests, envelope{ReturnMessage: danger("Too many invalid API keys; please try again later")})
+		return
+	}
 	t, ok := h.d.Tenants.ByCredentialValue(req.APIKey)
 	if !ok {
+		h.d.Guard.Fail(authguard.KindAppConnectKey, r.RemoteAddr, "")
 		writeJSON(w, http.StatusBadRequest, envelope{ReturnMessage: danger("Invalid API key")})
 		return
 	}

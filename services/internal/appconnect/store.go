@@ -404,6 +404,38 @@ func (s *KVCallLogs) Update(ctx context.Context, tenant, sessionID string, fn fu
 	return CallLog{}, fmt.Errorf("%w: call log %s/%s: too much contention", ErrStore, tenant, sessionID)
 }
 
+// Erase purges every call log of tenant whose stored JSON held reports
+// true for (a number being erased), with its history, and returns how many
+// it purged.
+func (s *KVCallLogs) Erase(ctx context.Context, tenant string, held func(data []byte) bool) (int, error) {
+	lister, err := s.kv.ListKeysFiltered(ctx, tenant+".>")
+	if err != nil {
+		return 0, fmt.Errorf("list call logs of %s: %w", tenant, err)
+	}
+	var keys []string
+	for k := range lister.Keys() {
+		keys = append(keys, k)
+	}
+	n := 0
+	for _, k := range keys {
+		e, err := s.kv.Get(ctx, k)
+		if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
+			continue
+		}
+		if err != nil {
+			return n, fmt.Errorf("read call log %s: %w", k, err)
+		}
+		if !held(e.Value()) {
+			continue
+		}
+		if err := s.kv.Purge(ctx, k); err != nil {
+			return n, fmt.Errorf("purge call log %s: %w", k, err)
+		}
+		n++
+	}
+	return n, nil
+}
+
 // callLogKey is a valid KV key for any session id: ids are encoded
 // base64url, tenants are already [a-z0-9_-].
 func callLogKey(tenant, sessionID string) string {

@@ -75,16 +75,20 @@ func registry(t *testing.T) *tenant.Registry {
 
 // newHarness serves the handler; trigger nil asks for syncs through the
 // sync_cursors bucket, as the ingress does without a Syncer.
-func newHarness(t *testing.T, trigger crmhooks.Trigger) *harness {
+func newHarness(t *testing.T, trigger crmhooks.Trigger, mutate ...func(*crmhooks.Deps)) *harness {
 	t.Helper()
 	h := &harness{t: t, env: natstest.Connect(t), m: metrics.New(), reg: registry(t)}
 	if trigger == nil {
 		trigger = crmsync.NewRequests(h.env.Buckets.SyncCursors)
 	}
-	hk, err := crmhooks.New(crmhooks.Config{}, crmhooks.Deps{
+	deps := crmhooks.Deps{
 		Tenants: h.reg, Trigger: trigger, Contacts: contact.NewPublisher(h.env.JS, h.env.Topology), Metrics: h.m,
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
+	}
+	for _, f := range mutate {
+		f(&deps)
+	}
+	hk, err := crmhooks.New(crmhooks.Config{}, deps)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,11 +139,16 @@ func (h *harness) post(path string, body []byte, header http.Header) *http.Respo
 func (h *harness) postHubSpot(source string, body []byte, at time.Time) *http.Response {
 	h.t.Helper()
 	path := "/webhooks/acme/" + source
+	return h.post(path, body, h.hubspotHeader(path, body, at))
+}
+
+// hubspotHeader signs body as HubSpot would at a time for the URL of path.
+func (h *harness) hubspotHeader(path string, body []byte, at time.Time) http.Header {
 	ts := strconv.FormatInt(at.UnixMilli(), 10)
-	return h.post(path, body, http.Header{
+	return http.Header{
 		"X-Hubspot-Signature-V3":      {hubspotSignature(hubspotSecret, http.MethodPost, h.srv.URL+path, body, ts)},
 		"X-Hubspot-Request-Timestamp": {ts},
-	})
+	}
 }
 
 func (h *harness) postPipedrive(body []byte, user, password string) *http.Response {

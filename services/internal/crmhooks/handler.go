@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/calldex/calldex/events"
+	"github.com/calldex/calldex/services/internal/authguard"
 	"github.com/calldex/calldex/shared/contact"
 	"github.com/calldex/calldex/shared/metrics"
 	"github.com/calldex/calldex/shared/tenant"
@@ -68,6 +69,9 @@ type Config struct {
 	Timeout time.Duration
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
+	// MaxReplays bounds how many HubSpot signatures are remembered to
+	// refuse replays. Default authguard.DefaultMaxReplayKeys.
+	MaxReplays int
 }
 
 // Validate applies defaults and reports every problem at once.
@@ -85,8 +89,11 @@ func (c *Config) Validate() error {
 		c.Now = time.Now
 	}
 	var errs []error
-	if c.MaxBody < 0 || c.MaxAge < 0 || c.Timeout < 0 {
-		errs = append(errs, errors.New("crmhooks: maxBody, maxAge and timeout must be positive"))
+	if c.MaxReplays == 0 {
+		c.MaxReplays = authguard.DefaultMaxReplayKeys
+	}
+	if c.MaxBody < 0 || c.MaxAge < 0 || c.Timeout < 0 || c.MaxReplays < 0 {
+		errs = append(errs, errors.New("crmhooks: maxBody, maxAge, timeout and maxReplays must be positive"))
 	}
 	return errors.Join(errs...)
 }
@@ -98,6 +105,9 @@ type Deps struct {
 	Contacts Publisher
 	// Metrics, if set, counts notifications (calldex_crm_webhooks_total).
 	Metrics *metrics.Metrics
+	// Guard limits failed signatures and credentials per client address
+	// and tenant; nil limits nothing.
+	Guard *authguard.Guard
 	// Log defaults to slog.Default().
 	Log *slog.Logger
 }
@@ -108,7 +118,8 @@ type Deps struct {
 type Handler struct {
 	cfg Config
 	Deps
-	mux *http.ServeMux
+	mux     *http.ServeMux
+	replays *authguard.Replays
 }
 
 // New builds the Handler.
@@ -126,7 +137,7 @@ func New(cfg Config, d Deps) (*Handler, error) {
 	if d.Log == nil {
 		d.Log = slog.Default()
 	}
-	h := &Handler{cfg: cfg, Deps: d, mux: http.NewServeMux()}
+	h := &Handler{cfg: cfg, Deps: d, mux: http.NewServeMux(), replays: authguard.NewReplays(cfg.MaxReplays)}
 	h.mux.HandleFunc(Route, h.receive)
 	h.mux.HandleFunc(PathPrefix, h.other)
 	return h, nil
@@ -169,6 +180,12 @@ func (h *Handler) receive(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	crmType = conn.Type
+	if retry, ok := h.Guard.Allow(r.RemoteAddr, tenantID); !ok {
+		result = "throttled"
+		authguard.SetRetryAfter(w, retry)
+		writeError(w, http.StatusTooManyRequests, "too_many_failures", "too many failed signatures or credentials; retry later")
+		return
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.cfg.MaxBody))
 	if err != nil {
 		var mbe *http.MaxBytesError
@@ -183,34 +200,62 @@ func (h *Handler) receive(w http.ResponseWriter, r *http.Request) {
 	}
 
 	var p plan
+	// replayKey is the signature this request used up; it is given back
+	// if the notification cannot be applied, so that the CRM's retry of
+	// the same request is taken.
+	var replayKey string
 	switch conn.Type {
 	case TypeHubSpot:
-		if err := verifyHubSpot(r, body, opts.WebhookSecret, opts.WebhookURL, h.cfg.Now(), h.cfg.MaxAge); err != nil {
+		now := h.cfg.Now()
+		sig, signed, err := verifyHubSpot(r, body, opts.WebhookSecret, opts.WebhookURL, now, h.cfg.MaxAge)
+		if err != nil {
 			result = "unauthorized"
+			h.Guard.Fail(authguard.KindWebhookSignature, r.RemoteAddr, tenantID)
 			log.Warn("crm webhook refused", "crm", conn.Type, "err", err)
 			writeError(w, http.StatusUnauthorized, "unauthorized", "invalid or stale HubSpot signature")
 			return
 		}
+		// Remembered until its timestamp is refused anyway.
+		switch err := h.replays.First(sig, now, signed.Add(h.cfg.MaxAge)); {
+		case errors.Is(err, authguard.ErrReplayed):
+			result = "replayed"
+			h.Guard.Fail(authguard.KindWebhookReplay, r.RemoteAddr, tenantID)
+			log.Warn("crm webhook refused", "crm", conn.Type, "err", err)
+			writeError(w, http.StatusUnauthorized, "unauthorized", "HubSpot signature already used")
+			return
+		case err != nil:
+			result = "failed"
+			log.Error("crm webhook not taken; the CRM will send it again", "crm", conn.Type, "err", err)
+			writeError(w, http.StatusServiceUnavailable, "unavailable", "cannot take the notification now")
+			return
+		}
+		replayKey = sig
 		p, err = parseHubSpot(body, portalOf(conn))
+		if err != nil {
+			result = "malformed"
+			writeError(w, http.StatusBadRequest, "bad_request", err.Error())
+			return
+		}
 	case TypePipedrive:
 		if !checkBasicAuth(r, opts.WebhookUser, opts.WebhookPassword) {
+			h.Guard.Fail(authguard.KindWebhookSignature, r.RemoteAddr, tenantID)
 			result = "unauthorized"
 			log.Warn("crm webhook refused", "crm", conn.Type, "err", "basic auth mismatch")
 			w.Header().Set("WWW-Authenticate", `Basic realm="calldex webhooks", charset="UTF-8"`)
 			writeError(w, http.StatusUnauthorized, "unauthorized", "missing or invalid credentials")
 			return
 		}
-		p, err = parsePipedrive(body)
-	}
-	if err != nil {
-		result = "malformed"
-		writeError(w, http.StatusBadRequest, "bad_request", err.Error())
-		return
+		if p, err = parsePipedrive(body); err != nil {
+			result = "malformed"
+			writeError(w, http.StatusBadRequest, "bad_request", err.Error())
+			return
+		}
 	}
 
 	ctx, cancel := context.WithTimeout(r.Context(), h.cfg.Timeout)
 	defer cancel()
 	if err := h.apply(ctx, tenantID, source, p); err != nil {
+		h.replays.Forget(replayKey)
 		result = "failed"
 		log.Error("crm webhook not applied; the CRM will send it again", "crm", conn.Type, "err", err)
 		// 5xx makes the CRM retry the notification later.

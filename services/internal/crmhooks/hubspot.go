@@ -43,18 +43,19 @@ var uriDecoder = func() *strings.Replacer {
 // verifyHubSpot checks X-HubSpot-Signature-v3: base64 of the HMAC-SHA256,
 // keyed with the app's client secret, of method + URI + body + timestamp,
 // where the timestamp (Unix ms, X-HubSpot-Request-Timestamp) must be
-// within maxAge of now.
-func verifyHubSpot(r *http.Request, body []byte, secret, configuredURL string, now time.Time, maxAge time.Duration) error {
-	sig, ts := r.Header.Get(HeaderHubSpotSignatureV3), r.Header.Get(HeaderHubSpotTimestamp)
+// within maxAge of now. It returns the signature and the signed time.
+func verifyHubSpot(r *http.Request, body []byte, secret, configuredURL string, now time.Time, maxAge time.Duration) (string, time.Time, error) {
+	sig, ts := strings.TrimSpace(r.Header.Get(HeaderHubSpotSignatureV3)), r.Header.Get(HeaderHubSpotTimestamp)
 	if sig == "" || ts == "" {
-		return errNoSignature
+		return "", time.Time{}, errNoSignature
 	}
 	ms, err := strconv.ParseInt(ts, 10, 64)
 	if err != nil {
-		return fmt.Errorf("%w: timestamp %q is not Unix milliseconds", errStale, ts)
+		return "", time.Time{}, fmt.Errorf("%w: timestamp %q is not Unix milliseconds", errStale, ts)
 	}
-	if age := now.Sub(time.UnixMilli(ms)); age > maxAge || age < -maxAge {
-		return fmt.Errorf("%w: %s off", errStale, age.Round(time.Second))
+	signed := time.UnixMilli(ms)
+	if age := now.Sub(signed); age > maxAge || age < -maxAge {
+		return "", time.Time{}, fmt.Errorf("%w: %s off", errStale, age.Round(time.Second))
 	}
 	uri := uriDecoder.Replace(requestURL(r, configuredURL))
 	m := hmac.New(sha256.New, []byte(secret))
@@ -63,10 +64,10 @@ func verifyHubSpot(r *http.Request, body []byte, secret, configuredURL string, n
 	m.Write(body)
 	m.Write([]byte(ts))
 	want := base64.StdEncoding.EncodeToString(m.Sum(nil))
-	if !hmac.Equal([]byte(want), []byte(strings.TrimSpace(sig))) {
-		return fmt.Errorf("%w for %s %s", errBadSignature, r.Method, uri)
+	if !hmac.Equal([]byte(want), []byte(sig)) {
+		return "", time.Time{}, fmt.Errorf("%w for %s %s", errBadSignature, r.Method, uri)
 	}
-	return nil
+	return sig, signed, nil
 }
 
 // requestURL is the URL HubSpot called: the configured one, or the one

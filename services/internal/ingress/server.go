@@ -12,10 +12,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/calldex/calldex/events"
+	"github.com/calldex/calldex/services/internal/authguard"
+	"github.com/calldex/calldex/services/internal/erasure"
 	"github.com/calldex/calldex/services/internal/tenantadmin"
 	"github.com/calldex/calldex/shared/contact"
 	"github.com/calldex/calldex/shared/lookup"
 	"github.com/calldex/calldex/shared/metrics"
+	"github.com/calldex/calldex/shared/phone"
 	"github.com/calldex/calldex/shared/tenant"
 )
 
@@ -63,6 +66,25 @@ type Deps struct {
 	// Resync starts a full resync of a tenant's source; nil disables the
 	// admin route.
 	Resync Resyncer
+	// Guard limits failed tenant credentials and admin tokens per client
+	// address and tenant; nil limits nothing.
+	Guard *authguard.Guard
+	// Audit records every admin request (*audit.Publisher); nil records
+	// none.
+	Audit Auditor
+	// Eraser erases numbers (*erasure.Eraser); nil disables the admin
+	// route.
+	Eraser Eraser
+}
+
+// Eraser removes a tenant's number from every store (*erasure.Eraser).
+type Eraser interface {
+	Erase(ctx context.Context, tenant, e164 string, opts phone.Options) (erasure.Report, error)
+}
+
+// Auditor records an admin action for a tenant (*audit.Publisher).
+type Auditor interface {
+	Record(ctx context.Context, tenant string, e events.AuditEntry) error
 }
 
 // Resyncer asks the CRM sync for a full resync of one source.
@@ -123,6 +145,9 @@ func (s *Server) routes() {
 	}
 	if s.Resync != nil {
 		s.handle("POST /admin/v1/tenants/{tenant}/sources/{source}/resync", s.adminAuth(s.adminResync))
+	}
+	if s.Eraser != nil {
+		s.handle("DELETE /admin/v1/tenants/{tenant}/numbers/{number}", s.adminAuth(s.adminErase))
 	}
 }
 

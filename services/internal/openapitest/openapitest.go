@@ -41,6 +41,8 @@ type Transport struct {
 	StripPrefix string
 	// Requests validates request bodies too, not only responses.
 	Requests bool
+	// Base sends the requests; nil is http.DefaultTransport.
+	Base http.RoundTripper
 	// skip suspends request validation for requests sent on purpose
 	// against the document.
 	skip atomic.Bool
@@ -59,7 +61,11 @@ func (v *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		reqBody, _ = io.ReadAll(req.Body)
 		req.Body = io.NopCloser(bytes.NewReader(reqBody))
 	}
-	resp, err := http.DefaultTransport.RoundTrip(req)
+	base := v.Base
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	resp, err := base.RoundTrip(req)
 	if err != nil {
 		return nil, err
 	}

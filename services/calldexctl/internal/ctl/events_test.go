@@ -92,17 +92,17 @@ func TestStreams(t *testing.T) {
 		names[s.Name] = s
 	}
 	calls, ok := names[env.Topology.Stream(events.StreamCalls)]
-	if !ok || len(names) != 6 {
-		t.Fatalf("streams = %v, want the four streams and two buckets of the topology", names)
+	if !ok || len(names) != 7 {
+		t.Fatalf("streams = %v, want the five streams and two buckets of the topology", names)
 	}
-	if calls.Messages != 3 || calls.LastSeq != 3 || calls.Bytes == 0 || len(calls.Consumers) != 1 {
+	if calls.Messages != 3 || calls.LastSeq != 3 || calls.Bytes == 0 || len(calls.Consumers) != 1 || calls.MaxAge != events.DefaultCallsMaxAge {
 		t.Fatalf("CALLS = %+v", calls)
 	}
 	if p := calls.Consumers[0]; p.Name != "probe" || !p.Durable || p.Pending != 2 || p.Lag != 2 || p.AckPending != 0 {
 		t.Fatalf("consumer = %+v, want probe with 2 pending (acme's)", p)
 	}
 	out := c.ok("streams")
-	for _, want := range []string{"CALLS", "probe", "PENDING", "LAG"} {
+	for _, want := range []string{"CALLS", "probe", "PENDING", "LAG", "MAX AGE", "30d"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("human output lacks %q:\n%s", want, out)
 		}

@@ -156,32 +156,10 @@ func (a *app) lookupRedis(ctx context.Context, number string, o lookupOptions) (
 }
 
 func (a *app) lookupAPI(ctx context.Context, number string, o lookupOptions) (lookupExplain, error) {
-	token := o.adminToken
-	if token == "" {
-		token, _ = a.lookupEnv("CALLDEX_ADMIN_TOKEN")
-	}
-	if token == "" {
-		return lookupExplain{}, usagef("--server needs the admin token: --admin-token or CALLDEX_ADMIN_TOKEN")
-	}
-	u := strings.TrimSuffix(o.server, "/") + "/admin/v1/tenants/" + url.PathEscape(o.tenant) + "/lookup?number=" + url.QueryEscape(number)
-	rctx, cancel := a.reqCtx(ctx)
-	defer cancel()
-	req, err := http.NewRequestWithContext(rctx, http.MethodGet, u, nil)
-	if err != nil {
-		return lookupExplain{}, usagef("--server %q: %v", o.server, err)
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return lookupExplain{}, fmt.Errorf("calldex at %s: %w", o.server, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	body, err := a.adminAPI(ctx, o.server, o.adminToken, http.MethodGet,
+		"/admin/v1/tenants/"+url.PathEscape(o.tenant)+"/lookup?number="+url.QueryEscape(number))
 	if err != nil {
 		return lookupExplain{}, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return lookupExplain{}, fmt.Errorf("calldex at %s answered %s: %s", o.server, resp.Status, strings.TrimSpace(string(body)))
 	}
 	var ans struct {
 		Number     string      `json:"number"`
@@ -259,4 +237,35 @@ func (a *app) printLookup(ex lookupExplain) {
 			m.Contact.Company, m.UpdatedAt.Local().Format(time.DateTime), strings.Join(by, " "))
 	}
 	w.Flush()
+}
+
+// adminAPI calls a running calldex's admin API (token: --admin-token, else
+// CALLDEX_ADMIN_TOKEN) and returns the body of its 200 answer.
+func (a *app) adminAPI(ctx context.Context, server, token, method, path string) ([]byte, error) {
+	if token == "" {
+		token, _ = a.lookupEnv("CALLDEX_ADMIN_TOKEN")
+	}
+	if token == "" {
+		return nil, usagef("--server needs the admin token: --admin-token or CALLDEX_ADMIN_TOKEN")
+	}
+	rctx, cancel := a.reqCtx(ctx)
+	defer cancel()
+	req, err := http.NewRequestWithContext(rctx, method, strings.TrimSuffix(server, "/")+path, nil)
+	if err != nil {
+		return nil, usagef("--server %q: %v", server, err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("calldex at %s: %w", server, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("calldex at %s answered %s: %s", server, resp.Status, strings.TrimSpace(string(body)))
+	}
+	return body, nil
 }

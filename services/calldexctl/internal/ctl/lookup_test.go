@@ -63,9 +63,10 @@ func TestLookupExplainsAgainstRedis(t *testing.T) {
 	}
 }
 
-// TestLookupThroughAdminAPI explains a lookup of an in-process index
-// through a running calldex's admin API.
-func TestLookupThroughAdminAPI(t *testing.T) {
+// runningCalldex runs the ingress and projector roles on the test's NATS,
+// with the lookup tests' tenants and their in-process index.
+func runningCalldex(t *testing.T) (*natstest.Env, *apptest.Process) {
+	t.Helper()
 	env := natstest.Connect(t)
 	cfg, err := tenant.Parse([]byte(tenantsYAML), func(string) (string, bool) { return "", false })
 	if err != nil {
@@ -74,6 +75,13 @@ func TestLookupThroughAdminAPI(t *testing.T) {
 	conf := calldex.DefaultConfig()
 	conf.NATSURL, conf.StreamPrefix, conf.Roles = env.URL, env.Topology.Prefix, calldex.Roles{calldex.RoleIngress, calldex.RoleProjector}
 	srv := apptest.Start(t, conf, calldex.WithTenants(cfg))
+	return env, srv
+}
+
+// TestLookupThroughAdminAPI explains a lookup of an in-process index
+// through a running calldex's admin API.
+func TestLookupThroughAdminAPI(t *testing.T) {
+	env, srv := runningCalldex(t)
 	ctx := context.Background()
 	if _, err := contact.NewPublisher(env.JS, env.Topology).UpsertMany(ctx, "acme", lookupContacts); err != nil {
 		t.Fatal(err)
@@ -99,5 +107,34 @@ func TestLookupThroughAdminAPI(t *testing.T) {
 	}
 	if r := c.run("lookup", "1", "--tenant", "acme", "--server", srv.URL, "--admin-token", "wrong-token-123"); r.code != exitFailed || !strings.Contains(r.stderr, "401") {
 		t.Fatalf("wrong token: exit %d %s", r.code, r.stderr)
+	}
+}
+
+// TestEraseThroughAdminAPI erases a number through a running calldex and
+// records the run, without the number, on AUDIT.
+func TestEraseThroughAdminAPI(t *testing.T) {
+	env, srv := runningCalldex(t)
+	if _, err := contact.NewPublisher(env.JS, env.Topology).UpsertMany(context.Background(), "acme", lookupContacts); err != nil {
+		t.Fatal(err)
+	}
+	c := newCLI(t, env)
+	c.env["CALLDEX_ADMIN_TOKEN"] = "admin-secret-token"
+	var ex lookupExplain
+	testwait.Until(t, 10*time.Second, "the contacts indexed", func() bool {
+		r := c.run("lookup", "+41215522000", "--tenant", "acme", "--server", srv.URL, "--json")
+		return r.code == 0 && json.Unmarshal([]byte(r.stdout), &ex) == nil && len(ex.Matches) == 1
+	})
+	var rep eraseReport
+	c.json(&rep, "erase", "+41215522000", "--tenant", "acme", "--server", srv.URL)
+	if rep.Removed["contacts"] != 1 || len(rep.Contacts) != 1 || !rep.Indexed {
+		t.Fatalf("erase report %+v", rep)
+	}
+	c.json(&ex, "lookup", "+41215522000", "--tenant", "acme", "--server", srv.URL)
+	if len(ex.Matches) != 0 {
+		t.Fatalf("the erased number still finds %+v", ex.Matches)
+	}
+	out := c.ok("audit", "--tenant", "acme", "--json")
+	if !strings.Contains(out, `"calldexctl erase"`) || !strings.Contains(out, "numbers/{number}") || strings.Contains(out, "215522000") {
+		t.Fatalf("audit of the erasure:\n%s", out)
 	}
 }

@@ -78,7 +78,8 @@ func Main(ctx context.Context, args []string, stdio IO, lookupEnv func(string) (
 	root.SetIn(stdio.Stdin)
 	root.SetOut(stdio.Stdout)
 	root.SetErr(stdio.Stderr)
-	err := root.ExecuteContext(ctx)
+	cmd, err := root.ExecuteContextC(ctx)
+	a.recordRun(ctx, cmd, err)
 	switch {
 	case err == nil:
 		return exitOK
@@ -166,6 +167,8 @@ Ctrl-C kills it.`,
 		lookupCmd(a),
 		configCmd(a),
 		tenantsCmd(a),
+		auditCmd(a),
+		eraseCmd(a),
 	)
 	return root
 }

@@ -16,14 +16,17 @@ import (
 
 // streamReport is one stream as `streams` shows it.
 type streamReport struct {
-	Name      string           `json:"name"`
-	Subjects  []string         `json:"subjects"`
-	Messages  uint64           `json:"messages"`
-	Bytes     uint64           `json:"bytes"`
-	FirstSeq  uint64           `json:"firstSeq"`
-	LastSeq   uint64           `json:"lastSeq"`
-	FirstTime time.Time        `json:"firstTime,omitzero"`
-	LastTime  time.Time        `json:"lastTime,omitzero"`
+	Name      string    `json:"name"`
+	Subjects  []string  `json:"subjects"`
+	Messages  uint64    `json:"messages"`
+	Bytes     uint64    `json:"bytes"`
+	FirstSeq  uint64    `json:"firstSeq"`
+	LastSeq   uint64    `json:"lastSeq"`
+	FirstTime time.Time `json:"firstTime,omitzero"`
+	LastTime  time.Time `json:"lastTime,omitzero"`
+	// MaxAge is the stream's retention: older messages are dropped (0:
+	// kept forever).
+	MaxAge    time.Duration    `json:"maxAge"`
 	Consumers []consumerReport `json:"consumers"`
 }
 
@@ -52,7 +55,8 @@ func streamsCmd(a *app) *cobra.Command {
 		Use:   "streams",
 		Short: "Streams with their subjects, message counts and bytes, and each consumer's pending, redelivered and lag",
 		Long: `Lists Calldex's streams (CALLS, WORKFLOWS, CONTACTS, DLQ and the KV buckets'
-streams, under the stream prefix) with subjects, message counts and bytes, and
+streams, under the stream prefix) with subjects, message counts, bytes and
+retention (max age: CALLDEX_CALLS_MAX_AGE and the others, applied at start), and
 every consumer with pending (not yet delivered), ack pending (delivered, not
 acknowledged), redelivered, and lag (pending + ack pending: what it has not
 finished). --all lists every stream of the account.`,
@@ -107,7 +111,7 @@ func (a *app) streams(ctx context.Context, all bool) ([]streamReport, error) {
 			Messages: info.State.Msgs, Bytes: info.State.Bytes,
 			FirstSeq: info.State.FirstSeq, LastSeq: info.State.LastSeq,
 			FirstTime: info.State.FirstTime, LastTime: info.State.LastTime,
-			Consumers: []consumerReport{},
+			MaxAge: info.Config.MaxAge, Consumers: []consumerReport{},
 		}
 		s, err := js.Stream(rctx, info.Config.Name)
 		if err != nil {
@@ -153,14 +157,14 @@ func (a *app) printStreams(reports []streamReport) {
 		return
 	}
 	w := a.table()
-	fmt.Fprintln(w, "STREAM\tSUBJECTS\tMESSAGES\tBYTES\tSEQ\tLAST MESSAGE")
+	fmt.Fprintln(w, "STREAM\tSUBJECTS\tMESSAGES\tBYTES\tSEQ\tLAST MESSAGE\tMAX AGE")
 	for _, r := range reports {
 		last := "-"
 		if !r.LastTime.IsZero() && r.Messages > 0 {
 			last = r.LastTime.Local().Format(time.DateTime)
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d..%d\t%s\n", r.Name, strings.Join(r.Subjects, ","), count(int64(r.Messages)),
-			bytesHuman(r.Bytes), r.FirstSeq, r.LastSeq, last)
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d..%d\t%s\t%s\n", r.Name, strings.Join(r.Subjects, ","), count(int64(r.Messages)),
+			bytesHuman(r.Bytes), r.FirstSeq, r.LastSeq, last, ageHuman(r.MaxAge))
 	}
 	w.Flush()
 	var any bool
@@ -190,4 +194,16 @@ func (a *app) printStreams(reports []streamReport) {
 		}
 	}
 	w.Flush()
+}
+
+// ageHuman shows a retention in days and hours ("30d", "36h", "forever").
+func ageHuman(d time.Duration) string {
+	switch {
+	case d <= 0:
+		return "forever"
+	case d%(24*time.Hour) == 0:
+		return fmt.Sprintf("%dd", d/(24*time.Hour))
+	default:
+		return d.String()
+	}
 }
