@@ -199,26 +199,34 @@ func (r *Registry) Authenticate(req *http.Request) (*Tenant, error) {
 // ByCredentialValue finds the tenant owning a credential value, whatever its
 // location (App Connect sends the tenant's API key in a body).
 func (r *Registry) ByCredentialValue(value string) (*Tenant, bool) {
+	t, _, ok := r.StoredCredential(value)
+	return t, ok
+}
+
+// StoredCredential is ByCredentialValue that also returns the credential's
+// value as the tenant stores it (hashed or plain): what a session can be
+// tied to, and find again among the tenant's Credentials.
+func (r *Registry) StoredCredential(value string) (*Tenant, string, bool) {
 	s := r.cur.Load()
 	for _, h := range s.headers {
-		if t := r.match(s, "h", h, value); t != nil {
-			return t, true
+		if e := r.match(s, "h", h, value); e != nil {
+			return e.tenant, e.stored, true
 		}
 	}
 	for _, q := range s.queries {
-		if t := r.match(s, "q", q, value); t != nil {
-			return t, true
+		if e := r.match(s, "q", q, value); e != nil {
+			return e.tenant, e.stored, true
 		}
 	}
-	return nil, false
+	return nil, "", false
 }
 
 func (r *Registry) byCredential(req *http.Request) *Tenant {
 	s := r.cur.Load()
 	for _, h := range s.headers {
 		if v := req.Header.Get(h); v != "" {
-			if t := r.match(s, "h", h, v); t != nil {
-				return t
+			if e := r.match(s, "h", h, v); e != nil {
+				return e.tenant
 			}
 		}
 	}
@@ -226,8 +234,8 @@ func (r *Registry) byCredential(req *http.Request) *Tenant {
 		q := req.URL.Query()
 		for _, name := range s.queries {
 			if v := q.Get(name); v != "" {
-				if t := r.match(s, "q", name, v); t != nil {
-					return t
+				if e := r.match(s, "q", name, v); e != nil {
+					return e.tenant
 				}
 			}
 		}
@@ -235,10 +243,10 @@ func (r *Registry) byCredential(req *http.Request) *Tenant {
 	return nil
 }
 
-// match finds the tenant of a presented token: one HMAC and one map
+// match finds the credential of a presented token: one HMAC and one map
 // access; a hashed credential is checked with argon2 only the first time
 // a token passes on this replica.
-func (r *Registry) match(s *snapshot, kind, name, value string) *Tenant {
+func (r *Registry) match(s *snapshot, kind, name, value string) *credEntry {
 	m := mac(r.key, kind, name, value)
 	e, ok := s.byLookup[lookupOf(m)]
 	if !ok {
@@ -248,16 +256,16 @@ func (r *Registry) match(s *snapshot, kind, name, value string) *Tenant {
 		if subtle.ConstantTimeCompare([]byte(e.stored), []byte(value)) != 1 {
 			return nil
 		}
-		return e.tenant
+		return e
 	}
 	if p := e.verified.Load(); p != nil && subtle.ConstantTimeCompare(p[:], m[:]) == 1 {
-		return e.tenant
+		return e
 	}
 	if !e.hash.verify(value) {
 		return nil
 	}
 	e.verified.Store(&m)
-	return e.tenant
+	return e
 }
 
 func allowed(cidrs []netip.Prefix, remote string) bool {

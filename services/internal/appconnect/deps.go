@@ -15,7 +15,9 @@ import (
 // Tenants finds tenants by id and by credential value (*tenant.Registry).
 type Tenants interface {
 	Tenant(id string) (*tenant.Tenant, bool)
-	ByCredentialValue(value string) (*tenant.Tenant, bool)
+	// StoredCredential finds the tenant of a credential value and the
+	// credential as the tenant stores it (hashed or plain).
+	StoredCredential(value string) (*tenant.Tenant, string, bool)
 }
 
 // Lookup is the lookup core as every dialect runs it (*lookup.Recorder):

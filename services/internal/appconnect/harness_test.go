@@ -82,8 +82,8 @@ func (r *reloadable) get() *tenant.Registry {
 }
 
 func (r *reloadable) Tenant(id string) (*tenant.Tenant, bool) { return r.get().Tenant(id) }
-func (r *reloadable) ByCredentialValue(v string) (*tenant.Tenant, bool) {
-	return r.get().ByCredentialValue(v)
+func (r *reloadable) StoredCredential(v string) (*tenant.Tenant, string, bool) {
+	return r.get().StoredCredential(v)
 }
 func (r *reloadable) PhoneOptions(id string) (phone.Options, bool) {
 	t, ok := r.get().Tenant(id)

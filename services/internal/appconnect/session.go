@@ -48,7 +48,7 @@ func (h *Handler) apiKeyLogin(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusTooManyRequests, envelope{ReturnMessage: danger("Too many invalid API keys; please try again later")})
 		return
 	}
-	t, ok := h.d.Tenants.ByCredentialValue(req.APIKey)
+	t, stored, ok := h.d.Tenants.StoredCredential(req.APIKey)
 	if !ok {
 		h.d.Guard.Fail(authguard.KindAppConnectKey, r.RemoteAddr, "")
 		writeJSON(w, http.StatusBadRequest, envelope{ReturnMessage: danger("Invalid API key")})
@@ -58,7 +58,7 @@ func (h *Handler) apiKeyLogin(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, envelope{ReturnMessage: danger(msgAddressRefused)})
 		return
 	}
-	tok, err := h.issue(t, req.APIKey)
+	tok, err := h.issue(t, stored)
 	if err != nil {
 		h.log.Error("appconnect: issue token", "tenant", t.ID, "err", err)
 		writeJSON(w, http.StatusBadRequest, envelope{ReturnMessage: danger("Could not open a session; please try again")})

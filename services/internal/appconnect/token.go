@@ -54,8 +54,9 @@ type session struct {
 	claims *Claims
 }
 
-// issue signs a new session token for a tenant and the credential value it
-// logged in with.
+// issue signs a new session token for a tenant and the credential it logged
+// in with, as the tenant stores it (so that hasCredential finds it among
+// the tenant's Credentials, hashed or not).
 func (h *Handler) issue(t *tenant.Tenant, credential string) (string, error) {
 	now := h.now()
 	jti := make([]byte, 16)
