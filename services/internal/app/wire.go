@@ -19,13 +19,6 @@ import (
 	"github.com/calldex/calldex/workflows/dispatch"
 )
 
-// dispatcher adds the package-level Key to a Dispatcher, as App Connect needs it.
-type dispatcher struct{ *dispatch.Dispatcher }
-
-func (dispatcher) Key(tenant, workflow string, in events.CallInput) string {
-	return dispatch.Key(tenant, workflow, in)
-}
-
 // appConnect builds the App Connect connector server and returns it with
 // its call log store (which erasures reach too).
 func appConnect(ctx context.Context, secret string, js jetstream.JetStream, topo events.Topology, reg *tenant.Registry,
@@ -48,7 +41,7 @@ func appConnect(ctx context.Context, secret string, js jetstream.JetStream, topo
 	}
 	h, err := appconnect.New(cfg, appconnect.Deps{
 		Tenants: reg, Lookup: look, Names: idx, Contacts: contacts, Projection: proj,
-		Workflows: dispatcher{disp}, ErrUnavailable: dispatch.ErrUnavailable, ErrNotFound: dispatch.ErrNotFound,
+		Workflows:   disp,
 		Revocations: revocations, CallLogs: callLogs,
 		Connectors: appconnect.ConnectorsFunc(func(ctx context.Context, tid, name string) (appconnect.CRM, error) {
 			t, ok := reg.Tenant(tid)

@@ -52,10 +52,10 @@ type Projection interface {
 // Submit stores the request and returns its key once stored; the same key
 // submitted again is never run twice and keeps the first outcome; force
 // gives the request a fresh key (an explicit replay). Errors of Submit wrap
-// Deps.ErrUnavailable when nothing was stored. Wait returns the latest
+// dispatch.ErrUnavailable when nothing was stored. Wait returns the latest
 // result after at most d (status accepted or running when time ran out).
 // Status returns the recorded result of a key, or an error wrapping
-// Deps.ErrNotFound.
+// dispatch.ErrNotFound.
 type Dispatcher interface {
 	Key(tenant, workflow string, in events.CallInput) string
 	Submit(ctx context.Context, tenant, workflow string, in events.CallInput, force bool) (string, error)
@@ -99,12 +99,6 @@ type Deps struct {
 	// CallLogs keeps what App Connect sent for each logged call
 	// (NewKVCallLogs).
 	CallLogs CallLogStore
-
-	// ErrUnavailable and ErrNotFound are the sentinels the Dispatcher's
-	// errors wrap (dispatch.ErrUnavailable, dispatch.ErrNotFound). Default:
-	// this package's ErrUnavailable and ErrNotFound.
-	ErrUnavailable error
-	ErrNotFound    error
 
 	// Connectors gives live CRM capabilities; nil means none (index only,
 	// contacts created as Calldex-owned).

@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/calldex/calldex/services/internal/appconnect"
+	"github.com/calldex/calldex/workflows/dispatch"
 	"github.com/calldex/calldex/workflows/dispatch/dispatchtest"
 )
 
@@ -23,7 +23,7 @@ func TestFakeDispatcherContract(t *testing.T) {
 			}
 		},
 		SetDown:        d.down.Store,
-		ErrUnavailable: appconnect.ErrUnavailable,
-		ErrNotFound:    appconnect.ErrNotFound,
+		ErrUnavailable: dispatch.ErrUnavailable,
+		ErrNotFound:    dispatch.ErrNotFound,
 	})
 }

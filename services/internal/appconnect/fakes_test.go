@@ -15,6 +15,7 @@ import (
 	"github.com/calldex/calldex/events"
 	"github.com/calldex/calldex/services/internal/appconnect"
 	"github.com/calldex/calldex/workflows/crm"
+	"github.com/calldex/calldex/workflows/dispatch"
 )
 
 // fakeDispatcher is an in-memory Dispatcher that behaves like
@@ -80,10 +81,10 @@ func (d *fakeDispatcher) Key(tenant, workflow string, in events.CallInput) strin
 
 func (d *fakeDispatcher) Submit(ctx context.Context, tenant, workflow string, in events.CallInput, force bool) (string, error) {
 	if d.down.Load() {
-		return "", fmt.Errorf("submit %s/%s: %w: nats connection is CLOSED", tenant, workflow, appconnect.ErrUnavailable)
+		return "", fmt.Errorf("submit %s/%s: %w: nats connection is CLOSED", tenant, workflow, dispatch.ErrUnavailable)
 	}
 	if err := ctx.Err(); err != nil {
-		return "", fmt.Errorf("submit: %w: %w", appconnect.ErrUnavailable, err)
+		return "", fmt.Errorf("submit: %w: %w", dispatch.ErrUnavailable, err)
 	}
 	key := d.Key(tenant, workflow, in)
 	if force {
@@ -129,7 +130,7 @@ func (d *fakeDispatcher) Wait(ctx context.Context, key string, wait time.Duratio
 	run, ok := d.runs[key]
 	d.mu.Unlock()
 	if !ok {
-		return events.WorkflowResult{}, fmt.Errorf("wait %s: %w", key, appconnect.ErrNotFound)
+		return events.WorkflowResult{}, fmt.Errorf("wait %s: %w", key, dispatch.ErrNotFound)
 	}
 	t := time.NewTimer(wait)
 	defer t.Stop()
@@ -146,7 +147,7 @@ func (d *fakeDispatcher) Status(_ context.Context, key string) (events.WorkflowR
 	defer d.mu.Unlock()
 	run, ok := d.runs[key]
 	if !ok {
-		return events.WorkflowResult{}, fmt.Errorf("status %s: %w", key, appconnect.ErrNotFound)
+		return events.WorkflowResult{}, fmt.Errorf("status %s: %w", key, dispatch.ErrNotFound)
 	}
 	return run.res, nil
 }

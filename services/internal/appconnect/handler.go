@@ -65,12 +65,6 @@ func New(cfg Config, d Deps) (*Handler, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	if d.ErrUnavailable == nil {
-		d.ErrUnavailable = ErrUnavailable
-	}
-	if d.ErrNotFound == nil {
-		d.ErrNotFound = ErrNotFound
-	}
 	if d.Log == nil {
 		d.Log = slog.Default()
 	}

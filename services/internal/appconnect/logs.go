@@ -17,6 +17,7 @@ import (
 
 	"github.com/calldex/calldex/events"
 	"github.com/calldex/calldex/shared/tenant"
+	"github.com/calldex/calldex/workflows/dispatch"
 )
 
 // maxSessionIDs is how many session ids GET /callLog processes, as the
@@ -204,7 +205,7 @@ func (h *Handler) createCallLog(w http.ResponseWriter, r *http.Request, s *sessi
 		h.log.Error("appconnect: store call log", "tenant", t.ID, "key", key, "err", err)
 	}
 	res, err := h.d.Workflows.Wait(ctx, key, t.WorkflowWait)
-	if err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, h.d.ErrNotFound) {
+	if err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, dispatch.ErrNotFound) {
 		h.log.Warn("appconnect: workflow wait", "key", key, "err", err)
 	}
 	switch res.Status {
@@ -232,7 +233,7 @@ func (h *Handler) runOf(ctx context.Context, tenantID, sid string) (prev CallLog
 	}
 	st, err := h.d.Workflows.Status(ctx, prev.Key)
 	switch {
-	case errors.Is(err, h.d.ErrNotFound):
+	case errors.Is(err, dispatch.ErrNotFound):
 		return prev, "", false, nil
 	case err != nil:
 		return prev, "", false, err
@@ -300,7 +301,7 @@ func stateHash(cl CallLog) string {
 // request whose effect failed is 200 with successful false, and nothing
 // was logged, so the user may simply try again.
 func (h *Handler) unavailable(w http.ResponseWriter, err error) {
-	if !errors.Is(err, h.d.ErrUnavailable) {
+	if !errors.Is(err, dispatch.ErrUnavailable) {
 		h.log.Error("appconnect: workflow store", "err", err)
 	}
 	w.Header().Set("Retry-After", "1")
@@ -674,7 +675,7 @@ func (h *Handler) createMessageLog(w http.ResponseWriter, r *http.Request, s *se
 			continue // logged before
 		case err == nil:
 			force = true
-		case !errors.Is(err, h.d.ErrNotFound):
+		case !errors.Is(err, dispatch.ErrNotFound):
 			h.unavailable(w, err)
 			return
 		}
@@ -718,7 +719,7 @@ func (h *Handler) waitAll(ctx context.Context, t *tenant.Tenant, keys []string) 
 	for i, key := range keys {
 		wg.Go(func() {
 			res, err := h.d.Workflows.Wait(ctx, key, t.WorkflowWait)
-			if err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, h.d.ErrNotFound) {
+			if err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, dispatch.ErrNotFound) {
 				h.log.Warn("appconnect: workflow wait", "key", key, "err", err)
 			}
 			out[i] = res
