@@ -267,13 +267,15 @@ func (c *Cluster) Client(tb testing.TB) *redis.ClusterClient {
 	err := Eventually(30*time.Second, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
-		slots, err := rdb.ClusterSlots(ctx).Result()
+		shards, err := rdb.ClusterShards(ctx).Result()
 		if err != nil {
 			return err
 		}
-		covered := 0
-		for _, s := range slots {
-			covered += s.End - s.Start + 1
+		var covered int64
+		for _, sh := range shards {
+			for _, s := range sh.Slots {
+				covered += s.End - s.Start + 1
+			}
 		}
 		if covered != 16384 {
 			return errors.New("not every slot is served yet")

@@ -96,10 +96,6 @@ func TestMemoryIsBounded(t *testing.T) {
 	}
 }
 
-func itoa(i int) string {
-	return string(rune('0'+i/100)) + string(rune('0'+i/10%10)) + string(rune('0'+i%10))
-}
-
 func TestAllowDoesNotAllocate(t *testing.T) {
 	g, _, _ := newGuard(t, authguard.Config{MaxFailures: 1})
 	if n := testing.AllocsPerRun(100, func() { g.Allow("192.0.2.1:5000", "acme") }); n != 0 {

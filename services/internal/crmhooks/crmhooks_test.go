@@ -460,7 +460,7 @@ type builder struct{ crm *fakeCRM }
 
 func (b builder) Build(_ context.Context, name string, _ tenant.Connector) (crmsync.Instance, error) {
 	if name == "hubspot" {
-		return instance{b.crm}, nil
+		return instance(b), nil
 	}
 	return instance{}, nil
 }
