@@ -15,6 +15,10 @@ need() { # need BINARY PACKAGE...
 
 command -v go >/dev/null || { echo "Go 1.26 is required (https://go.dev/dl)" >&2; exit 1; }
 need wrk wrk # the load generator of `task bench:http`
+# Fault and cluster tests start redis-server processes of their own and
+# join them with redis-cli --cluster.
+need redis-server redis-server
+need redis-cli redis-tools
 
 if ! up 6379; then
   need redis-server redis-server
