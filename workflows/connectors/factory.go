@@ -139,7 +139,7 @@ func New(cfg Config, deps Deps) (*Factory, error) {
 	f.RegisterType(sqlcrm.Type, Type{Build: buildSQL, Check: checkSQL})
 	f.RegisterType(webhook.Type, httpType(webhook.ParseOptions, withClient(webhook.New)))
 	f.RegisterType("hubspot", httpType(hubspot.FromOptions, newHubSpot))
-	f.RegisterType("pipedrive", httpType(pipedrive.FromOptions, withClient(pipedrive.New)))
+	f.RegisterType("pipedrive", httpType(pipedrive.FromOptions, newPipedrive))
 	f.RegisterType("upstream", httpType(upstream.FromOptions, withClient(upstream.New)))
 	return f, nil
 }
@@ -406,6 +406,19 @@ func newHubSpot(cfg hubspot.Config, deps Deps) (*hubspot.Connector, error) {
 		cfg.SearchLimiter = deps.Limits.Limiter(fmt.Sprintf("hubspot/%d/search", cfg.PortalID), cfg.SearchInterval)
 	}
 	return hubspot.New(cfg, deps.HTTP)
+}
+
+// newPipedrive gives the connector its company's search limiter and daily
+// token budget, shared by every instance of the company the factory
+// builds.
+func newPipedrive(cfg pipedrive.Config, deps Deps) (*pipedrive.Connector, error) {
+	if cfg.CompanyDomain != "" {
+		cfg.SearchLimiter = deps.Limits.Limiter("pipedrive/"+cfg.CompanyDomain+"/search", pipedrive.SearchInterval)
+		if cfg.DailyBudget > 0 {
+			cfg.Budget = deps.Limits.Budget("pipedrive/"+cfg.CompanyDomain+"/tokens", cfg.DailyBudget)
+		}
+	}
+	return pipedrive.New(cfg, deps.HTTP)
 }
 
 // withClient adapts a constructor that needs only the shared HTTP client.

@@ -127,3 +127,66 @@ func TestHubSpotSearchLimitIsSharedPerPortal(t *testing.T) {
 		t.Fatalf("other portal: %v, %d searches", err, fake.count("token-globex"))
 	}
 }
+
+// TestPipedriveDailyBudgetIsSharedPerCompany: the live lookup's instance
+// and the sync's own instance of one company spend one daily token
+// budget; another company has its own.
+func TestPipedriveDailyBudgetIsSharedPerCompany(t *testing.T) {
+	answer, err := os.ReadFile("../pipedrive/testdata/persons_search_empty.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	requests := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		requests++
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(answer)
+	}))
+	t.Cleanup(srv.Close)
+	f, err := connectors.New(connectors.Config{Breaker: breaker.Config{Failures: 2, CoolDown: time.Minute}}, connectors.Deps{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = f.Close() })
+	company := func(domain string) tenant.Connector {
+		// A budget of one search (20 tokens).
+		return tenant.Connector{Type: "pipedrive", Options: map[string]any{
+			"companyDomain": domain, "token": "t-" + domain, "baseURL": srv.URL, "dailyBudget": 20}}
+	}
+	ctx := context.Background()
+	live, err := f.Connector(ctx, "acme", "pipedrive", company("acme"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	names, _ := live.NameSearcher()
+	if _, err := names.SearchName(ctx, "Jane", 5); err != nil {
+		t.Fatalf("first search: %v", err)
+	}
+	inst, err := f.Build(ctx, "pipedrive", company("acme"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = inst.Close() })
+	own, _ := inst.(*connectors.Connector).NameSearcher()
+	_, err = own.SearchName(ctx, "Jane", 5)
+	var ra *crm.RetryAfterError
+	if !errors.Is(err, crm.ErrNotSent) || !errors.As(err, &ra) || ra.After <= 0 {
+		t.Fatalf("second instance past the company's budget: %v", err)
+	}
+	other, err := f.Connector(ctx, "globex", "pipedrive", company("globex"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	names, _ = other.NameSearcher()
+	if _, err := names.SearchName(ctx, "Jane", 5); err != nil {
+		t.Fatalf("other company: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if requests != 2 {
+		t.Fatalf("%d requests reached Pipedrive, want 2", requests)
+	}
+}

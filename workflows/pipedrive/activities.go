@@ -15,15 +15,17 @@ import (
 	"github.com/calldex/calldex/workflows/crm"
 )
 
-// maxKeyPages bounds the idempotency lookup: the token user's calls of one
-// day, 500 per page.
+// maxKeyPages bounds the idempotency lookup: the done activities updated
+// since the call's day (of its person, when it has one), 500 per page.
 const maxKeyPages = 10
 
-// activity is the part of a v1 activity we read
-// (developers.pipedrive.com/docs/api/v1/Activities).
+// activity is the part of a v2 activity we read
+// (developers.pipedrive.com/docs/api/v2/Activities).
 type activity struct {
-	ID   int64  `json:"id"`
-	Note string `json:"note"`
+	ID      int64  `json:"id"`
+	Type    string `json:"type"`
+	DueDate string `json:"due_date"`
+	Note    string `json:"note"`
 }
 
 // LogCall adds a done call activity for the person (Input.ContactCRMID),
@@ -35,7 +37,7 @@ func (c *Connector) LogCall(ctx context.Context, call crm.Call) (crm.Result, err
 	body := map[string]any{
 		"subject":  crm.CallTitle(in),
 		"type":     c.cfg.ActivityType,
-		"done":     1,
+		"done":     true,
 		"due_date": at.Format("2006-01-02"),
 		"due_time": at.Format("15:04"),
 	}
@@ -50,7 +52,7 @@ func (c *Connector) LogCall(ctx context.Context, call crm.Call) (crm.Result, err
 			return crm.Result{}, c.http.Wrap(op, crm.Permanent(fmt.Errorf("contactCrmId %q is not a person id", id)))
 		}
 		personID = n
-		body["person_id"] = n
+		body["participants"] = []map[string]any{{"person_id": n, "primary": true}}
 	}
 	note := callNote(in)
 	marker := ""
@@ -70,7 +72,7 @@ func (c *Connector) LogCall(ctx context.Context, call crm.Call) (crm.Result, err
 	}
 
 	if marker != "" {
-		id, err := c.findCall(ctx, op, at.Format("2006-01-02"), marker)
+		id, err := c.findCall(ctx, op, at, personID, marker)
 		if err != nil {
 			return crm.Result{}, err
 		}
@@ -79,7 +81,7 @@ func (c *Connector) LogCall(ctx context.Context, call crm.Call) (crm.Result, err
 		}
 	}
 	var a activity
-	if _, err := c.do(ctx, op, http.MethodPost, "/activities", nil, body, &a); err != nil {
+	if _, err := c.do(ctx, request{op: op, method: http.MethodPost, path: "/v2/activities", cost: costWrite, body: body}, &a); err != nil {
 		return crm.Result{}, err
 	}
 	if a.ID == 0 {
@@ -88,30 +90,35 @@ func (c *Connector) LogCall(ctx context.Context, call crm.Call) (crm.Result, err
 	return result(a.ID), nil
 }
 
-// findCall returns the id of the token user's call activity due on day
-// whose note carries marker, or 0.
-func (c *Connector) findCall(ctx context.Context, op, day, marker string) (int64, error) {
-	start := 0
+// findCall returns the id of the call activity due on at's day whose note
+// carries marker, or 0. v2 filters neither by type nor by due date: it
+// reads the done activities updated since that day (of the person, when
+// known) and picks among them.
+func (c *Connector) findCall(ctx context.Context, op string, at time.Time, personID int64, marker string) (int64, error) {
+	day := at.Format("2006-01-02")
+	q := url.Values{
+		"done": {"true"}, "updated_since": {at.Truncate(24 * time.Hour).Format(time.RFC3339)},
+		"sort_by": {"id"}, "sort_direction": {"desc"}, "limit": {"500"},
+	}
+	if personID != 0 {
+		q.Set("person_id", strconv.FormatInt(personID, 10))
+	}
 	for range maxKeyPages {
-		q := url.Values{
-			"type": {c.cfg.ActivityType}, "start_date": {day}, "end_date": {day},
-			"start": {strconv.Itoa(start)}, "limit": {"500"},
-		}
 		var list []activity
-		add, err := c.do(ctx, op+": find by idempotency key", http.MethodGet, "/activities", q, nil, &list)
+		add, err := c.do(ctx, request{op: op + ": find by idempotency key", method: http.MethodGet, path: "/v2/activities", cost: costList, query: q}, &list)
 		if err != nil {
 			return 0, err
 		}
 		for _, a := range list {
-			if strings.Contains(a.Note, marker) {
+			if a.Type == c.cfg.ActivityType && a.DueDate == day && strings.Contains(a.Note, marker) {
 				return a.ID, nil
 			}
 		}
-		more, next := add.more(start, len(list))
-		if !more || next <= start {
+		next := add.next()
+		if next == "" {
 			return 0, nil
 		}
-		start = next
+		q.Set("cursor", next)
 	}
 	return 0, nil
 }

@@ -1,6 +1,7 @@
 package pipedrive
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"regexp"
@@ -21,6 +22,23 @@ const (
 	DefaultActivityType  = "call"
 )
 
+// SearchInterval spaces the searches of one company: Pipedrive allows 10
+// search requests per 2 seconds per company, whatever the token
+// (pipedrive.readme.io/docs/core-api-concepts-rate-limiting, "Search API").
+const SearchInterval = 200 * time.Millisecond
+
+// Waiter holds a call back until a rate limit lets it go
+// (*accountlimit.Limiter).
+type Waiter interface {
+	Wait(ctx context.Context) error
+}
+
+// Spender charges a call's token cost to a daily budget, or refuses it
+// with a transient error carrying Retry-After (*accountlimit.Budget).
+type Spender interface {
+	Spend(cost int) error
+}
+
 // maxPageSize is the largest limit of the list endpoints.
 const maxPageSize = 500
 
@@ -37,7 +55,8 @@ type Config struct {
 	// parameter (token). Required. Activities are created as that user.
 	APIToken string
 	// BaseURL is the API root (baseURL), default
-	// https://{companyDomain}.pipedrive.com/api/v1.
+	// https://{companyDomain}.pipedrive.com/api; requests add /v1 or /v2.
+	// A root ending in /v1 is read without it.
 	BaseURL string
 	// AppURL is the web UI root (appURL), default
 	// https://{companyDomain}.pipedrive.com.
@@ -66,6 +85,22 @@ type Config struct {
 	// ActivityType is the activity type key_string of logged calls
 	// (activityType), default "call".
 	ActivityType string
+	// DailyBudget is the company's daily API token budget (dailyBudget):
+	// Pipedrive's 30,000 tokens × the plan's multiplier × seats, as its
+	// rate limiting page computes it. Calls are counted at their token
+	// cost per UTC day; past the budget they fail transient, not sent,
+	// with Retry-After until 00:00 UTC. No answer header tells what is
+	// left of the budget, so the count is this process's own: lower the
+	// budget to leave room for other apps. 0: not counted.
+	DailyBudget int
+	// SearchLimiter spaces the company's searches (10 per 2 s), shared
+	// by every instance of the company. nil: New makes the instance's
+	// own. Not an option.
+	SearchLimiter Waiter
+	// Budget counts the company's daily token budget, shared by every
+	// instance of the company. nil: New makes the instance's own when
+	// DailyBudget is set. Not an option.
+	Budget Spender
 }
 
 // FromOptions builds a Config from a tenant's connector options, e.g.
@@ -86,6 +121,7 @@ func FromOptions(opts map[string]any) (Config, error) {
 	o.Duration("recentsMaxAge", &c.RecentsMaxAge)
 	o.Bool("phonePartialMatch", &c.PhonePartialMatch)
 	o.String("activityType", &c.ActivityType)
+	o.Int("dailyBudget", &c.DailyBudget)
 	c.setDefaults()
 	if err := errors.Join(o.Err(), c.Validate()); err != nil {
 		return c, fmt.Errorf("pipedrive options: %w", err)
@@ -95,7 +131,7 @@ func FromOptions(opts map[string]any) (Config, error) {
 
 func (c *Config) setDefaults() {
 	if c.BaseURL == "" && c.CompanyDomain != "" {
-		c.BaseURL = "https://" + c.CompanyDomain + ".pipedrive.com/api/v1"
+		c.BaseURL = "https://" + c.CompanyDomain + ".pipedrive.com/api"
 	}
 	if c.AppURL == "" && c.CompanyDomain != "" {
 		c.AppURL = "https://" + c.CompanyDomain + ".pipedrive.com"
@@ -149,6 +185,9 @@ func (c Config) Validate() error {
 	}
 	if c.RecentsMaxAge < 0 || c.RecentsMaxAge > 30*24*time.Hour {
 		errs = append(errs, fmt.Errorf("recentsMaxAge %s must be at most 720h (recents keep 30 days)", c.RecentsMaxAge))
+	}
+	if c.DailyBudget < 0 {
+		errs = append(errs, fmt.Errorf("dailyBudget %d must not be negative", c.DailyBudget))
 	}
 	return errors.Join(errs...)
 }

@@ -17,26 +17,26 @@ func TestConformance(t *testing.T) {
 		f := newFake(t)
 		answers := crmfake.Answers{
 			crmtest.SearchPhone: {
-				crmtest.Found:   {{Method: "GET", Path: "/persons/search", Query: map[string]string{"term": "+41215522000", "fields": "phone"}, Answer: "persons_search_phone.json"}},
-				crmtest.Missing: {{Method: "GET", Path: "/persons/search", Answer: "persons_search_empty.json"}},
+				crmtest.Found:   {{Method: "GET", Path: "/v2/persons/search", Query: map[string]string{"term": "+41215522000", "fields": "phone"}, Answer: "persons_search_phone.json"}},
+				crmtest.Missing: {{Method: "GET", Path: "/v2/persons/search", Answer: "persons_search_empty.json"}},
 			},
 			crmtest.SearchName: {
-				crmtest.Found:   {{Method: "GET", Path: "/persons/search", Query: map[string]string{"term": "Jane", "fields": "name"}, Answer: "persons_search_name.json"}},
-				crmtest.Missing: {{Method: "GET", Path: "/persons/search", Answer: "persons_search_empty.json"}},
+				crmtest.Found:   {{Method: "GET", Path: "/v2/persons/search", Query: map[string]string{"term": "Jane", "fields": "name"}, Answer: "persons_search_name.json"}},
+				crmtest.Missing: {{Method: "GET", Path: "/v2/persons/search", Answer: "persons_search_empty.json"}},
 			},
 			crmtest.CreateContact: {
-				crmtest.Created: {{Method: "POST", Path: "/persons", WantBody: "add_person_request.json", Status: http.StatusCreated, Answer: "add_person_response.json"}},
+				crmtest.Created: {{Method: "POST", Path: "/v2/persons", WantBody: "add_person_request.json", Status: http.StatusCreated, Answer: "add_person_response.json"}},
 			},
 			crmtest.ListChanges: {
-				crmtest.Found:   {{Method: "GET", Path: "/recents", Query: map[string]string{"items": "person"}, Answer: "recents_page2.json"}},
-				crmtest.Missing: {{Method: "GET", Path: "/recents", Answer: "recents_empty.json"}},
+				crmtest.Found:   {{Method: "GET", Path: "/v1/recents", Query: map[string]string{"items": "person"}, Answer: "recents_page2.json"}},
+				crmtest.Missing: {{Method: "GET", Path: "/v1/recents", Answer: "recents_empty.json"}},
 			},
 			crmtest.LogCall: {
 				crmtest.Created: {
-					{Method: "GET", Path: "/activities", Answer: "activities_none.json"},
-					{Method: "POST", Path: "/activities", WantBody: "add_activity_request.json", Status: http.StatusCreated, Answer: "add_activity_response.json"},
+					{Method: "GET", Path: "/v2/activities", Answer: "activities_none.json"},
+					{Method: "POST", Path: "/v2/activities", WantBody: "add_activity_request.json", Status: http.StatusCreated, Answer: "add_activity_response.json"},
 				},
-				crmtest.Repeated: {{Method: "GET", Path: "/activities", Answer: "activities_day.json"}},
+				crmtest.Repeated: {{Method: "GET", Path: "/v2/activities", Answer: "activities_day.json"}},
 			},
 		}
 		return crmtest.Subject{

@@ -1,5 +1,7 @@
-// Package pipedrive is the Pipedrive CRM connector (API v1, api_token query
-// parameter, base https://{companyDomain}.pipedrive.com/api/v1).
+// Package pipedrive is the Pipedrive CRM connector (api_token query
+// parameter, root https://{companyDomain}.pipedrive.com/api). It uses API
+// v2 wherever a call has a v2 form: persons (list, search, create) and
+// activities (list, create); only GET /v1/recents has none and stays v1.
 //
 // It implements crm.ChangeLister, crm.PhoneSearcher, crm.NameSearcher,
 // crm.ContactCreator and crm.CallLogger. It does not implement
@@ -7,11 +9,13 @@
 //
 // # Sync (ListChanges)
 //
-// GET /recents only reaches back about 30 days, so a sync from the start
-// ("" cursor) first loads every person with GET /persons (offset paging,
-// sorted by id; each page starts PageSize/50 persons early so that a
-// deletion during the load cannot shift a person past a page boundary),
-// then follows GET /recents?items=person from the moment the load began.
+// GET /v1/recents only reaches back about 30 days, so a sync from the
+// start ("" cursor) first loads every person with GET /v2/persons (cursor
+// paging sorted by id, which a deletion during the load cannot shift; the
+// organizations' names, which a v2 person lacks, come from GET
+// /v2/organizations?ids=, one request per page), then follows GET
+// /v1/recents?items=person from the moment the load began. A cursor
+// written while the load paged by offset restarts the load.
 // A cursor older than RecentsMaxAge starts a new full load: deletes that
 // happened in the gap are then missed (the load lists live persons only).
 //
@@ -34,10 +38,24 @@
 //
 // Pipedrive has no idempotency header and activities have no custom
 // fields. LogCall appends "[cdx:<key>]" to the activity's note and, before
-// creating, lists the token user's call activities due that day (GET
-// /activities?type=call&start_date=&end_date=) looking for it. The marker
-// is visible to users; an activity whose note was edited to remove it is
-// not found again.
+// creating, lists the done activities updated since the call's day (GET
+// /v2/activities?done=true&updated_since=, of the call's person when it
+// has one; v2 filters neither by type nor by due date) looking for a call
+// activity due that day whose note carries it. The marker is visible to
+// users; an activity whose note was edited to remove it is not found
+// again.
+//
+// # Limits
+//
+// Searches are spaced to 10 per 2 seconds per company
+// (Config.SearchLimiter, shared by every instance of the company), the
+// limit Pipedrive puts on its search API. Every call counts its token cost
+// against the company's daily budget when Config.DailyBudget is set; past
+// it calls fail transient, unsent, with Retry-After until 00:00 UTC, when
+// Pipedrive's budget resets. No answer header reports what is left of the
+// daily budget (x-ratelimit-* are the burst window's), so the count is
+// this process's own and cannot see other apps spending the same budget;
+// Pipedrive's own refusal of a spent budget is a 429, transient as well.
 //
 // # Failures
 //

@@ -13,7 +13,7 @@ import (
 	"github.com/calldex/calldex/workflows/crm"
 )
 
-// Search limits (developers.pipedrive.com/docs/api/v1/Persons#searchPersons):
+// Search limits (developers.pipedrive.com/docs/api/v2/Persons#searchPersons):
 // a term has at least 2 characters.
 const (
 	minTerm          = 2
@@ -33,7 +33,7 @@ func (c *Connector) orgURL(id int64) string {
 	return fmt.Sprintf("%s/organization/%d", c.app, id)
 }
 
-// toContact maps a v1 person. Phones are kept as Pipedrive stores them.
+// toContact maps a person in its v1 shape. Phones are kept as Pipedrive stores them.
 func (c *Connector) toContact(p person) events.Contact {
 	ct := events.Contact{
 		ID:         strconv.FormatInt(p.ID, 10),
@@ -67,7 +67,7 @@ func (c *Connector) toContact(p person) events.Contact {
 	return ct
 }
 
-// searchItem is a person as GET /persons/search returns it.
+// searchItem is a person as GET /v2/persons/search returns it.
 type searchItem struct {
 	ID           int64    `json:"id"`
 	Type         string   `json:"type"`
@@ -119,7 +119,7 @@ func (c *Connector) fromSearch(it searchItem) events.Contact {
 
 func (c *Connector) searchPersons(ctx context.Context, op string, q url.Values) ([]searchItem, error) {
 	var data searchData
-	if _, err := c.do(ctx, op, http.MethodGet, "/persons/search", q, nil, &data); err != nil {
+	if _, err := c.do(ctx, request{op: op, method: http.MethodGet, path: "/v2/persons/search", cost: costSearch, query: q}, &data); err != nil {
 		return nil, err
 	}
 	out := make([]searchItem, 0, len(data.Items))
@@ -196,14 +196,14 @@ func (c *Connector) CreateContact(ctx context.Context, nc crm.NewContact) (event
 	}
 	body := map[string]any{"name": name}
 	if p := strings.TrimSpace(nc.Phone); p != "" {
-		body["phone"] = []map[string]any{{"value": p, "primary": true}}
+		body["phones"] = []map[string]any{{"value": p, "primary": true}}
 	}
-	var p person
-	if _, err := c.do(ctx, op, http.MethodPost, "/persons", nil, body, &p); err != nil {
+	var p personV2
+	if _, err := c.do(ctx, request{op: op, method: http.MethodPost, path: "/v2/persons", cost: costWrite, body: body}, &p); err != nil {
 		return events.Contact{}, err
 	}
 	if p.ID == 0 {
 		return events.Contact{}, c.http.Wrap(op, crm.Transient(errors.New("answer has no id")))
 	}
-	return c.toContact(p), nil
+	return c.toContact(p.v1("")), nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/go-resty/resty/v2"
 
 	"github.com/calldex/calldex/workflows/crm"
+	"github.com/calldex/calldex/workflows/crm/accountlimit"
 	"github.com/calldex/calldex/workflows/crm/httpcall"
 )
 
@@ -44,9 +45,16 @@ func New(cfg Config, client *resty.Client) (*Connector, error) {
 	if err := errors.Join(cfg.Validate(), httpcall.CheckClient(client)); err != nil {
 		return nil, fmt.Errorf("pipedrive: %w", err)
 	}
+	if cfg.SearchLimiter == nil {
+		// Alone, the instance still keeps to the company's search limit.
+		cfg.SearchLimiter = accountlimit.New().Limiter("pipedrive/"+cfg.CompanyDomain+"/search", SearchInterval)
+	}
+	if cfg.Budget == nil && cfg.DailyBudget > 0 {
+		cfg.Budget = accountlimit.New().Budget("pipedrive/"+cfg.CompanyDomain+"/tokens", cfg.DailyBudget)
+	}
 	c := &Connector{
 		cfg:  cfg,
-		base: strings.TrimRight(cfg.BaseURL, "/"),
+		base: apiRoot(cfg.BaseURL),
 		app:  strings.TrimRight(cfg.AppURL, "/"),
 	}
 	c.http = &httpcall.Caller{
@@ -61,8 +69,28 @@ func New(cfg Config, client *resty.Client) (*Connector, error) {
 	return c, nil
 }
 
-// envelope is every v1 answer: {success, data, additional_data} or
-// {success:false, error, errorCode}.
+// apiRoot is BaseURL without a trailing slash nor the version a baseURL
+// written for the v1-only connector ends with: the paths carry theirs.
+func apiRoot(base string) string {
+	base = strings.TrimRight(base, "/")
+	return strings.TrimSuffix(base, "/v1")
+}
+
+// Token costs of the calls made, charged against the company's daily
+// budget. Pipedrive gives each operation's cost as x-token-cost in its
+// OpenAPI specifications (openapi.yaml, openapi-v2.yaml, linked from
+// developers.pipedrive.com/docs/api/v1): a v2 list costs 10, a v1 list
+// 20. The search and write costs are the upper values of that scale for
+// such calls: counting high keeps the count on the safe side.
+const (
+	costList   = 10 // GET /v2/persons, /v2/activities, /v2/organizations
+	costSearch = 20 // GET /v2/persons/search
+	costWrite  = 5  // POST /v2/persons, /v2/activities; PATCH /v2/activities/{id}
+	costV1List = 20 // GET /v1/recents (no v2 form)
+)
+
+// envelope is every answer, v1 and v2: {success, data, additional_data}
+// or {success:false, error, errorCode}.
 type envelope struct {
 	Success        bool            `json:"success"`
 	Data           json.RawMessage `json:"data"`
@@ -72,6 +100,8 @@ type envelope struct {
 }
 
 type additionalData struct {
+	// NextCursor is v2's next page, null on the last.
+	NextCursor          *string     `json:"next_cursor"`
 	SinceTimestamp      string      `json:"since_timestamp"`
 	LastTimestampOnPage string      `json:"last_timestamp_on_page"`
 	Pagination          *pagination `json:"pagination"`
@@ -95,12 +125,42 @@ func (a *additionalData) more(start, got int) (bool, int) {
 	return true, start + got
 }
 
+// next is v2's next_cursor, "" on the last page.
+func (a *additionalData) next() string {
+	if a == nil || a.NextCursor == nil {
+		return ""
+	}
+	return *a.NextCursor
+}
+
+// request is one request: path carries its API version (/v1/…, /v2/…);
+// cost is its token cost.
+type request struct {
+	op, method, path string
+	cost             int
+	query            url.Values
+	body             any
+}
+
 // do sends one request with the api_token and decodes the envelope's data
-// into out (when not nil and data is not null). Every error is classified
-// and names the operation; none contains the token.
-func (c *Connector) do(ctx context.Context, op, method, path string, query url.Values, body, out any) (*additionalData, error) {
+// into out (when not nil and data is not null). A search first waits its
+// turn under the company's search limit; every call is first charged to
+// the daily budget. Every error is classified and names the operation;
+// none contains the token.
+func (c *Connector) do(ctx context.Context, r request, out any) (*additionalData, error) {
+	op := r.op
+	if strings.HasSuffix(r.path, "/search") {
+		if err := c.cfg.SearchLimiter.Wait(ctx); err != nil {
+			return nil, c.http.Wrap(op, err)
+		}
+	}
+	if c.cfg.Budget != nil {
+		if err := c.cfg.Budget.Spend(r.cost); err != nil {
+			return nil, c.http.Wrap(op, err)
+		}
+	}
 	var env envelope
-	if _, err := c.http.Do(ctx, op, httpcall.Request{Method: method, URL: c.base + path, Query: query, Body: body}, &env); err != nil {
+	if _, err := c.http.Do(ctx, op, httpcall.Request{Method: r.method, URL: c.base + r.path, Query: r.query, Body: r.body}, &env); err != nil {
 		return nil, err
 	}
 	if !env.Success {
@@ -190,8 +250,34 @@ func (o *orgRef) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// person is a v1 person as GET /persons, POST /persons and /recents return
-// it (developers.pipedrive.com/docs/api/v1/Persons).
+// personV2 is a person as GET /v2/persons and POST /v2/persons return it
+// (developers.pipedrive.com/docs/api/v2/Persons): org_id is a bare id, the
+// organization's name is not included.
+type personV2 struct {
+	ID         int64   `json:"id"`
+	Name       string  `json:"name"`
+	IsDeleted  bool    `json:"is_deleted"`
+	Phones     []field `json:"phones"`
+	Emails     []field `json:"emails"`
+	OrgID      *int64  `json:"org_id"`
+	UpdateTime string  `json:"update_time"`
+}
+
+// v1 turns it into the shape /v1/recents gives, which toContact maps.
+func (p personV2) v1(orgName string) person {
+	active := !p.IsDeleted
+	v := person{ID: p.ID, Name: p.Name, ActiveFlag: &active, Phone: p.Phones, Email: p.Emails, OrgName: orgName}
+	if p.OrgID != nil {
+		v.OrgID = &orgRef{ID: *p.OrgID}
+	}
+	if t, err := time.Parse(time.RFC3339, p.UpdateTime); err == nil {
+		v.UpdateTime = t.UTC().Format(timeLayout)
+	}
+	return v
+}
+
+// person is a v1 person as /v1/recents returns it
+// (developers.pipedrive.com/docs/api/v1/Recents).
 type person struct {
 	ID         int64   `json:"id"`
 	Name       string  `json:"name"`

@@ -3,9 +3,11 @@ package pipedrive
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -72,9 +74,11 @@ func TestListChangesLoadsEverythingThenFollowsRecents(t *testing.T) {
 	now := at("2024-05-01 12:00:00")
 	crmfake.SetNow(t, now)
 	f := newFake(t,
-		crmfake.Exchange{Method: "GET", Path: "/persons", Query: map[string]string{"start": "0", "limit": "2", "sort": "id ASC"}, Answer: "persons_list_page1.json"},
-		crmfake.Exchange{Method: "GET", Path: "/persons", Query: map[string]string{"start": "2", "limit": "2", "sort": "id ASC"}, Answer: "persons_list_page2.json"},
-		crmfake.Exchange{Method: "GET", Path: "/recents", Query: map[string]string{"since_timestamp": "2024-05-01 11:59:00", "items": "person", "start": "0", "limit": "2"}, Answer: "recents_page2.json"},
+		crmfake.Exchange{Method: "GET", Path: "/v2/persons", Query: map[string]string{"cursor": "", "limit": "2", "sort_by": "id", "sort_direction": "asc"}, Answer: "persons_list_page1.json"},
+		crmfake.Exchange{Method: "GET", Path: "/v2/organizations", Query: map[string]string{"ids": "1234"}, Answer: "organizations_by_ids.json"},
+		crmfake.Exchange{Method: "GET", Path: "/v2/persons", Query: map[string]string{"cursor": "eyJmaWVsZCI6ImlkIiwiaWQiOjJ9", "limit": "2"}, Answer: "persons_list_page2.json"},
+		crmfake.Exchange{Method: "GET", Path: "/v2/organizations", Query: map[string]string{"ids": "1234"}, Answer: "organizations_by_ids.json"},
+		crmfake.Exchange{Method: "GET", Path: "/v1/recents", Query: map[string]string{"since_timestamp": "2024-05-01 11:59:00", "items": "person", "start": "0", "limit": "2"}, Answer: "recents_page2.json"},
 	)
 	c := newConnector(t, f.URL)
 	ctx := context.Background()
@@ -109,9 +113,9 @@ func TestListChangesPagesThroughRecents(t *testing.T) {
 	crmfake.SetNow(t, at("2024-05-01 12:00:00"))
 	start := cursor{V: cursorVersion, Since: at("2024-05-01 10:00:00").Unix()}
 	f := newFake(t,
-		crmfake.Exchange{Method: "GET", Path: "/recents", Query: map[string]string{"since_timestamp": "2024-05-01 10:00:00", "items": "person", "start": "0", "limit": "2"}, Answer: "recents_page1.json"},
+		crmfake.Exchange{Method: "GET", Path: "/v1/recents", Query: map[string]string{"since_timestamp": "2024-05-01 10:00:00", "items": "person", "start": "0", "limit": "2"}, Answer: "recents_page1.json"},
 		// Restart after the last second of page 1 instead of start=2.
-		crmfake.Exchange{Method: "GET", Path: "/recents", Query: map[string]string{"since_timestamp": "2024-05-01 10:01:59", "start": "0"}, Answer: "recents_page2.json"},
+		crmfake.Exchange{Method: "GET", Path: "/v1/recents", Query: map[string]string{"since_timestamp": "2024-05-01 10:01:59", "start": "0"}, Answer: "recents_page2.json"},
 	)
 	c := newConnector(t, f.URL)
 
@@ -148,8 +152,8 @@ func TestListChangesPagesByOffsetWithinOneSecond(t *testing.T) {
 			"pagination":{"start":0,"limit":2,"more_items_in_collection":true,"next_start":` + string(rune('0'+next)) + `}}}`)
 	}
 	f := newFake(t,
-		crmfake.Exchange{Method: "GET", Path: "/recents", Query: map[string]string{"since_timestamp": "2024-05-01 10:00:00", "start": "0"}, Raw: page(2)},
-		crmfake.Exchange{Method: "GET", Path: "/recents", Query: map[string]string{"since_timestamp": "2024-05-01 10:00:00", "start": "2"}, Raw: page(4)},
+		crmfake.Exchange{Method: "GET", Path: "/v1/recents", Query: map[string]string{"since_timestamp": "2024-05-01 10:00:00", "start": "0"}, Raw: page(2)},
+		crmfake.Exchange{Method: "GET", Path: "/v1/recents", Query: map[string]string{"since_timestamp": "2024-05-01 10:00:00", "start": "2"}, Raw: page(4)},
 	)
 	c := newConnector(t, f.URL)
 	p, err := c.ListChanges(context.Background(), start.String())
@@ -166,7 +170,10 @@ func TestListChangesReloadsWhenRecentsNoLongerReach(t *testing.T) {
 	now := at("2024-05-01 12:00:00")
 	crmfake.SetNow(t, now)
 	old := cursor{V: cursorVersion, Since: now.Add(-40 * 24 * time.Hour).Unix()}
-	f := newFake(t, crmfake.Exchange{Method: "GET", Path: "/persons", Query: map[string]string{"start": "0"}, Answer: "persons_list_page2.json"})
+	f := newFake(t,
+		crmfake.Exchange{Method: "GET", Path: "/v2/persons", Query: map[string]string{"cursor": ""}, Answer: "persons_list_page2.json"},
+		crmfake.Exchange{Method: "GET", Path: "/v2/organizations", Answer: "organizations_by_ids.json"},
+	)
 	p, err := newConnector(t, f.URL).ListChanges(context.Background(), old.String())
 	if err != nil {
 		t.Fatal(err)
@@ -199,9 +206,9 @@ func TestSearchPhone(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFake(t,
-				crmfake.Exchange{Method: "GET", Path: "/persons/search", Query: map[string]string{"term": "+41215522000", "fields": "phone", "exact_match": tt.exact, "limit": "10"}, Answer: "persons_search_phone.json"},
-				crmfake.Exchange{Method: "GET", Path: "/persons/search", Query: map[string]string{"term": "+41 21 552 20 00", "fields": "phone"}, Answer: "persons_search_phone.json"},
-				crmfake.Exchange{Method: "GET", Path: "/persons/search", Query: map[string]string{"term": "0215522000"}, Answer: "persons_search_empty.json"},
+				crmfake.Exchange{Method: "GET", Path: "/v2/persons/search", Query: map[string]string{"term": "+41215522000", "fields": "phone", "exact_match": tt.exact, "limit": "10"}, Answer: "persons_search_phone.json"},
+				crmfake.Exchange{Method: "GET", Path: "/v2/persons/search", Query: map[string]string{"term": "+41 21 552 20 00", "fields": "phone"}, Answer: "persons_search_phone.json"},
+				crmfake.Exchange{Method: "GET", Path: "/v2/persons/search", Query: map[string]string{"term": "0215522000"}, Answer: "persons_search_empty.json"},
 			)
 			c := newConnector(t, f.URL, func(c *Config) { c.PhonePartialMatch = tt.partial })
 			got, err := c.SearchPhone(context.Background(), []string{"+41215522000", "+41 21 552 20 00", "+41215522000", "1", "0215522000"})
@@ -216,7 +223,7 @@ func TestSearchPhone(t *testing.T) {
 func TestSearchName(t *testing.T) {
 	now := at("2024-05-01 12:00:00")
 	crmfake.SetNow(t, now)
-	f := newFake(t, crmfake.Exchange{Method: "GET", Path: "/persons/search", Query: map[string]string{"term": "Jane", "fields": "name", "limit": "5", "exact_match": ""}, Answer: "persons_search_name.json"})
+	f := newFake(t, crmfake.Exchange{Method: "GET", Path: "/v2/persons/search", Query: map[string]string{"term": "Jane", "fields": "name", "limit": "5", "exact_match": ""}, Answer: "persons_search_name.json"})
 	c := newConnector(t, f.URL)
 	got, err := c.SearchName(context.Background(), "Jane", 5)
 	if err != nil {
@@ -234,7 +241,7 @@ func TestSearchName(t *testing.T) {
 }
 
 func TestCreateContact(t *testing.T) {
-	f := newFake(t, crmfake.Exchange{Method: "POST", Path: "/persons", WantBody: "add_person_request.json", Status: http.StatusCreated, Answer: "add_person_response.json"})
+	f := newFake(t, crmfake.Exchange{Method: "POST", Path: "/v2/persons", WantBody: "add_person_request.json", Status: http.StatusCreated, Answer: "add_person_response.json"})
 	c := newConnector(t, f.URL, func(c *Config) { c.CRMLogo = "https://example.com/pd.png" })
 	got, err := c.CreateContact(context.Background(), crm.NewContact{Name: " Will  Smith ", Phone: "+41215522000"})
 	if err != nil {
@@ -260,13 +267,13 @@ func callFixture() crm.Call {
 }
 
 func TestLogCall(t *testing.T) {
-	findQuery := map[string]string{"type": "call", "start_date": "2020-06-09", "end_date": "2020-06-09", "start": "0", "limit": "500"}
+	findQuery := map[string]string{"done": "true", "updated_since": "2020-06-09T00:00:00Z", "person_id": "1101", "limit": "500", "cursor": ""}
 	want := crm.Result{ID: "8", URL: "https://acme.pipedrive.com/person/1101"}
 
 	t.Run("creates once", func(t *testing.T) {
 		f := newFake(t,
-			crmfake.Exchange{Method: "GET", Path: "/activities", Query: findQuery, Answer: "activities_none.json"},
-			crmfake.Exchange{Method: "POST", Path: "/activities", WantBody: "add_activity_request.json", Status: http.StatusCreated, Answer: "add_activity_response.json"},
+			crmfake.Exchange{Method: "GET", Path: "/v2/activities", Query: findQuery, Answer: "activities_none.json"},
+			crmfake.Exchange{Method: "POST", Path: "/v2/activities", WantBody: "add_activity_request.json", Status: http.StatusCreated, Answer: "add_activity_response.json"},
 		)
 		got, err := newConnector(t, f.URL).LogCall(context.Background(), callFixture())
 		if err != nil || got != want {
@@ -274,7 +281,7 @@ func TestLogCall(t *testing.T) {
 		}
 	})
 	t.Run("returns the activity a previous execution created", func(t *testing.T) {
-		f := newFake(t, crmfake.Exchange{Method: "GET", Path: "/activities", Query: findQuery, Answer: "activities_day.json"})
+		f := newFake(t, crmfake.Exchange{Method: "GET", Path: "/v2/activities", Query: findQuery, Answer: "activities_day.json"})
 		got, err := newConnector(t, f.URL).LogCall(context.Background(), callFixture())
 		if err != nil || got != want {
 			t.Fatalf("LogCall = %+v, %v; want %+v", got, err, want)
@@ -285,7 +292,7 @@ func TestLogCall(t *testing.T) {
 		call.Key, call.Input.ContactCRMID, call.Input.Note = "", "", ""
 		secs := 61
 		call.Input.DurationSeconds = &secs
-		f := newFake(t, crmfake.Exchange{Method: "POST", Path: "/activities", Status: http.StatusCreated, Answer: "add_activity_response.json",
+		f := newFake(t, crmfake.Exchange{Method: "POST", Path: "/v2/activities", Status: http.StatusCreated, Answer: "add_activity_response.json",
 			Check: func(t testing.TB, _ *http.Request, body []byte) {
 				var got map[string]any
 				_ = json.Unmarshal(body, &got)
@@ -328,7 +335,7 @@ func TestFailuresAreClassified(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ex := tt.ex
-			ex.Method, ex.Path = "GET", "/persons/search"
+			ex.Method, ex.Path = "GET", "/v2/persons/search"
 			f := newFake(t, ex)
 			_, err := newConnector(t, f.URL).SearchName(context.Background(), "Jane", 0)
 			crmfake.AssertFailure(t, err, tt.wantErr, tt.wantAfter)
@@ -346,17 +353,17 @@ func TestEveryOperationClassifiesFailures(t *testing.T) {
 		name, method, path, op string
 		run                    func(c *Connector) error
 	}{
-		{"ListChanges load", "GET", "/persons", "list persons", func(c *Connector) error { _, err := c.ListChanges(context.Background(), ""); return err }},
-		{"ListChanges recents", "GET", "/recents", "list recent persons", func(c *Connector) error { _, err := c.ListChanges(context.Background(), recent); return err }},
-		{"SearchPhone", "GET", "/persons/search", "search persons by phone", func(c *Connector) error {
+		{"ListChanges load", "GET", "/v2/persons", "list persons", func(c *Connector) error { _, err := c.ListChanges(context.Background(), ""); return err }},
+		{"ListChanges recents", "GET", "/v1/recents", "list recent persons", func(c *Connector) error { _, err := c.ListChanges(context.Background(), recent); return err }},
+		{"SearchPhone", "GET", "/v2/persons/search", "search persons by phone", func(c *Connector) error {
 			_, err := c.SearchPhone(context.Background(), []string{"+41215522000"})
 			return err
 		}},
-		{"CreateContact", "POST", "/persons", "create person", func(c *Connector) error {
+		{"CreateContact", "POST", "/v2/persons", "create person", func(c *Connector) error {
 			_, err := c.CreateContact(context.Background(), crm.NewContact{Name: "Will"})
 			return err
 		}},
-		{"LogCall", "GET", "/activities", "log call", func(c *Connector) error { _, err := c.LogCall(context.Background(), callFixture()); return err }},
+		{"LogCall", "GET", "/v2/activities", "log call", func(c *Connector) error { _, err := c.LogCall(context.Background(), callFixture()); return err }},
 	}
 	for _, op := range ops {
 		t.Run(op.name+" 401", func(t *testing.T) {
@@ -407,7 +414,7 @@ func TestFromOptions(t *testing.T) {
 			name: "minimal",
 			opts: map[string]any{"type": "pipedrive", "companyDomain": "acme", "token": "t"},
 			want: func(c Config) bool {
-				return c.BaseURL == "https://acme.pipedrive.com/api/v1" && c.AppURL == "https://acme.pipedrive.com" &&
+				return c.BaseURL == "https://acme.pipedrive.com/api" && c.DailyBudget == 0 && c.AppURL == "https://acme.pipedrive.com" &&
 					c.Source == "pipedrive" && c.PageSize == 500 && c.Timeout == 10*time.Second &&
 					c.RecentsMaxAge == 29*24*time.Hour && c.ActivityType == "call" && !c.PhonePartialMatch
 			},
@@ -416,16 +423,16 @@ func TestFromOptions(t *testing.T) {
 			name: "everything",
 			opts: map[string]any{"companyDomain": "acme", "token": "t", "baseURL": "http://pd.internal/api/v1", "appURL": "https://acme.pipedrive.com",
 				"source": "pd", "crmLogo": "https://x/l.png", "timeout": "2s", "pageSize": "100", "syncOverlap": "30s",
-				"recentsMaxAge": "168h", "phonePartialMatch": "true", "activityType": "phone_call"},
+				"recentsMaxAge": "168h", "phonePartialMatch": "true", "activityType": "phone_call", "dailyBudget": "30000"},
 			want: func(c Config) bool {
 				return c.BaseURL == "http://pd.internal/api/v1" && c.Source == "pd" && c.PageSize == 100 && c.Timeout == 2*time.Second &&
-					c.SyncOverlap == 30*time.Second && c.RecentsMaxAge == 168*time.Hour && c.PhonePartialMatch && c.ActivityType == "phone_call"
+					c.SyncOverlap == 30*time.Second && c.RecentsMaxAge == 168*time.Hour && c.PhonePartialMatch && c.ActivityType == "phone_call" && c.DailyBudget == 30000
 			},
 		},
 		{
 			name:    "every problem at once",
-			opts:    map[string]any{"companyDomain": "acme.pipedrive.com", "pageSize": 900, "phonePartialMatch": "sometimes", "recentsMaxAge": "2000h", "apiToken": "x"},
-			wantErr: []string{"companyDomain", "token is required", "pageSize 900", "option phonePartialMatch", "recentsMaxAge", "option apiToken: unknown option"},
+			opts:    map[string]any{"companyDomain": "acme.pipedrive.com", "pageSize": 900, "phonePartialMatch": "sometimes", "recentsMaxAge": "2000h", "apiToken": "x", "dailyBudget": -1},
+			wantErr: []string{"dailyBudget -1", "companyDomain", "token is required", "pageSize 900", "option phonePartialMatch", "recentsMaxAge", "option apiToken: unknown option"},
 		},
 	}
 	for _, tt := range tests {
@@ -449,5 +456,102 @@ func TestFromOptions(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// waits counts the turns taken under a search limit.
+type waits struct{ n atomic.Int32 }
+
+func (w *waits) Wait(context.Context) error { w.n.Add(1); return nil }
+
+func TestSearchesWaitForTheCompanySearchLimit(t *testing.T) {
+	crmfake.SetNow(t, at("2024-05-01 12:00:00"))
+	w := &waits{}
+	f := newFake(t,
+		crmfake.Exchange{Method: "GET", Path: "/v2/persons/search", Answer: "persons_search_name.json"},
+		crmfake.Exchange{Method: "POST", Path: "/v2/persons", Status: http.StatusCreated, Answer: "add_person_response.json"},
+		crmfake.Exchange{Method: "GET", Path: "/v2/persons/search", Answer: "persons_search_empty.json"},
+	)
+	c := newConnector(t, f.URL, func(c *Config) { c.SearchLimiter = w })
+	ctx := context.Background()
+	if _, err := c.SearchName(ctx, "Jane", 5); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CreateContact(ctx, crm.NewContact{Name: "Will Smith"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.SearchPhone(ctx, []string{"+41215522000"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := w.n.Load(); got != 2 {
+		t.Errorf("%d turns taken, want one per search (2)", got)
+	}
+}
+
+func TestNewKeepsToTheSearchLimitAlone(t *testing.T) {
+	crmfake.SetNow(t, at("2024-05-01 12:00:00"))
+	f := newFake(t,
+		crmfake.Exchange{Method: "GET", Path: "/v2/persons/search", Answer: "persons_search_empty.json"},
+		crmfake.Exchange{Method: "GET", Path: "/v2/persons/search", Answer: "persons_search_empty.json"},
+	)
+	c := newConnector(t, f.URL)
+	if _, err := c.SearchName(context.Background(), "Jane", 5); err != nil {
+		t.Fatal(err)
+	}
+	// The second search's turn is 200 ms away: a deadline before it fails
+	// at once, unsent (the fake's script would fail on a third request).
+	ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
+	defer cancel()
+	_, err := c.SearchName(ctx, "Jane", 5)
+	if !errors.Is(err, crm.ErrNotSent) || !errors.Is(err, crm.ErrTransient) {
+		t.Fatalf("search before its turn: %v, want transient, not sent", err)
+	}
+	if _, err := c.SearchName(context.Background(), "Jane", 5); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestDailyBudget(t *testing.T) {
+	crmfake.SetNow(t, at("2024-05-01 22:00:00"))
+	// Budget for one search (20) and one person list (10), no more.
+	f := newFake(t,
+		crmfake.Exchange{Method: "GET", Path: "/v2/persons/search", Answer: "persons_search_empty.json"},
+		crmfake.Exchange{Method: "GET", Path: "/v2/persons", Answer: "persons_list_page2.json"},
+		crmfake.Exchange{Method: "GET", Path: "/v2/organizations", Answer: "organizations_by_ids.json"},
+	)
+	c := newConnector(t, f.URL, func(c *Config) { c.DailyBudget = 40 })
+	ctx := context.Background()
+	if _, err := c.SearchName(ctx, "Jane", 5); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ListChanges(ctx, ""); err != nil { // 10 + 10 for the organizations
+		t.Fatal(err)
+	}
+	_, err := c.CreateContact(ctx, crm.NewContact{Name: "Will Smith"})
+	crmfake.AssertFailure(t, err, crm.ErrTransient, 2*time.Hour) // until 00:00 UTC
+	if !errors.Is(err, crm.ErrNotSent) || !strings.Contains(err.Error(), "pipedrive create person") {
+		t.Errorf("past the budget: %v, want not sent, naming the operation", err)
+	}
+}
+
+func TestAnOffsetLoadCursorRestartsTheLoad(t *testing.T) {
+	crmfake.SetNow(t, at("2024-05-01 12:00:00"))
+	f := newFake(t,
+		crmfake.Exchange{Method: "GET", Path: "/v2/persons", Query: map[string]string{"cursor": "", "start": ""}, Answer: "persons_list_page2.json"},
+		crmfake.Exchange{Method: "GET", Path: "/v2/organizations", Answer: "organizations_by_ids.json"},
+	)
+	old := cursor{V: cursorVersion, Full: true, Start: 500, Since: at("2024-05-01 11:00:00").Unix()}
+	p, err := newConnector(t, f.URL).ListChanges(context.Background(), old.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	crmfake.AssertContacts(t, p.Upserts, []events.Contact{bobFull})
+}
+
+func TestAV1BaseURLIsReadAsTheRoot(t *testing.T) {
+	crmfake.SetNow(t, at("2024-05-01 12:00:00"))
+	f := newFake(t, crmfake.Exchange{Method: "GET", Path: "/v2/persons/search", Answer: "persons_search_empty.json"})
+	if _, err := newConnector(t, f.URL+"/v1/").SearchName(context.Background(), "Jane", 5); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -50,3 +50,36 @@ func TestWait(t *testing.T) {
 		}
 	}
 }
+
+func TestBudget(t *testing.T) {
+	now := time.Date(2024, 5, 1, 23, 0, 0, 0, time.UTC)
+	old := crm.Now
+	crm.Now = func() time.Time { return now }
+	t.Cleanup(func() { crm.Now = old })
+
+	r := accountlimit.New()
+	b := r.Budget("pipedrive/acme/tokens", 30)
+	if r.Budget("pipedrive/acme/tokens", 1000) != b || r.Budget("pipedrive/other/tokens", 30) == b {
+		t.Fatal("budgets are not one per key")
+	}
+	for i := range 3 {
+		if err := b.Spend(10); err != nil {
+			t.Fatalf("spend %d: %v", i, err)
+		}
+	}
+	err := b.Spend(1)
+	var ra *crm.RetryAfterError
+	if !errors.Is(err, crm.ErrNotSent) || !errors.As(err, &ra) || ra.After != time.Hour {
+		t.Fatalf("past the budget: %v, want not sent, retry after the hour left until midnight UTC", err)
+	}
+	if b.Spent() != 30 {
+		t.Errorf("spent %d after a refused call, want 30", b.Spent())
+	}
+	now = now.Add(time.Hour) // midnight UTC: a new day, a new budget
+	if b.Spent() != 0 {
+		t.Errorf("spent %d on a new day", b.Spent())
+	}
+	if err := b.Spend(30); err != nil {
+		t.Fatalf("new day: %v", err)
+	}
+}
