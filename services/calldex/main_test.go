@@ -35,13 +35,14 @@ func buildBinary(t *testing.T) string {
 	return bin
 }
 
-// start runs the binary on the embedded default from the repository root,
-// with its own data dir and free ports, and waits until it serves; env
+// start runs the binary on the embedded default from an empty working
+// directory (the demo is built in: nothing is read relative to it), with
+// its own data dir and free ports, and waits until it serves; env
 // (NAME=value) comes on top.
 func start(t *testing.T, bin, dataDir string, env ...string) *calldex {
 	t.Helper()
 	cmd := exec.Command(bin)
-	cmd.Dir = "../.."
+	cmd.Dir = t.TempDir()
 	cmd.Env = append(os.Environ(), "CALLDEX_DATA_DIR="+dataDir, "CALLDEX_HTTP_ADDR=127.0.0.1:0", "CALLDEX_NATS_ADDR=127.0.0.1:0",
 		"NATS_URL=", "REDIS_URL=", "CALLDEX_CONFIG=", "CALLDEX_ROLES=")
 	cmd.Env = append(cmd.Env, env...)
@@ -165,6 +166,23 @@ func TestEmbeddedImportLookupRestart(t *testing.T) {
 	// Everything survives the restart: the index is rebuilt from the stream on disk.
 	c.lookupsFind("41311234567", "0311234567", "e2e-1")
 	c.lookupsFind("41795550101", "0795550101", "c-1001")
+}
+
+// TestDemoConfigFileRunsTheDemo: CALLDEX_CONFIG naming the demo's own file
+// runs the demo whole (seeded contacts, App Connect), not a bare tenant.
+func TestDemoConfigFileRunsTheDemo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	demo, err := filepath.Abs("../../deploy/demo/calldex.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := start(t, buildBinary(t), t.TempDir(), "CALLDEX_CONFIG="+demo)
+	c.lookupsFind("41795550101", "0795550101", "c-1001")
+	if code, body := c.do("GET", "/appconnect/crmManifest", ""); code != 200 {
+		t.Fatalf("App Connect manifest: %d %s", code, body)
+	}
 }
 
 func TestEmbeddedWorkflowWritesDemoCRM(t *testing.T) {
