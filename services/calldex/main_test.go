@@ -223,3 +223,81 @@ func TestEmbeddedWorkflowWritesDemoCRM(t *testing.T) {
 		t.Fatalf("unknown workflow: %d %s", code, body)
 	}
 }
+
+// TestAppConnectWritesDemoCRM signs in to App Connect with the demo
+// credential, creates a contact, then logs a call and a message against it:
+// both reach the demo SQLite CRM.
+func TestAppConnectWritesDemoCRM(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	dataDir := t.TempDir()
+	c := start(t, buildBinary(t), dataDir)
+	code, body := c.do("POST", "/appconnect/apiKeyLogin", `{"platform":"calldex","apiKey":"demo-token"}`, "Content-Type", "application/json")
+	var login struct{ JWTToken string }
+	if code != 200 || json.Unmarshal([]byte(body), &login) != nil || login.JWTToken == "" {
+		t.Fatalf("apiKeyLogin: %d %s", code, body)
+	}
+	auth := []string{"Authorization", "Bearer " + login.JWTToken, "Content-Type", "application/json"}
+
+	code, body = c.do("POST", "/appconnect/contact", `{"phoneNumber":"+41313334455","newContactName":"Nora Demo"}`, auth...)
+	var created struct {
+		Successful bool
+		Contact    struct{ ID string }
+	}
+	if code != 200 || json.Unmarshal([]byte(body), &created) != nil || !created.Successful || created.Contact.ID == "" {
+		t.Fatalf("create contact: %d %s", code, body)
+	}
+	if code, body := c.do("GET", "/appconnect/contact?phoneNumber=%2B41313334455", "", auth...); code != 200 || !strings.Contains(body, created.Contact.ID) {
+		t.Fatalf("find the created contact: %d %s", code, body)
+	}
+
+	call := `{"contactId":"` + created.Contact.ID + `","contactName":"Nora Demo","note":"asked for a quote","logInfo":{"sessionId":"s-4711","direction":"Inbound","result":"Call connected","startTime":"2026-01-05T10:00:00Z","duration":95,"from":{"phoneNumber":"+41313334455"},"to":{"phoneNumber":"+41215550000"}}}`
+	code, body = c.do("POST", "/appconnect/callLog", call, auth...)
+	var logged struct {
+		Successful bool
+		LogID      string
+	}
+	if code != 200 || json.Unmarshal([]byte(body), &logged) != nil || !logged.Successful || logged.LogID == "" {
+		t.Fatalf("callLog: %d %s", code, body)
+	}
+	msg := `{"contactId":"` + created.Contact.ID + `","contactName":"Nora Demo","logInfo":{"messages":[{"id":"m-1","type":"SMS","direction":"Inbound","subject":"Call me back","creationTime":"2026-01-05T11:00:00Z","from":{"phoneNumber":"+41313334455"},"to":[{"phoneNumber":"+41215550000"}]}]}}`
+	if code, body := c.do("POST", "/appconnect/messageLog", msg, auth...); code != 200 || !strings.Contains(body, `"successful":true`) {
+		t.Fatalf("messageLog: %d %s", code, body)
+	}
+
+	db, err := sql.Open("sqlite", filepath.Join(dataDir, "demo-crm.sqlite"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	type row struct {
+		id, workflow, kind, contact, note string
+		duration                          int
+	}
+	var rows []row
+	rs, err := db.Query(`SELECT id, workflow, kind, contact_crm_id, note, duration_seconds FROM call_logs ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rs.Close()
+	for rs.Next() {
+		var r row
+		if err := rs.Scan(&r.id, &r.workflow, &r.kind, &r.contact, &r.note, &r.duration); err != nil {
+			t.Fatal(err)
+		}
+		rows = append(rows, r)
+	}
+	if err := rs.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 2 {
+		t.Fatalf("call_logs: %+v, want the call and the message", rows)
+	}
+	if want := (row{logged.LogID, "CallLog", "call", created.Contact.ID, "asked for a quote", 95}); rows[0] != want {
+		t.Errorf("call log row %+v, want %+v", rows[0], want)
+	}
+	if got := rows[1]; got.workflow != "MessageLog" || got.kind != "message" || got.contact != created.Contact.ID {
+		t.Errorf("message log row %+v", got)
+	}
+}
