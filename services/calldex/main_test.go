@@ -5,7 +5,9 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -299,5 +301,27 @@ func TestAppConnectWritesDemoCRM(t *testing.T) {
 	}
 	if got := rows[1]; got.workflow != "MessageLog" || got.kind != "message" || got.contact != created.Contact.ID {
 		t.Errorf("message log row %+v", got)
+	}
+}
+
+// TestEmbeddedNATSPortInUse: the embedded NATS's port taken by another
+// process stops the start at once, saying so.
+func TestEmbeddedNATSPortInUse(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	cmd := exec.Command(buildBinary(t))
+	cmd.Dir = t.TempDir()
+	cmd.Env = append(os.Environ(), "CALLDEX_DATA_DIR="+t.TempDir(), "CALLDEX_HTTP_ADDR=127.0.0.1:0", "CALLDEX_NATS_ADDR="+ln.Addr().String(),
+		"NATS_URL=", "REDIS_URL=", "CALLDEX_CONFIG=", "CALLDEX_ROLES=")
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 || !strings.Contains(string(out), "CALLDEX_NATS_ADDR") || !strings.Contains(string(out), "address in use") {
+		t.Fatalf("exit %v, output:\n%s", err, out)
 	}
 }

@@ -606,7 +606,11 @@ func embedNATS(cfg Config) (*server.Server, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
-	return natsx.StartEmbedded(natsx.EmbeddedConfig{DataDir: filepath.Join(cfg.DataDir, "jetstream"), Host: host, Port: port})
+	srv, err := natsx.StartEmbedded(natsx.EmbeddedConfig{DataDir: filepath.Join(cfg.DataDir, "jetstream"), Host: host, Port: port})
+	if errors.Is(err, natsx.ErrAddressInUse) {
+		return nil, fmt.Errorf("CALLDEX_NATS_ADDR: %w; choose another address, or set NATS_URL to use a running NATS", err)
+	}
+	return srv, err
 }
 
 // openIndex opens the index Config selects (or WithIndex's) and the
