@@ -1,7 +1,7 @@
 package main
 
 import (
-	"bufio"
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -25,6 +26,52 @@ type calldex struct {
 	t    *testing.T
 	cmd  *exec.Cmd
 	addr string
+	logs *logLines
+}
+
+// logLines collects the process's JSON log lines (stderr) and hands over
+// the HTTP address of its "calldex serving" line.
+type logLines struct {
+	mu      sync.Mutex
+	partial []byte
+	lines   []string
+	serving chan string
+}
+
+func (l *logLines) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.partial = append(l.partial, p...)
+	for {
+		i := bytes.IndexByte(l.partial, '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		line := string(l.partial[:i])
+		l.partial = l.partial[i+1:]
+		l.lines = append(l.lines, line)
+		var entry struct{ Msg, HTTP string }
+		if json.Unmarshal([]byte(line), &entry) == nil && entry.Msg == "calldex serving" {
+			select {
+			case l.serving <- entry.HTTP:
+			default:
+			}
+		}
+	}
+}
+
+// above returns the lines logged at WARN or above.
+func (l *logLines) above() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for _, line := range l.lines {
+		var entry struct{ Level string }
+		if json.Unmarshal([]byte(line), &entry) != nil || entry.Level != "INFO" && entry.Level != "DEBUG" {
+			out = append(out, line)
+		}
+	}
+	return out
 }
 
 func buildBinary(t *testing.T) string {
@@ -48,28 +95,16 @@ func start(t *testing.T, bin, dataDir string, env ...string) *calldex {
 	cmd.Env = append(os.Environ(), "CALLDEX_DATA_DIR="+dataDir, "CALLDEX_HTTP_ADDR=127.0.0.1:0", "CALLDEX_NATS_ADDR=127.0.0.1:0",
 		"NATS_URL=", "REDIS_URL=", "CALLDEX_CONFIG=", "CALLDEX_ROLES=")
 	cmd.Env = append(cmd.Env, env...)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
+	logs := &logLines{serving: make(chan string, 1)}
+	cmd.Stderr = logs
 	cmd.Stdout = io.Discard
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	c := &calldex{t: t, cmd: cmd}
+	c := &calldex{t: t, cmd: cmd, logs: logs}
 	t.Cleanup(c.stop)
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			var line struct{ Msg, HTTP string }
-			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "calldex serving" {
-				addr <- line.HTTP
-			}
-		}
-	}()
 	select {
-	case c.addr = <-addr:
+	case c.addr = <-logs.serving:
 	case <-time.After(30 * time.Second):
 		t.Fatal("calldex did not start serving within 30s")
 	}
@@ -90,6 +125,16 @@ func (c *calldex) waitReady() {
 		time.Sleep(50 * time.Millisecond)
 	}
 	c.t.Fatal("calldex not ready within 20s")
+}
+
+// stopQuietly stops the process and fails the test on any line it logged
+// at WARN or above: a clean run and shutdown has nothing to warn about.
+func (c *calldex) stopQuietly() {
+	c.t.Helper()
+	c.stop()
+	if lines := c.logs.above(); len(lines) > 0 {
+		c.t.Errorf("logged at WARN or above:\n%s", strings.Join(lines, "\n"))
+	}
 }
 
 // stop sends SIGTERM and waits: a graceful shutdown must end the process.
@@ -163,7 +208,7 @@ func TestEmbeddedImportLookupRestart(t *testing.T) {
 	}
 	c.lookupsFind("41311234567", "0311234567", "e2e-1")
 
-	c.stop()
+	c.stopQuietly()
 	c = start(t, bin, dataDir)
 	// Everything survives the restart: the index is rebuilt from the stream on disk.
 	c.lookupsFind("41311234567", "0311234567", "e2e-1")
@@ -224,6 +269,7 @@ func TestEmbeddedWorkflowWritesDemoCRM(t *testing.T) {
 	if code, body := c.do("POST", "/peoplefone/Unknown", call, tok...); code != 404 {
 		t.Fatalf("unknown workflow: %d %s", code, body)
 	}
+	c.stopQuietly()
 }
 
 // TestAppConnectWritesDemoCRM signs in to App Connect with the demo

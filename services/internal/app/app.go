@@ -588,6 +588,10 @@ func (a *App) newWorker(js jetstream.JetStream, topo events.Topology, buckets na
 		conn.Close()
 		return nil, err
 	}
+	// The subscriber starts draining the connection as the worker stops;
+	// NATS must not close before that drain ends (or before the
+	// connection closes, should the worker never run).
+	a.closers = append(a.closers, func() { drain(conn, a.cfg.ShutdownTimeout) })
 	return w, nil
 }
 
