@@ -45,8 +45,8 @@ LABEL org.opencontainers.image.title="calldex" \
       org.opencontainers.image.base.name="gcr.io/distroless/static-debian12:nonroot"
 COPY --from=build /out/calldex /out/calldexctl /out/calldex-probe /usr/local/bin/
 COPY --from=build --chown=65532:65532 /out/data /var/lib/calldex
-# The demo configuration and contacts, found relative to the working directory
-# when CALLDEX_CONFIG is not set.
+# The demo configuration and contacts: calldex has them built in; this copy is
+# for calldexctl (the compose seed job imports the contacts).
 COPY deploy/demo /app/deploy/demo
 WORKDIR /app
 ENV CALLDEX_HTTP_ADDR=:8080 \

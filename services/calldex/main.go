@@ -46,11 +46,12 @@ func run(ctx context.Context, roles string) error {
 		}
 	}
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
-	opts := []app.Option{app.WithLogger(log)}
-	if cfg.Demo() {
-		opts = append(opts, app.WithReady(func(httpAddr, natsURL string) { fmt.Print(demoHelp(httpAddr, natsURL)) }))
-	}
-	a, err := app.Build(ctx, cfg, opts...)
+	var a *app.App
+	a, err = app.Build(ctx, cfg, app.WithLogger(log), app.WithReady(func(httpAddr, natsURL string) {
+		if a.Demo() {
+			fmt.Print(demoHelp(httpAddr, natsURL))
+		}
+	}))
 	if err != nil {
 		return err
 	}

@@ -1,16 +1,19 @@
 package main
 
 import (
-	"bufio"
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -23,6 +26,52 @@ type calldex struct {
 	t    *testing.T
 	cmd  *exec.Cmd
 	addr string
+	logs *logLines
+}
+
+// logLines collects the process's JSON log lines (stderr) and hands over
+// the HTTP address of its "calldex serving" line.
+type logLines struct {
+	mu      sync.Mutex
+	partial []byte
+	lines   []string
+	serving chan string
+}
+
+func (l *logLines) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.partial = append(l.partial, p...)
+	for {
+		i := bytes.IndexByte(l.partial, '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		line := string(l.partial[:i])
+		l.partial = l.partial[i+1:]
+		l.lines = append(l.lines, line)
+		var entry struct{ Msg, HTTP string }
+		if json.Unmarshal([]byte(line), &entry) == nil && entry.Msg == "calldex serving" {
+			select {
+			case l.serving <- entry.HTTP:
+			default:
+			}
+		}
+	}
+}
+
+// above returns the lines logged at WARN or above.
+func (l *logLines) above() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for _, line := range l.lines {
+		var entry struct{ Level string }
+		if json.Unmarshal([]byte(line), &entry) != nil || entry.Level != "INFO" && entry.Level != "DEBUG" {
+			out = append(out, line)
+		}
+	}
+	return out
 }
 
 func buildBinary(t *testing.T) string {
@@ -35,38 +84,27 @@ func buildBinary(t *testing.T) string {
 	return bin
 }
 
-// start runs the binary on the embedded default from the repository root,
-// with its own data dir and free ports, and waits until it serves; env
+// start runs the binary on the embedded default from an empty working
+// directory (the demo is built in: nothing is read relative to it), with
+// its own data dir and free ports, and waits until it serves; env
 // (NAME=value) comes on top.
 func start(t *testing.T, bin, dataDir string, env ...string) *calldex {
 	t.Helper()
 	cmd := exec.Command(bin)
-	cmd.Dir = "../.."
+	cmd.Dir = t.TempDir()
 	cmd.Env = append(os.Environ(), "CALLDEX_DATA_DIR="+dataDir, "CALLDEX_HTTP_ADDR=127.0.0.1:0", "CALLDEX_NATS_ADDR=127.0.0.1:0",
 		"NATS_URL=", "REDIS_URL=", "CALLDEX_CONFIG=", "CALLDEX_ROLES=")
 	cmd.Env = append(cmd.Env, env...)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
+	logs := &logLines{serving: make(chan string, 1)}
+	cmd.Stderr = logs
 	cmd.Stdout = io.Discard
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	c := &calldex{t: t, cmd: cmd}
+	c := &calldex{t: t, cmd: cmd, logs: logs}
 	t.Cleanup(c.stop)
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			var line struct{ Msg, HTTP string }
-			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "calldex serving" {
-				addr <- line.HTTP
-			}
-		}
-	}()
 	select {
-	case c.addr = <-addr:
+	case c.addr = <-logs.serving:
 	case <-time.After(30 * time.Second):
 		t.Fatal("calldex did not start serving within 30s")
 	}
@@ -87,6 +125,16 @@ func (c *calldex) waitReady() {
 		time.Sleep(50 * time.Millisecond)
 	}
 	c.t.Fatal("calldex not ready within 20s")
+}
+
+// stopQuietly stops the process and fails the test on any line it logged
+// at WARN or above: a clean run and shutdown has nothing to warn about.
+func (c *calldex) stopQuietly() {
+	c.t.Helper()
+	c.stop()
+	if lines := c.logs.above(); len(lines) > 0 {
+		c.t.Errorf("logged at WARN or above:\n%s", strings.Join(lines, "\n"))
+	}
 }
 
 // stop sends SIGTERM and waits: a graceful shutdown must end the process.
@@ -160,11 +208,28 @@ func TestEmbeddedImportLookupRestart(t *testing.T) {
 	}
 	c.lookupsFind("41311234567", "0311234567", "e2e-1")
 
-	c.stop()
+	c.stopQuietly()
 	c = start(t, bin, dataDir)
 	// Everything survives the restart: the index is rebuilt from the stream on disk.
 	c.lookupsFind("41311234567", "0311234567", "e2e-1")
 	c.lookupsFind("41795550101", "0795550101", "c-1001")
+}
+
+// TestDemoConfigFileRunsTheDemo: CALLDEX_CONFIG naming the demo's own file
+// runs the demo whole (seeded contacts, App Connect), not a bare tenant.
+func TestDemoConfigFileRunsTheDemo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	demo, err := filepath.Abs("../../deploy/demo/calldex.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := start(t, buildBinary(t), t.TempDir(), "CALLDEX_CONFIG="+demo)
+	c.lookupsFind("41795550101", "0795550101", "c-1001")
+	if code, body := c.do("GET", "/appconnect/crmManifest", ""); code != 200 {
+		t.Fatalf("App Connect manifest: %d %s", code, body)
+	}
 }
 
 func TestEmbeddedWorkflowWritesDemoCRM(t *testing.T) {
@@ -203,5 +268,106 @@ func TestEmbeddedWorkflowWritesDemoCRM(t *testing.T) {
 	}
 	if code, body := c.do("POST", "/peoplefone/Unknown", call, tok...); code != 404 {
 		t.Fatalf("unknown workflow: %d %s", code, body)
+	}
+	c.stopQuietly()
+}
+
+// TestAppConnectWritesDemoCRM signs in to App Connect with the demo
+// credential, creates a contact, then logs a call and a message against it:
+// both reach the demo SQLite CRM.
+func TestAppConnectWritesDemoCRM(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	dataDir := t.TempDir()
+	c := start(t, buildBinary(t), dataDir)
+	code, body := c.do("POST", "/appconnect/apiKeyLogin", `{"platform":"calldex","apiKey":"demo-token"}`, "Content-Type", "application/json")
+	var login struct{ JWTToken string }
+	if code != 200 || json.Unmarshal([]byte(body), &login) != nil || login.JWTToken == "" {
+		t.Fatalf("apiKeyLogin: %d %s", code, body)
+	}
+	auth := []string{"Authorization", "Bearer " + login.JWTToken, "Content-Type", "application/json"}
+
+	code, body = c.do("POST", "/appconnect/contact", `{"phoneNumber":"+41313334455","newContactName":"Nora Demo"}`, auth...)
+	var created struct {
+		Successful bool
+		Contact    struct{ ID string }
+	}
+	if code != 200 || json.Unmarshal([]byte(body), &created) != nil || !created.Successful || created.Contact.ID == "" {
+		t.Fatalf("create contact: %d %s", code, body)
+	}
+	if code, body := c.do("GET", "/appconnect/contact?phoneNumber=%2B41313334455", "", auth...); code != 200 || !strings.Contains(body, created.Contact.ID) {
+		t.Fatalf("find the created contact: %d %s", code, body)
+	}
+
+	call := `{"contactId":"` + created.Contact.ID + `","contactName":"Nora Demo","note":"asked for a quote","logInfo":{"sessionId":"s-4711","direction":"Inbound","result":"Call connected","startTime":"2026-01-05T10:00:00Z","duration":95,"from":{"phoneNumber":"+41313334455"},"to":{"phoneNumber":"+41215550000"}}}`
+	code, body = c.do("POST", "/appconnect/callLog", call, auth...)
+	var logged struct {
+		Successful bool
+		LogID      string
+	}
+	if code != 200 || json.Unmarshal([]byte(body), &logged) != nil || !logged.Successful || logged.LogID == "" {
+		t.Fatalf("callLog: %d %s", code, body)
+	}
+	msg := `{"contactId":"` + created.Contact.ID + `","contactName":"Nora Demo","logInfo":{"messages":[{"id":"m-1","type":"SMS","direction":"Inbound","subject":"Call me back","creationTime":"2026-01-05T11:00:00Z","from":{"phoneNumber":"+41313334455"},"to":[{"phoneNumber":"+41215550000"}]}]}}`
+	if code, body := c.do("POST", "/appconnect/messageLog", msg, auth...); code != 200 || !strings.Contains(body, `"successful":true`) {
+		t.Fatalf("messageLog: %d %s", code, body)
+	}
+
+	db, err := sql.Open("sqlite", filepath.Join(dataDir, "demo-crm.sqlite"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	type row struct {
+		id, workflow, kind, contact, note string
+		duration                          int
+	}
+	var rows []row
+	rs, err := db.Query(`SELECT id, workflow, kind, contact_crm_id, note, duration_seconds FROM call_logs ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rs.Close()
+	for rs.Next() {
+		var r row
+		if err := rs.Scan(&r.id, &r.workflow, &r.kind, &r.contact, &r.note, &r.duration); err != nil {
+			t.Fatal(err)
+		}
+		rows = append(rows, r)
+	}
+	if err := rs.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 2 {
+		t.Fatalf("call_logs: %+v, want the call and the message", rows)
+	}
+	if want := (row{logged.LogID, "CallLog", "call", created.Contact.ID, "asked for a quote", 95}); rows[0] != want {
+		t.Errorf("call log row %+v, want %+v", rows[0], want)
+	}
+	if got := rows[1]; got.workflow != "MessageLog" || got.kind != "message" || got.contact != created.Contact.ID {
+		t.Errorf("message log row %+v", got)
+	}
+}
+
+// TestEmbeddedNATSPortInUse: the embedded NATS's port taken by another
+// process stops the start at once, saying so.
+func TestEmbeddedNATSPortInUse(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	cmd := exec.Command(buildBinary(t))
+	cmd.Dir = t.TempDir()
+	cmd.Env = append(os.Environ(), "CALLDEX_DATA_DIR="+t.TempDir(), "CALLDEX_HTTP_ADDR=127.0.0.1:0", "CALLDEX_NATS_ADDR="+ln.Addr().String(),
+		"NATS_URL=", "REDIS_URL=", "CALLDEX_CONFIG=", "CALLDEX_ROLES=")
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 || !strings.Contains(string(out), "CALLDEX_NATS_ADDR") || !strings.Contains(string(out), "address in use") {
+		t.Fatalf("exit %v, output:\n%s", err, out)
 	}
 }

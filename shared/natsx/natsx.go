@@ -7,7 +7,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -47,13 +50,61 @@ func StartEmbedded(cfg EmbeddedConfig) (*server.Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("embedded nats: %w", err)
 	}
+	if cfg.Port > 0 {
+		// The server reports a port it cannot bind only to its log; ask
+		// first, so that a port in use is named as such at once.
+		addr := net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port))
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return nil, fmt.Errorf("embedded nats: %s: %w", addr, listenError(err))
+		}
+		_ = ln.Close()
+	}
+	fatal := make(chan string, 1)
+	srv.SetLoggerV2(fatalLogger(fatal), false, false, false)
 	srv.Start()
-	if !srv.ReadyForConnections(10 * time.Second) {
-		srv.Shutdown()
-		return nil, errors.New("embedded nats: not ready after 10s")
+	deadline := time.Now().Add(10 * time.Second)
+	for !srv.ReadyForConnections(50 * time.Millisecond) {
+		select {
+		case msg := <-fatal:
+			srv.Shutdown()
+			return nil, fmt.Errorf("embedded nats: %s", msg)
+		default:
+		}
+		if time.Now().After(deadline) {
+			srv.Shutdown()
+			return nil, errors.New("embedded nats: not ready after 10s")
+		}
 	}
 	return srv, nil
 }
+
+// ErrAddressInUse is returned, wrapped, when the embedded server's port is
+// taken by another process.
+var ErrAddressInUse = errors.New("address in use")
+
+func listenError(err error) error {
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return fmt.Errorf("%w (another process listens there): %w", ErrAddressInUse, err)
+	}
+	return err
+}
+
+// fatalLogger keeps the embedded server quiet but for its fatal errors,
+// which it hands over (a failed listen is one).
+type fatalLogger chan<- string
+
+func (l fatalLogger) Fatalf(format string, v ...any) {
+	select {
+	case l <- fmt.Sprintf(format, v...):
+	default:
+	}
+}
+func (fatalLogger) Noticef(string, ...any) {}
+func (fatalLogger) Warnf(string, ...any)   {}
+func (fatalLogger) Errorf(string, ...any)  {}
+func (fatalLogger) Debugf(string, ...any)  {}
+func (fatalLogger) Tracef(string, ...any)  {}
 
 // EnsureStreams creates or updates every stream of the topology: an
 // existing stream takes the topology's retention (MaxAge) and replicas.

@@ -2,6 +2,10 @@ package natsx_test
 
 import (
 	"context"
+	"errors"
+	"net"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -79,5 +83,24 @@ func TestRetentionAppliesToExistingStreams(t *testing.T) {
 		if got := maxAge(name); got != want {
 			t.Errorf("%s MaxAge %s, want %s", name, got, want)
 		}
+	}
+}
+
+// TestEmbeddedPortInUse: a port another process holds is reported as
+// such, not as a server that never became ready.
+func TestEmbeddedPortInUse(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+	srv, err := natsx.StartEmbedded(natsx.EmbeddedConfig{DataDir: t.TempDir(), Host: "127.0.0.1", Port: port})
+	if err == nil {
+		srv.Shutdown()
+		t.Fatal("started on a port in use")
+	}
+	if !errors.Is(err, natsx.ErrAddressInUse) || !strings.Contains(err.Error(), "address in use") || !strings.Contains(err.Error(), strconv.Itoa(port)) {
+		t.Fatalf("error %q: want address in use, with the port", err)
 	}
 }

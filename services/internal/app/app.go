@@ -139,7 +139,10 @@ func Build(ctx context.Context, cfg Config, opt ...Option) (_ *App, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("configuration: %w", err)
 	}
-	a.demo = cfg.Demo() && a.opts.tenants == nil
+	a.demo = (cfg.Demo() || isDemoFile(cfg.TenantsFile)) && a.opts.tenants == nil
+	if a.demo && !cfg.Demo() {
+		a.log.Info("CALLDEX_CONFIG is the demo configuration: running the demo", "file", cfg.TenantsFile)
+	}
 	boot, err := a.loadTenants()
 	if err != nil {
 		return nil, err
@@ -449,20 +452,30 @@ func (a *App) loadTenants() (bootTenants, error) {
 	if a.opts.tenants != nil {
 		return bootTenants{a.opts.tenants, a.opts.tenants.Tenants}, nil
 	}
-	path, what := a.cfg.TenantsFile, "CALLDEX_CONFIG "+a.cfg.TenantsFile
+	what := "CALLDEX_CONFIG " + a.cfg.TenantsFile
+	var raw []byte
 	if a.demo {
-		path, what = DemoConfig, "demo config (run from the repository root, or set CALLDEX_CONFIG)"
+		raw, what = DemoConfig(), "demo config"
+	} else {
+		var err error
+		if raw, err = os.ReadFile(a.cfg.TenantsFile); err != nil {
+			return bootTenants{}, fmt.Errorf("%s: %w", what, err)
+		}
 	}
-	expanded, err := tenantcheck.Load(path, a.getenv)
+	expanded, err := tenantcheck.Parse(raw, a.getenv)
 	if err != nil {
 		return bootTenants{}, fmt.Errorf("%s: %w", what, err)
 	}
-	refs, err := tenant.Load(path, tenant.KeepRefs)
+	refs, err := tenant.Parse(raw, tenant.KeepRefs)
 	if err != nil {
 		return bootTenants{}, fmt.Errorf("%s: %w", what, err)
 	}
 	return bootTenants{expanded, refs.Tenants}, nil
 }
+
+// Demo reports whether this process runs the demo: no CALLDEX_CONFIG, or
+// one equal to the demo's.
+func (a *App) Demo() bool { return a.demo }
 
 // getenv reads the environment for ${VAR} in tenants; ${CALLDEX_DATA_DIR}
 // means the resolved data directory.
@@ -575,6 +588,10 @@ func (a *App) newWorker(js jetstream.JetStream, topo events.Topology, buckets na
 		conn.Close()
 		return nil, err
 	}
+	// The subscriber starts draining the connection as the worker stops;
+	// NATS must not close before that drain ends (or before the
+	// connection closes, should the worker never run).
+	a.closers = append(a.closers, func() { drain(conn, a.cfg.ShutdownTimeout) })
 	return w, nil
 }
 
@@ -593,7 +610,11 @@ func embedNATS(cfg Config) (*server.Server, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
-	return natsx.StartEmbedded(natsx.EmbeddedConfig{DataDir: filepath.Join(cfg.DataDir, "jetstream"), Host: host, Port: port})
+	srv, err := natsx.StartEmbedded(natsx.EmbeddedConfig{DataDir: filepath.Join(cfg.DataDir, "jetstream"), Host: host, Port: port})
+	if errors.Is(err, natsx.ErrAddressInUse) {
+		return nil, fmt.Errorf("CALLDEX_NATS_ADDR: %w; choose another address, or set NATS_URL to use a running NATS", err)
+	}
+	return srv, err
 }
 
 // openIndex opens the index Config selects (or WithIndex's) and the

@@ -20,8 +20,6 @@ const (
 	DefaultHTTPAddr   = "127.0.0.1:8080"
 	DefaultNATSAddr   = "127.0.0.1:4250"
 	DefaultDataDir    = "./data"
-	DemoConfig        = "deploy/demo/calldex.yaml"
-	DemoContacts      = "deploy/demo/contacts.ndjson"
 	DemoTenant        = "demo"
 	DemoToken         = "demo-token"
 	DemoAdminToken    = "demo-admin-token"
@@ -38,7 +36,8 @@ type Config struct {
 	// Roles are the parts this process runs; empty runs all of them.
 	Roles Roles
 	// TenantsFile is the tenants' configuration; empty runs the demo
-	// (demo config, seeded with DemoContacts, App Connect on).
+	// (the built-in DemoConfig, seeded with DemoContacts, App Connect on),
+	// and so does a file equal to DemoConfig.
 	TenantsFile string
 	// HTTPAddr is where the HTTP API (every role: /healthz, /readyz,
 	// /metrics) listens.
@@ -63,7 +62,8 @@ type Config struct {
 	// AppConnectSecret signs App Connect session tokens (at least 32 bytes,
 	// the same on every replica); empty disables /appconnect.
 	AppConnectSecret string
-	// DemoContacts is imported for the demo tenant on a first start.
+	// DemoContacts is imported for the demo tenant on a first start;
+	// empty imports the built-in DemoContacts.
 	DemoContacts string
 	// LogLevel is the lowest level logged.
 	LogLevel slog.Level
@@ -121,7 +121,7 @@ var envVars = []envVar{
 		return err
 	}},
 	{"CALLDEX_APPCONNECT_SECRET", "", "signs App Connect sessions (≥ 32 bytes); empty disables /appconnect outside the demo", func(c *Config, v string) error { c.AppConnectSecret = v; return nil }},
-	{"CALLDEX_DEMO_CONTACTS", DemoContacts, "contacts imported for the demo tenant on a first start", func(c *Config, v string) error { c.DemoContacts = v; return nil }},
+	{"CALLDEX_DEMO_CONTACTS", "", "contacts file imported for the demo tenant on a first start; empty imports the built-in ones", func(c *Config, v string) error { c.DemoContacts = v; return nil }},
 	{"CALLDEX_LOG_LEVEL", "info", "debug, info, warn or error", func(c *Config, v string) error { return c.LogLevel.UnmarshalText([]byte(v)) }},
 	{"CALLDEX_SHUTDOWN_TIMEOUT", "25s", "bound of a graceful stop", func(c *Config, v string) (err error) {
 		c.ShutdownTimeout, err = time.ParseDuration(v)
@@ -204,7 +204,8 @@ func FromEnv(lookup func(string) (string, bool)) (Config, error) {
 	return c, nil
 }
 
-// Demo reports whether this process runs the demo tenant.
+// Demo reports whether this process runs the built-in demo tenant (App.Demo
+// also knows a CALLDEX_CONFIG equal to it).
 func (c Config) Demo() bool { return c.TenantsFile == "" }
 
 // Validate reports every setting that cannot work, at once.

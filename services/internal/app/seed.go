@@ -1,8 +1,10 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 
@@ -12,8 +14,9 @@ import (
 	"github.com/calldex/calldex/shared/contact"
 )
 
-// seed imports a contacts file for a tenant when CONTACTS holds none of its
-// contacts yet, so a restart keeps what users changed.
+// seed imports a contacts file (empty path: the built-in demo contacts)
+// for a tenant when CONTACTS holds none of its contacts yet, so a restart
+// keeps what users changed.
 func seed(ctx context.Context, js jetstream.JetStream, topo events.Topology, pub *contact.Publisher, tenantID, path string, log *slog.Logger) error {
 	stream, err := js.Stream(ctx, topo.Stream(events.StreamContacts))
 	if err != nil {
@@ -26,16 +29,20 @@ func seed(ctx context.Context, js jetstream.JetStream, topo events.Topology, pub
 	if len(info.State.Subjects) > 0 {
 		return nil
 	}
-	f, err := os.Open(path)
-	if err != nil {
-		log.Warn("demo contacts not found, starting empty", "path", path, "err", err)
-		return nil
+	var in io.Reader = bytes.NewReader(DemoContacts())
+	from := "built-in demo contacts"
+	if path != "" {
+		f, err := os.Open(path)
+		if err != nil {
+			return fmt.Errorf("seed: CALLDEX_DEMO_CONTACTS: %w", err)
+		}
+		defer f.Close()
+		in, from = f, path
 	}
-	defer f.Close()
 	var cs []events.Contact
-	err = contact.Read(f, contact.FormatOf(path), "demo", func(r contact.Record) error {
+	err = contact.Read(in, contact.FormatOf(path), "demo", func(r contact.Record) error {
 		if r.Err != nil {
-			return fmt.Errorf("seed %s line %d: %w", path, r.Line, r.Err)
+			return fmt.Errorf("seed %s line %d: %w", from, r.Line, r.Err)
 		}
 		cs = append(cs, r.Contact)
 		return nil
@@ -46,6 +53,6 @@ func seed(ctx context.Context, js jetstream.JetStream, topo events.Topology, pub
 	if _, err := pub.UpsertMany(ctx, tenantID, cs); err != nil {
 		return fmt.Errorf("seed: %w", err)
 	}
-	log.Info("seeded demo contacts", "tenant", tenantID, "count", len(cs), "from", path)
+	log.Info("seeded demo contacts", "tenant", tenantID, "count", len(cs), "from", from)
 	return nil
 }

@@ -64,7 +64,8 @@ func (s *Server) peoplefoneWorkflow(w http.ResponseWriter, r *http.Request, t *t
 }
 
 // runWorkflow submits, waits the tenant's bounded time and answers the
-// outcome: 200 {id,url} when done, 202 {} with a Location while running.
+// outcome: 200 {id,url} when done, 202 {} while running, both with the
+// run's status resource as Location.
 func (s *Server) runWorkflow(w http.ResponseWriter, r *http.Request, t *tenant.Tenant, name string, in events.CallInput) {
 	key, err := s.Workflows.Submit(r.Context(), t.ID, name, in, false)
 	if err != nil {
@@ -81,6 +82,7 @@ func (s *Server) runWorkflow(w http.ResponseWriter, r *http.Request, t *tenant.T
 func answerWorkflow(w http.ResponseWriter, key string, res events.WorkflowResult) {
 	switch res.Status {
 	case events.StatusDone:
+		w.Header().Set("Location", "/peoplefone/workflows/"+key)
 		writeJSON(w, http.StatusOK, map[string]string{"id": res.ID, "url": res.URL})
 	case events.StatusFailed:
 		writeJSON(w, http.StatusBadGateway, apiError{Error: errorBody{Code: "crm_rejected", Message: res.LastError}})

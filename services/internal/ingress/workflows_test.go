@@ -123,6 +123,14 @@ func TestCallFlowLogsOnceAndAnswersIDAndURL(t *testing.T) {
 	if r.Status != 200 || got.ID == "" || got.URL != "https://crm.example.com/calls/"+got.ID {
 		t.Fatalf("CallFlow: %d %s", r.Status, r.Body)
 	}
+	// The answer names its status resource, which shows the same result.
+	loc := r.Header.Get("Location")
+	var st struct{ Status, ID, URL string }
+	if sr := h.do("GET", loc, "", tok...); !strings.HasPrefix(loc, "/peoplefone/workflows/") || sr.Status != 200 {
+		t.Fatalf("Location %q: %d %s", loc, sr.Status, sr.Body)
+	} else if sr.json(t, &st); st.Status != "done" || st.ID != got.ID || st.URL != got.URL {
+		t.Fatalf("status resource %s: %s, answer %s", loc, sr.Body, r.Body)
+	}
 	again := h.do("POST", "/peoplefone/CallFlow", call, tok...)
 	if again.Status != 200 || string(again.Body) != string(r.Body) {
 		t.Fatalf("same request again: %d %s, first %s", again.Status, again.Body, r.Body)

@@ -33,6 +33,11 @@ func Load(path string, getenv func(string) (string, bool)) (*tenant.Config, erro
 	return tenant.Load(path, getenv, Rule(builtin()))
 }
 
+// Parse is Load on bytes.
+func Parse(raw []byte, getenv func(string) (string, bool)) (*tenant.Config, error) {
+	return tenant.Parse(raw, getenv, Rule(builtin()))
+}
+
 // builtin knows the connector types every Calldex process knows.
 func builtin() Connectors {
 	f, err := connectors.New(connectors.Config{}, connectors.Deps{})

@@ -15,8 +15,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/calldex/calldex/events"
+	"github.com/calldex/calldex/services/internal/appconnect"
 	"github.com/calldex/calldex/shared/eventpub"
 	"github.com/calldex/calldex/shared/natstest"
+	"github.com/calldex/calldex/shared/tenantstore"
 	"github.com/calldex/calldex/workflows/dispatch"
 )
 
@@ -94,6 +96,40 @@ func TestStreams(t *testing.T) {
 	calls, ok := names[env.Topology.Stream(events.StreamCalls)]
 	if !ok || len(names) != 7 {
 		t.Fatalf("streams = %v, want the five streams and two buckets of the topology", names)
+	}
+	// The buckets a calldex creates beside natsx.Setup's are listed too:
+	// every KV bucket of the topology.
+	ctx := context.Background()
+	if _, err := tenantstore.EnsureBucket(ctx, env.JS, env.Topology); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := appconnect.EnsureBuckets(ctx, env.JS, env.Topology, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for _, b := range []string{appconnect.BucketRevoked, appconnect.BucketCallLogs} {
+			_ = env.JS.DeleteKeyValue(context.Background(), env.Topology.Stream(b))
+		}
+	})
+	var kvs []string
+	for name := range env.JS.KeyValueStoreNames(ctx).Name() {
+		if strings.HasPrefix(name, env.Topology.Stream("")) {
+			kvs = append(kvs, name)
+		}
+	}
+	if len(kvs) != 5 {
+		t.Fatalf("KV buckets of the topology: %v, want 5", kvs)
+	}
+	got.Streams = nil
+	c.json(&got, "streams")
+	listed := map[string]bool{}
+	for _, s := range got.Streams {
+		listed[s.Name] = true
+	}
+	for _, kv := range kvs {
+		if !listed["KV_"+kv] {
+			t.Errorf("bucket %s not listed: %v", kv, listed)
+		}
 	}
 	if calls.Messages != 3 || calls.LastSeq != 3 || calls.Bytes == 0 || len(calls.Consumers) != 1 || calls.MaxAge != events.DefaultCallsMaxAge {
 		t.Fatalf("CALLS = %+v", calls)

@@ -2,12 +2,15 @@ package ctl
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 
 	"github.com/calldex/calldex/events"
@@ -102,10 +105,8 @@ func (a *app) importFile(ctx context.Context, path string, o importOptions) erro
 	default:
 		return usagef("--format %q: csv or ndjson", o.format)
 	}
-	if a.opts.config != "" {
-		if cfg, err := a.config(); err == nil && !hasTenant(cfg.Tenants, o.tenant) {
-			a.notef("warning: tenant %s is not in %s: the projector skips its contacts until it is\n", o.tenant, a.opts.config)
-		}
+	if err := a.knownTenant(ctx, o.tenant); err != nil {
+		return err
 	}
 	f, err := os.Open(path)
 	if err != nil {
@@ -197,6 +198,49 @@ func (a *app) importFile(ctx context.Context, path string, o importOptions) erro
 		return err
 	}
 	return nil
+}
+
+// knownTenant refuses a tenant that neither the tenants bucket (the
+// tenants in force) nor the tenants file has: the projector would skip its
+// contacts. Without either to ask, any tenant is taken.
+func (a *app) knownTenant(ctx context.Context, id string) error {
+	var asked []string
+	if a.opts.config != "" {
+		cfg, err := a.config()
+		if err != nil {
+			return err
+		}
+		if hasTenant(cfg.Tenants, id) {
+			return nil
+		}
+		asked = append(asked, a.opts.config)
+	}
+	js, err := a.jetstream()
+	if err != nil {
+		return err
+	}
+	rctx, cancel := a.reqCtx(ctx)
+	defer cancel()
+	kv, err := js.KeyValue(rctx, a.topo().Stream(events.BucketTenants))
+	switch {
+	case errors.Is(err, jetstream.ErrBucketNotFound):
+	case err != nil:
+		return fmt.Errorf("open the tenants bucket: %w", err)
+	default:
+		_, err := kv.Get(rctx, id)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, jetstream.ErrKeyNotFound) {
+			return fmt.Errorf("read tenant %s: %w", id, err)
+		}
+		asked = append(asked, "the tenants bucket")
+	}
+	if len(asked) == 0 {
+		return nil
+	}
+	return usagef("--tenant %s: no such tenant in %s (the projector would skip its contacts): add it first, with calldexctl tenants apply",
+		id, strings.Join(asked, " nor in "))
 }
 
 func hasTenant(ts []tenant.Tenant, id string) bool {

@@ -62,3 +62,37 @@ func TestImportReportsBadLinesByNumber(t *testing.T) {
 		t.Fatalf("missing file: exit %d", r.code)
 	}
 }
+
+// TestImportRefusesUnknownTenant: a tenant that neither the tenants bucket
+// nor the tenants file has is refused before anything is published.
+func TestImportRefusesUnknownTenant(t *testing.T) {
+	c := tenantsCLI(t)
+	file := filepath.Join(t.TempDir(), "contacts.ndjson")
+	if err := os.WriteFile(file, []byte(`{"id":"1","name":"Ann","phones":[{"raw":"0215522000"}]}`+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c.ok("tenants", "apply", "-f", writeFile(t, "tenants:\n  - id: acme\n    region: CH\n    credentials: [{query: token, value: acme-token-1}]\n"))
+
+	r := c.run("import", file, "--tenant", "ghost")
+	if r.code != exitUsage || !strings.Contains(r.stderr, "no such tenant") || !strings.Contains(r.stderr, "tenants bucket") {
+		t.Fatalf("unknown tenant: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	s, err := c.nats.JS.Stream(context.Background(), c.nats.Topology.Stream(events.StreamContacts))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info, err := s.Info(context.Background()); err != nil || info.State.Msgs != 0 {
+		t.Fatalf("refused import published: %v %+v", err, info)
+	}
+	if out := c.ok("import", file, "--tenant", "acme"); !strings.Contains(out, "imported 1 contact(s) into acme") {
+		t.Fatalf("known tenant:\n%s", out)
+	}
+	// A tenant of the tenants file, not stored yet, is taken too.
+	c.withConfig("admin: {token: admin-token-1}\ntenants:\n  - id: initech\n    region: CH\n    credentials: [{query: token, value: initech-token-1}]\n")
+	if out := c.ok("import", file, "--tenant", "initech"); !strings.Contains(out, "into initech") {
+		t.Fatalf("tenant of the file:\n%s", out)
+	}
+	if r := c.run("import", file, "--tenant", "ghost"); r.code != exitUsage || !strings.Contains(r.stderr, "calldex.yaml nor in the tenants bucket") {
+		t.Fatalf("unknown to both: exit %d\n%s", r.code, r.stderr)
+	}
+}

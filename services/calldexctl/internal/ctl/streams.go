@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/calldex/calldex/events"
+	"github.com/calldex/calldex/services/internal/appconnect"
 )
 
 // streamReport is one stream as `streams` shows it.
@@ -54,8 +55,9 @@ func streamsCmd(a *app) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "streams",
 		Short: "Streams with their subjects, message counts and bytes, and each consumer's pending, redelivered and lag",
-		Long: `Lists Calldex's streams (CALLS, WORKFLOWS, CONTACTS, DLQ and the KV buckets'
-streams, under the stream prefix) with subjects, message counts, bytes and
+		Long: `Lists Calldex's streams (CALLS, WORKFLOWS, CONTACTS, DLQ, AUDIT and the streams
+of the KV buckets workflow_results, sync_cursors, tenants, appconnect_revoked
+and appconnect_calllogs, under the stream prefix) with subjects, message counts, bytes and
 retention (max age: CALLDEX_CALLS_MAX_AGE and the others, applied at start), and
 every consumer with pending (not yet delivered), ack pending (delivered, not
 acknowledged), redelivered, and lag (pending + ack pending: what it has not
@@ -77,6 +79,12 @@ finished). --all lists every stream of the account.`,
 	return c
 }
 
+// calldexBuckets are every KV bucket a calldex process keeps state in.
+var calldexBuckets = []string{
+	events.BucketWorkflowResults, events.BucketSyncCursors, events.BucketTenants,
+	appconnect.BucketRevoked, appconnect.BucketCallLogs,
+}
+
 // calldexStream reports whether a stream belongs to the topology.
 func (a *app) calldexStream(name string) bool {
 	topo := a.topo()
@@ -85,7 +93,7 @@ func (a *app) calldexStream(name string) bool {
 			return true
 		}
 	}
-	for _, b := range []string{events.BucketWorkflowResults, events.BucketSyncCursors} {
+	for _, b := range calldexBuckets {
 		if name == "KV_"+topo.Stream(b) {
 			return true
 		}
