@@ -60,6 +60,13 @@ func (l *logLines) Write(p []byte) (int, error) {
 	}
 }
 
+// tail returns the last n lines, and what is left of an unfinished one.
+func (l *logLines) tail(n int) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Join(l.lines[max(0, len(l.lines)-n):], "\n") + "\n" + string(l.partial)
+}
+
 // above returns the lines logged at WARN or above.
 func (l *logLines) above() []string {
 	l.mu.Lock()
@@ -148,7 +155,7 @@ func (c *calldex) stop() {
 	select {
 	case err := <-done:
 		if err != nil {
-			c.t.Errorf("calldex exited with %v after SIGTERM", err)
+			c.t.Errorf("calldex exited with %v after SIGTERM; its last lines:\n%s", err, c.logs.tail(40))
 		}
 	case <-time.After(15 * time.Second):
 		_ = c.cmd.Process.Kill()

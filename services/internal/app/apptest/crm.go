@@ -33,11 +33,14 @@ func CallFlowBody(id string) string {
 }
 
 // WebhookCRM receives workflow webhooks, taking Delay for each, and counts
-// every call by the call's contact id: what a CRM would hold.
+// every call by the call's contact id, and the Idempotency-Keys it came
+// with: a receiver that honours the key (as the webhook contract asks)
+// makes one effect of calls with the same key.
 type WebhookCRM struct {
 	Delay    time.Duration
 	mu       sync.Mutex
 	calls    map[string]int
+	keys     map[string]map[string]bool
 	inFlight int
 }
 
@@ -52,13 +55,17 @@ func (c *WebhookCRM) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	id := call.Inputs.ContactCrmID
 	c.mu.Lock()
 	if c.calls == nil {
-		c.calls = map[string]int{}
+		c.calls, c.keys = map[string]int{}, map[string]map[string]bool{}
 	}
 	c.inFlight++
 	c.mu.Unlock()
 	time.Sleep(c.Delay)
 	c.mu.Lock()
 	c.calls[id]++
+	if c.keys[id] == nil {
+		c.keys[id] = map[string]bool{}
+	}
+	c.keys[id][r.Header.Get("Idempotency-Key")] = true
 	c.inFlight--
 	c.mu.Unlock()
 	w.Header().Set("Content-Type", "application/json")
@@ -77,6 +84,20 @@ func (c *WebhookCRM) Counts() (called, repeated, inFlight int) {
 		}
 	}
 	return called, repeated, c.inFlight
+}
+
+// DoubleEffects counts the workflows a key-honouring CRM would have carried
+// out more than once: calls for one contact id under different keys.
+func (c *WebhookCRM) DoubleEffects() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, keys := range c.keys {
+		if len(keys) > 1 {
+			n++
+		}
+	}
+	return n
 }
 
 // Missing lists the ids the CRM never saw.
