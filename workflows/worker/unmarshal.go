@@ -1,8 +1,10 @@
 package worker
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -29,13 +31,25 @@ const (
 // not a message of the consumer (no JetStream ack subject: a status
 // message, or a publish straight to the deliver subject), which nothing
 // could ack and nothing redelivers.
-type unmarshaler struct{}
+//
+// Once the worker stops (stopping is set), it hands every message it is
+// given back to the consumer at once (a Nak) instead: watermill-nats would
+// otherwise drop it unacked, to come back only after its ack wait, or,
+// should the subscription's output be closed by then, panic sending to it.
+type unmarshaler struct{ stopping *atomic.Bool }
+
+// errStopping: a message arrived while the worker stops; it was handed back.
+var errStopping = errors.New("worker stopping: message handed back to the consumer")
 
 // Unmarshal implements watermill-nats Unmarshaler.
-func (unmarshaler) Unmarshal(m *nats.Msg) (*message.Message, error) {
+func (u unmarshaler) Unmarshal(m *nats.Msg) (*message.Message, error) {
 	meta, err := m.Metadata()
 	if err != nil {
 		return nil, fmt.Errorf("not a JetStream message on %s (reply %q): %w", m.Subject, m.Reply, err)
+	}
+	if u.stopping.Load() {
+		_ = m.Nak()
+		return nil, errStopping
 	}
 	md := message.Metadata{}
 	for k, v := range m.Header {

@@ -1,8 +1,12 @@
 package worker
 
 import (
+	"errors"
+	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/calldex/calldex/shared/natstest"
 	"github.com/nats-io/nats.go"
 )
 
@@ -28,7 +32,7 @@ func TestUnmarshal(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.msg.Sub = &nats.Subscription{}
-			got, err := unmarshaler{}.Unmarshal(tt.msg)
+			got, err := unmarshaler{stopping: new(atomic.Bool)}.Unmarshal(tt.msg)
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("err = %v, want error %t", err, tt.wantErr)
 			}
@@ -41,5 +45,34 @@ func TestUnmarshal(t *testing.T) {
 				t.Fatalf("info = %+v (uuid %s), want %+v", info, got.UUID, tt.want)
 			}
 		})
+	}
+}
+
+// TestUnmarshalHandsBackWhileStopping: once the worker stops, a message
+// the subscription still delivers goes back to the consumer (a Nak on its
+// ack subject) and never reaches watermill.
+func TestUnmarshalHandsBackWhileStopping(t *testing.T) {
+	env := natstest.Connect(t)
+	acks, err := env.Conn.SubscribeSync("$JS.ACK.test.>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopping := new(atomic.Bool)
+	stopping.Store(true)
+	sub, err := env.Conn.SubscribeSync("_calldex.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := &nats.Msg{Subject: "workflows.acme.CallFlow", Data: []byte("{}"), Sub: sub,
+		Reply: "$JS.ACK.test.calldex-worker.1.42.7.1735812000000000000.0"}
+	if _, err := (unmarshaler{stopping: stopping}).Unmarshal(msg); !errors.Is(err, errStopping) {
+		t.Fatalf("err = %v, want errStopping", err)
+	}
+	got, err := acks.NextMsg(5 * time.Second)
+	if err != nil {
+		t.Fatalf("no Nak on the ack subject: %v", err)
+	}
+	if string(got.Data) != "-NAK" {
+		t.Fatalf("ack subject got %q, want -NAK", got.Data)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -77,6 +78,8 @@ type Worker struct {
 	sub        *wmnats.Subscriber
 	running    chan struct{}
 	metrics    *metrics.Metrics
+	// stopping is set once Run's context ends, before the router stops.
+	stopping atomic.Bool
 }
 
 // New checks the config and dependencies and prepares the router; Run
@@ -129,7 +132,7 @@ func New(cfg Config, deps Deps) (*Worker, error) {
 	// Unsubscribing never deletes the consumer with its pending
 	// redeliveries.
 	sub, err := wmnats.NewSubscriberWithNatsConn(deps.Conn, wmnats.SubscriberSubscriptionConfig{
-		Unmarshaler:      unmarshaler{},
+		Unmarshaler:      unmarshaler{stopping: &w.stopping},
 		SubscribersCount: cfg.Concurrency,
 		AckWaitTimeout:   cfg.AckWait,
 		CloseTimeout:     cfg.CloseTimeout,
@@ -339,8 +342,15 @@ func (w *Worker) Run(ctx context.Context) error {
 		case <-ctx.Done():
 		}
 	})
+	// The router runs until the worker has started to hand messages back
+	// (unmarshaler), so that no message reaches watermill's subscriber
+	// between its closing and its closed output.
+	rctx, stopRouter := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopRouter()
 	wg.Go(func() {
 		<-ctx.Done()
+		w.stopping.Store(true)
+		stopRouter()
 		_ = w.router.Close()
 	})
 	// A server back without the consumer (its state lost, or the consumer
@@ -357,7 +367,7 @@ func (w *Worker) Run(ctx context.Context) error {
 			}
 		}
 	})
-	if err := w.router.Run(ctx); err != nil {
+	if err := w.router.Run(rctx); err != nil {
 		_ = w.sub.Close()
 		return fmt.Errorf("worker: %w", err)
 	}
