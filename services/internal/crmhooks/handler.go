@@ -2,7 +2,6 @@ package crmhooks
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/calldex/calldex/events"
 	"github.com/calldex/calldex/services/internal/authguard"
+	"github.com/calldex/calldex/services/internal/httpjson"
 	"github.com/calldex/calldex/shared/contact"
 	"github.com/calldex/calldex/shared/metrics"
 	"github.com/calldex/calldex/shared/tenant"
@@ -309,18 +309,5 @@ func (h *Handler) apply(ctx context.Context, tenantID, source string, p plan) er
 	return nil
 }
 
-// apiError is the JSON error body, as the ingress answers.
-type apiError struct {
-	Error struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
-	} `json:"error"`
-}
-
-func writeError(w http.ResponseWriter, code int, errCode, msg string) {
-	var e apiError
-	e.Error.Code, e.Error.Message = errCode, msg
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(e)
-}
+// writeError answers the API's error envelope (httpjson).
+var writeError = httpjson.WriteError

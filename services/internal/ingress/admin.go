@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/calldex/calldex/events"
+	"github.com/calldex/calldex/services/internal/httpjson"
 	"github.com/calldex/calldex/shared/contact"
 	"github.com/calldex/calldex/shared/tenant"
 )
@@ -156,7 +157,7 @@ func (s *Server) adminBulkContacts(w http.ResponseWriter, r *http.Request, t *te
 	case publishErr != nil:
 		s.Log.Error("import: event store unavailable", "tenant", t.ID, "err", publishErr)
 		writeJSON(w, http.StatusServiceUnavailable, map[string]any{
-			"error":  errorBody{Code: "event_store_unavailable", Message: "import stopped: the event store did not acknowledge; re-send the whole file"},
+			"error":  httpjson.ErrorBody{Code: "event_store_unavailable", Message: "import stopped: the event store did not acknowledge; re-send the whole file"},
 			"stored": ans.Accepted,
 		})
 		return

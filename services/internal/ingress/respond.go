@@ -6,29 +6,15 @@ import (
 	"io"
 	"net/http"
 
+	"github.com/calldex/calldex/services/internal/httpjson"
 	"github.com/calldex/calldex/shared/tenant"
 )
 
-// apiError is the JSON error every route answers with.
-type apiError struct {
-	Error errorBody `json:"error"`
-}
-
-type errorBody struct {
-	Code    string   `json:"code"`
-	Message string   `json:"message"`
-	Fields  []string `json:"fields,omitempty"`
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
-func writeError(w http.ResponseWriter, code int, errCode, msg string) {
-	writeJSON(w, code, apiError{Error: errorBody{Code: errCode, Message: msg}})
-}
+// writeJSON and writeError are the API's answers (httpjson).
+var (
+	writeJSON  = httpjson.Write
+	writeError = httpjson.WriteError
+)
 
 // errStatus maps the errors of shared packages to HTTP answers, one place for
 // every route.

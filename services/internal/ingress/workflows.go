@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/calldex/calldex/events"
+	"github.com/calldex/calldex/services/internal/httpjson"
 	"github.com/calldex/calldex/shared/tenant"
 	"github.com/calldex/calldex/workflows/dispatch"
 )
@@ -85,7 +86,7 @@ func answerWorkflow(w http.ResponseWriter, key string, res events.WorkflowResult
 		w.Header().Set("Location", "/peoplefone/workflows/"+key)
 		writeJSON(w, http.StatusOK, map[string]string{"id": res.ID, "url": res.URL})
 	case events.StatusFailed:
-		writeJSON(w, http.StatusBadGateway, apiError{Error: errorBody{Code: "crm_rejected", Message: res.LastError}})
+		writeJSON(w, http.StatusBadGateway, httpjson.Error{Error: httpjson.ErrorBody{Code: "crm_rejected", Message: res.LastError}})
 	default:
 		w.Header().Set("Location", "/peoplefone/workflows/"+key)
 		writeJSON(w, http.StatusAccepted, struct{}{})
@@ -114,7 +115,7 @@ func (s *Server) workflowStatus(w http.ResponseWriter, r *http.Request, t *tenan
 }
 
 func badFields(w http.ResponseWriter, fields []string) {
-	writeJSON(w, http.StatusBadRequest, apiError{Error: errorBody{
+	writeJSON(w, http.StatusBadRequest, httpjson.Error{Error: httpjson.ErrorBody{
 		Code: "invalid_inputs", Message: "invalid fields: " + strings.Join(fields, ", "), Fields: fields,
 	}})
 }

@@ -2,7 +2,6 @@ package tenantadmin
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -11,6 +10,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/calldex/calldex/services/internal/httpjson"
 	"github.com/calldex/calldex/shared/tenant"
 	"github.com/calldex/calldex/shared/tenantstore"
 )
@@ -79,33 +79,26 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.mux.ServeHTTP(w, r)
 }
 
-type apiError struct {
-	Error    errorBody        `json:"error"`
-	Problems []tenant.Problem `json:"problems,omitempty"`
+// invalidTenant is the error envelope of a refused tenant, with every
+// problem it has.
+type invalidTenant struct {
+	Error    httpjson.ErrorBody `json:"error"`
+	Problems []tenant.Problem   `json:"problems,omitempty"`
 }
 
-type errorBody struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
-func writeError(w http.ResponseWriter, code int, errCode, msg string) {
-	writeJSON(w, code, apiError{Error: errorBody{Code: errCode, Message: msg}})
-}
+// writeJSON and writeError are the admin API's answers (httpjson).
+var (
+	writeJSON  = httpjson.Write
+	writeError = httpjson.WriteError
+)
 
 // fail answers a store error.
 func (h *Handler) fail(w http.ResponseWriter, err error) {
 	var inv *tenantstore.InvalidError
 	switch {
 	case errors.As(err, &inv):
-		writeJSON(w, http.StatusUnprocessableEntity, apiError{
-			Error:    errorBody{Code: "invalid_tenant", Message: "the tenant has problems; none was stored"},
+		writeJSON(w, http.StatusUnprocessableEntity, invalidTenant{
+			Error:    httpjson.ErrorBody{Code: "invalid_tenant", Message: "the tenant has problems; none was stored"},
 			Problems: inv.Problems,
 		})
 	case errors.Is(err, tenantstore.ErrNotFound):
