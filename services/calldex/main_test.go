@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/calldex/calldex/shared/testwait"
 	_ "modernc.org/sqlite"
 )
 
@@ -121,17 +122,14 @@ func start(t *testing.T, bin, dataDir string, env ...string) *calldex {
 
 func (c *calldex) waitReady() {
 	c.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		if resp, err := http.Get("http://" + c.addr + "/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return
-			}
+	testwait.Until(c.t, 20*time.Second, "calldex ready", func() bool {
+		resp, err := http.Get("http://" + c.addr + "/readyz")
+		if err != nil {
+			return false
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	c.t.Fatal("calldex not ready within 20s")
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
 }
 
 // stopQuietly stops the process and fails the test on any line it logged
