@@ -38,6 +38,15 @@ type CallInput struct {
 	// derived from the times.
 	DurationSeconds *int   `json:"durationSeconds,omitempty"`
 	MessageType     string `json:"messageType,omitempty"` // SMS, Fax, Voicemail
+
+	// Dispositions are what the user chose about a logged call (App
+	// Connect's call dispositions, keyed by field). A disposition
+	// workflow applies them to that call's CRM entry: LogID names it, or
+	// LogKey, the idempotency key of the workflow that logged it, whose
+	// result the worker reads into LogID before the connector runs.
+	Dispositions map[string]string `json:"dispositions,omitempty"`
+	LogID        string            `json:"logId,omitempty"`
+	LogKey       string            `json:"logKey,omitempty"`
 }
 
 // Workflow statuses stored in workflow_results.

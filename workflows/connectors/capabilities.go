@@ -29,6 +29,11 @@ func (c *Connector) MessageLogger() (crm.MessageLogger, bool) {
 	return capability(c, func(x crm.MessageLogger) crm.MessageLogger { return messageLogger{c, x} })
 }
 
+// DispositionLogger returns the guarded crm.DispositionLogger.
+func (c *Connector) DispositionLogger() (crm.DispositionLogger, bool) {
+	return capability(c, func(x crm.DispositionLogger) crm.DispositionLogger { return dispositionLogger{c, x} })
+}
+
 // ChangeLister returns the guarded crm.ChangeLister.
 func (c *Connector) ChangeLister() (crm.ChangeLister, bool) {
 	return capability(c, func(x crm.ChangeLister) crm.ChangeLister { return changeLister{c, x} })
@@ -112,6 +117,15 @@ func (g messageLogger) LogMessage(ctx context.Context, call crm.Call) (crm.Resul
 	return guard(ctx, g.c, ActionLogMessage, func(ctx context.Context) (crm.Result, error) { return g.x.LogMessage(ctx, call) })
 }
 
+type dispositionLogger struct {
+	c *Connector
+	x crm.DispositionLogger
+}
+
+func (g dispositionLogger) LogDisposition(ctx context.Context, call crm.Call) (crm.Result, error) {
+	return guard(ctx, g.c, ActionLogDisposition, func(ctx context.Context) (crm.Result, error) { return g.x.LogDisposition(ctx, call) })
+}
+
 type changeLister struct {
 	c *Connector
 	x crm.ChangeLister
@@ -172,6 +186,9 @@ func capabilitiesOf(impl any) Capabilities {
 	}
 	if _, ok := impl.(crm.MessageLogger); ok {
 		c.Actions = append(c.Actions, ActionLogMessage)
+	}
+	if _, ok := impl.(crm.DispositionLogger); ok {
+		c.Actions = append(c.Actions, ActionLogDisposition)
 	}
 	_, c.ListChanges = impl.(crm.ChangeLister)
 	_, c.SearchPhone = impl.(crm.PhoneSearcher)

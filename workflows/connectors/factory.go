@@ -30,6 +30,9 @@ const (
 	ActionLogCall      = "logCall"
 	ActionCreateTicket = "createTicket"
 	ActionLogMessage   = "logMessage"
+	// ActionLogDisposition applies a call's dispositions to the CRM entry
+	// of the logged call (crm.DispositionLogger).
+	ActionLogDisposition = "logDisposition"
 )
 
 // Deps are what constructors share.
@@ -367,6 +370,10 @@ func (c *Connector) action(name string) func(context.Context, crm.Call) (crm.Res
 	case ActionLogMessage:
 		if x, ok := c.MessageLogger(); ok {
 			return x.LogMessage
+		}
+	case ActionLogDisposition:
+		if x, ok := c.DispositionLogger(); ok {
+			return x.LogDisposition
 		}
 	}
 	return nil

@@ -384,7 +384,7 @@ func TestCheckReadsOptionsWithoutConnecting(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	all := []string{connectors.ActionLogCall, connectors.ActionCreateTicket, connectors.ActionLogMessage}
+	all := []string{connectors.ActionLogCall, connectors.ActionCreateTicket, connectors.ActionLogMessage, connectors.ActionLogDisposition}
 	tests := []struct {
 		name     string
 		conn     tenant.Connector
@@ -399,7 +399,7 @@ func TestCheckReadsOptionsWithoutConnecting(t *testing.T) {
 			"statements": map[string]any{"logCall": "INSERT INTO x VALUES (:nope)", "nowish": "SELECT 1"}}}, wantErr: []string{"statement logCall", `unknown statement "nowish"`}},
 		{name: "hubspot without token", conn: tenant.Connector{Type: "hubspot", Options: map[string]any{"portalId": 1}}, wantErr: []string{"token is required"}},
 		{name: "hubspot", conn: tenant.Connector{Type: "hubspot", Options: map[string]any{"portalId": 1, "token": "t", "syncInterval": "1m"}},
-			wantCaps: connectors.Capabilities{Actions: all[:2], ListChanges: true, SearchPhone: true, SearchName: true, CreateContact: true}},
+			wantCaps: connectors.Capabilities{Actions: []string{connectors.ActionLogCall, connectors.ActionCreateTicket, connectors.ActionLogDisposition}, ListChanges: true, SearchPhone: true, SearchName: true, CreateContact: true}},
 		{name: "upstream ftp", conn: tenant.Connector{Type: "upstream", Options: map[string]any{"url": "ftp://example.com", "token": "t"}}, wantErr: []string{`"ftp://example.com" must be an absolute http(s) URL`}},
 		{name: "webhook without url", conn: tenant.Connector{Type: "webhook"}, wantErr: []string{"url"}},
 		{name: "sync options beside", conn: tenant.Connector{Type: "webhook", Options: map[string]any{"url": "https://x.example", "syncInterval": "soon", "colour": "red"}},

@@ -1,6 +1,8 @@
 package crm
 
 import (
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -118,4 +120,15 @@ func CallTitle(in events.CallInput) string {
 	default:
 		return "Missed call " + Party(in)
 	}
+}
+
+// DispositionLines are a call's dispositions as a CRM user reads them,
+// one "field: value" per line in field order, for CRMs that keep them as
+// text (a note).
+func DispositionLines(in events.CallInput) string {
+	lines := make([]string, 0, len(in.Dispositions))
+	for _, k := range slices.Sorted(maps.Keys(in.Dispositions)) {
+		lines = append(lines, k+": "+in.Dispositions[k])
+	}
+	return strings.Join(lines, "\n")
 }

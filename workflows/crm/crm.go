@@ -42,6 +42,14 @@ type MessageLogger interface {
 	LogMessage(ctx context.Context, c Call) (Result, error)
 }
 
+// DispositionLogger applies a call's dispositions (Input.Dispositions) to
+// the CRM entry of the logged call (Input.LogID, which the worker fills):
+// an update, so applying the same dispositions again changes nothing. A
+// Call without LogID is a permanent ErrNoLogID, made without a CRM call.
+type DispositionLogger interface {
+	LogDisposition(ctx context.Context, c Call) (Result, error)
+}
+
 // Page is one page of contact changes since a cursor.
 type Page struct {
 	Upserts []events.Contact

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -20,7 +21,18 @@ var (
 	// rate limit of Calldex's own held the call back. It says nothing of
 	// the CRM's health, so a circuit breaker does not count it.
 	ErrNotSent = errors.New("call not sent")
+	// ErrNoLogID: a disposition names no logged call (DispositionLogger).
+	ErrNoLogID = errors.New("disposition without the logged call's CRM id")
 )
+
+// LogIDOf returns the CRM id of the logged call a disposition is for, or
+// a permanent ErrNoLogID.
+func LogIDOf(c Call) (string, error) {
+	if id := strings.TrimSpace(c.Input.LogID); id != "" {
+		return id, nil
+	}
+	return "", Permanent(fmt.Errorf("%w (call %s)", ErrNoLogID, c.Input.CallID))
+}
 
 // RetryAfterError is a transient failure for which the CRM said when to retry.
 type RetryAfterError struct {

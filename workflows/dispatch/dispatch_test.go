@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"reflect"
 	"testing"
 	"time"
 
@@ -110,7 +111,7 @@ func TestSubmitPublishesOnceAndRecordsAccepted(t *testing.T) {
 	if err := e.Payload(&req); err != nil {
 		t.Fatalf("payload: %v", err)
 	}
-	if e.Type != events.TypeWorkflowRequested || e.Tenant != "acme" || req.Key != key || req.Workflow != "CallFlow" || req.Inputs != call {
+	if e.Type != events.TypeWorkflowRequested || e.Tenant != "acme" || req.Key != key || req.Workflow != "CallFlow" || !reflect.DeepEqual(req.Inputs, call) {
 		t.Fatalf("published %+v / %+v", e, req)
 	}
 

@@ -21,6 +21,7 @@ const (
 	DefaultSyncOverlap           = time.Minute
 	DefaultArchivedSweepInterval = time.Hour
 	DefaultTicketPipeline        = "0"
+	DefaultDispositionField      = "outcome"
 	DefaultTicketStage           = "1"
 	// DefaultSearchInterval spaces the portal's search requests: HubSpot
 	// allows about 4 a second per account, shared by every app
@@ -77,6 +78,13 @@ type Config struct {
 	// TicketKeyProperty is CallKeyProperty for tickets (ticketKeyProperty).
 	// Empty: the key is appended to the subject.
 	TicketKeyProperty string
+	// DispositionField names the call disposition (App Connect's
+	// dispositions, keyed by field) written to the call's
+	// hs_call_disposition (dispositionField), default "outcome". Its value
+	// is one of HubSpot's default outcome labels (Busy, Connected, Left
+	// live message, Left voicemail, No answer, Wrong number) or an
+	// outcome's GUID (custom outcomes have their own).
+	DispositionField string
 	// TicketPipeline and TicketStage place new tickets (ticketPipeline,
 	// ticketStage), default "0" and "1": the default support pipeline's
 	// first stage.
@@ -112,6 +120,7 @@ func FromOptions(opts map[string]any) (Config, error) {
 	o.Duration("archivedSweepInterval", &c.ArchivedSweepInterval)
 	o.String("callKeyProperty", &c.CallKeyProperty)
 	o.String("ticketKeyProperty", &c.TicketKeyProperty)
+	o.String("dispositionField", &c.DispositionField)
 	o.String("ticketPipeline", &c.TicketPipeline)
 	o.String("ticketStage", &c.TicketStage)
 	o.Duration("searchInterval", &c.SearchInterval)
@@ -143,6 +152,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.ArchivedSweepInterval == 0 {
 		c.ArchivedSweepInterval = DefaultArchivedSweepInterval
+	}
+	if c.DispositionField == "" {
+		c.DispositionField = DefaultDispositionField
 	}
 	if c.TicketPipeline == "" {
 		c.TicketPipeline = DefaultTicketPipeline

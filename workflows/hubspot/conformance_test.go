@@ -41,6 +41,12 @@ func TestConformance(t *testing.T) {
 				},
 				crmtest.Repeated: {{Method: "POST", Path: "/crm/v3/objects/calls/search", Answer: "search_calls_found.json"}},
 			},
+			crmtest.LogDisposition: {
+				// The doc's update example: one PATCH of the call, the same
+				// when the outcome was set before.
+				crmtest.Created:  {{Method: "PATCH", Path: "/crm/v3/objects/calls/9876", WantBody: "update_call_request.json", Answer: "update_call_response.json"}},
+				crmtest.Repeated: {{Method: "PATCH", Path: "/crm/v3/objects/calls/9876", WantBody: "update_call_request.json", Answer: "update_call_response.json"}},
+			},
 			crmtest.CreateTicket: {
 				crmtest.Created: {
 					{Method: "POST", Path: "/crm/v3/objects/tickets/search", Answer: "search_empty.json"},
@@ -55,8 +61,9 @@ func TestConformance(t *testing.T) {
 				Call:    callFixture(),
 				Numbers: []string{"+41215522000", "+41 21 552 20 00"}, PhoneMatch: "513",
 				Name: "nobody", NameMatch: "514",
-				NewContact: crm.NewContact{Name: "Jane  Doe", Phone: "+41215522000"},
-				Cursor:     cursor{V: cursorVersion, Since: 1575737400000, SweptAt: now.Add(-time.Minute).UnixMilli()}.String(),
+				NewContact:  crm.NewContact{Name: "Jane  Doe", Phone: "+41215522000"},
+				Disposition: dispositionFixture("Connected"),
+				Cursor:      cursor{V: cursorVersion, Since: 1575737400000, SweptAt: now.Add(-time.Minute).UnixMilli()}.String(),
 			},
 			Arrange:  crmfake.Arrange(f, answers),
 			Failures: crmtest.HTTPFailures,

@@ -2,7 +2,8 @@
 // token sent as "Authorization: Bearer").
 //
 // It implements crm.ChangeLister, crm.PhoneSearcher, crm.NameSearcher,
-// crm.ContactCreator, crm.CallLogger and crm.TicketCreator.
+// crm.ContactCreator, crm.CallLogger, crm.TicketCreator and
+// crm.DispositionLogger (the call's outcome, hs_call_disposition).
 //
 // # Sync (ListChanges)
 //

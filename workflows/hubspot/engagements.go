@@ -3,7 +3,12 @@ package hubspot
 import (
 	"context"
 	"errors"
+	"fmt"
+	"maps"
 	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -98,6 +103,60 @@ func (c *Connector) LogCall(ctx context.Context, call crm.Call) (crm.Result, err
 		return crm.Result{}, c.http.Wrap(op, crm.Transient(errors.New("answer has no id")))
 	}
 	return result(o.ID), nil
+}
+
+// defaultOutcomes are HubSpot's default call outcomes, by lower-case
+// label, and the GUIDs hs_call_disposition takes for them
+// (developers.hubspot.com/docs/api/crm/calls, hs_call_disposition).
+var defaultOutcomes = map[string]string{
+	"busy":              "9d9162e7-6cf3-4944-bf63-4dff82258764",
+	"connected":         "f240bbac-87c9-4f6e-bf70-924b57d47db7",
+	"left live message": "a4c4c377-d246-4b32-a13b-75a56a4cd0ff",
+	"left voicemail":    "b2cf5968-551e-4856-9783-52b3da59a7d0",
+	"no answer":         "73a0d17f-1163-4015-bdd5-ec830791da20",
+	"wrong number":      "17b47fee-58de-441e-a44c-c6300d46f273",
+}
+
+// guid is the form of an outcome's internal value, custom or default.
+var guid = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+
+// outcomeGUID is the hs_call_disposition value of an outcome given by
+// label or GUID.
+func outcomeGUID(v string) (string, error) {
+	if guid.MatchString(v) {
+		return strings.ToLower(v), nil
+	}
+	if id, ok := defaultOutcomes[strings.ToLower(strings.Join(strings.Fields(v), " "))]; ok {
+		return id, nil
+	}
+	return "", fmt.Errorf("call outcome %q is neither an outcome GUID nor one of %s", v, strings.Join(slices.Sorted(maps.Keys(defaultOutcomes)), ", "))
+}
+
+// LogDisposition sets the logged call's outcome (hs_call_disposition) from
+// the disposition named by DispositionField: a PATCH of the call, which
+// the same outcome again leaves as it is. Without that disposition there
+// is nothing HubSpot keeps, and nothing is sent.
+func (c *Connector) LogDisposition(ctx context.Context, call crm.Call) (crm.Result, error) {
+	const op = "log disposition"
+	logID, err := crm.LogIDOf(call)
+	if err != nil {
+		return crm.Result{}, c.http.Wrap(op, err)
+	}
+	result := crm.Result{ID: logID, URL: c.recordURL(typeContact, call.Input.ContactCRMID)}
+	v := strings.TrimSpace(call.Input.Dispositions[c.cfg.DispositionField])
+	if v == "" {
+		return result, nil
+	}
+	id, err := outcomeGUID(v)
+	if err != nil {
+		return crm.Result{}, c.http.Wrap(op, crm.Permanent(err))
+	}
+	req := createRequest{Properties: map[string]string{"hs_call_disposition": id}}
+	var o object
+	if err := c.do(ctx, op, http.MethodPatch, pathCalls+"/"+url.PathEscape(logID), nil, req, &o); err != nil {
+		return crm.Result{}, err
+	}
+	return result, nil
 }
 
 // CreateTicket opens a ticket in TicketPipeline/TicketStage about the call,

@@ -30,12 +30,13 @@ type Connector struct {
 
 // The capabilities HubSpot supports.
 var (
-	_ crm.ChangeLister   = (*Connector)(nil)
-	_ crm.PhoneSearcher  = (*Connector)(nil)
-	_ crm.NameSearcher   = (*Connector)(nil)
-	_ crm.ContactCreator = (*Connector)(nil)
-	_ crm.CallLogger     = (*Connector)(nil)
-	_ crm.TicketCreator  = (*Connector)(nil)
+	_ crm.ChangeLister      = (*Connector)(nil)
+	_ crm.PhoneSearcher     = (*Connector)(nil)
+	_ crm.NameSearcher      = (*Connector)(nil)
+	_ crm.ContactCreator    = (*Connector)(nil)
+	_ crm.CallLogger        = (*Connector)(nil)
+	_ crm.TicketCreator     = (*Connector)(nil)
+	_ crm.DispositionLogger = (*Connector)(nil)
 )
 
 // New returns a connector using client for every request. The client must

@@ -233,6 +233,54 @@ func callFixture() crm.Call {
 	}}
 }
 
+// dispositionFixture is App Connect's outcome for the call of
+// create_call_response.json.
+func dispositionFixture(outcome string) crm.Call {
+	return crm.Call{Key: "k-456", Tenant: "acme", Workflow: "CallDisposition", Input: events.CallInput{
+		CallID: "s-1", ContactCRMID: "500", LogID: "9876",
+		Dispositions: map[string]string{"outcome": outcome, "note": "wants a quote"},
+	}}
+}
+
+func TestLogDisposition(t *testing.T) {
+	wantResult := crm.Result{ID: "9876", URL: "https://app.hubspot.com/contacts/62515/record/0-1/500"}
+	patch := crmfake.Exchange{Method: "PATCH", Path: "/crm/v3/objects/calls/9876", WantBody: "update_call_request.json", Answer: "update_call_response.json"}
+	for _, outcome := range []string{"Connected", " connected ", "F240BBAC-87C9-4F6E-BF70-924B57D47DB7"} {
+		t.Run("outcome "+outcome, func(t *testing.T) {
+			f := newFake(t, patch)
+			got, err := newConnector(t, f.URL).LogDisposition(context.Background(), dispositionFixture(outcome))
+			if err != nil || got != wantResult {
+				t.Fatalf("LogDisposition = %+v, %v; want %+v", got, err, wantResult)
+			}
+		})
+	}
+	t.Run("a label HubSpot does not have is permanent, unsent", func(t *testing.T) {
+		f := newFake(t)
+		_, err := newConnector(t, f.URL).LogDisposition(context.Background(), dispositionFixture("Qualified lead"))
+		if !crm.IsPermanent(err) || !strings.Contains(err.Error(), "Qualified lead") {
+			t.Fatalf("err %v, want a permanent error naming the label", err)
+		}
+	})
+	t.Run("no outcome: nothing to send", func(t *testing.T) {
+		f := newFake(t)
+		c := dispositionFixture("Connected")
+		delete(c.Input.Dispositions, "outcome")
+		got, err := newConnector(t, f.URL).LogDisposition(context.Background(), c)
+		if err != nil || got != wantResult {
+			t.Fatalf("LogDisposition = %+v, %v; want %+v", got, err, wantResult)
+		}
+	})
+	t.Run("dispositionField names another field", func(t *testing.T) {
+		f := newFake(t, patch)
+		c := dispositionFixture("Qualified lead")
+		c.Input.Dispositions["callResult"] = "Connected"
+		got, err := newConnector(t, f.URL, func(c *Config) { c.DispositionField = "callResult" }).LogDisposition(context.Background(), c)
+		if err != nil || got != wantResult {
+			t.Fatalf("LogDisposition = %+v, %v; want %+v", got, err, wantResult)
+		}
+	})
+}
+
 func TestLogCall(t *testing.T) {
 	title := "Inbound call from Alexa Holiday (+41215522000) [cdx:k-123]"
 	findByTitle := func(t testing.TB, _ *http.Request, body []byte) {

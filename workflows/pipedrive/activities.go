@@ -90,6 +90,55 @@ func (c *Connector) LogCall(ctx context.Context, call crm.Call) (crm.Result, err
 	return result(a.ID), nil
 }
 
+// dispositionMark starts the dispositions block LogDisposition keeps at
+// the end of a call activity's note.
+const dispositionMark = "[cdx:disposition]"
+
+// LogDisposition writes the dispositions into the logged call activity's
+// note (Input.LogID), as a block at its end that the next dispositions
+// replace: a read of the activity, and a PATCH only when the block
+// changes, so the same dispositions again are one read.
+func (c *Connector) LogDisposition(ctx context.Context, call crm.Call) (crm.Result, error) {
+	const op = "log disposition"
+	logID, err := crm.LogIDOf(call)
+	if err != nil {
+		return crm.Result{}, c.http.Wrap(op, err)
+	}
+	n, err := strconv.ParseInt(logID, 10, 64)
+	if err != nil || n <= 0 {
+		return crm.Result{}, c.http.Wrap(op, crm.Permanent(fmt.Errorf("logId %q is not an activity id", logID)))
+	}
+	result := crm.Result{ID: logID}
+	if p, err := strconv.ParseInt(strings.TrimSpace(call.Input.ContactCRMID), 10, 64); err == nil && p > 0 {
+		result.URL = c.personURL(p)
+	}
+	path := "/v2/activities/" + logID
+	var a activity
+	if _, err := c.do(ctx, request{op: op, method: http.MethodGet, path: path, cost: costGet}, &a); err != nil {
+		return crm.Result{}, err
+	}
+	note := withDispositions(a.Note, crm.DispositionLines(call.Input))
+	if note == a.Note {
+		return result, nil
+	}
+	if _, err := c.do(ctx, request{op: op, method: http.MethodPatch, path: path, cost: costWrite, body: map[string]any{"note": note}}, &a); err != nil {
+		return crm.Result{}, err
+	}
+	return result, nil
+}
+
+// withDispositions replaces the dispositions block at the end of note
+// with lines (none: no block).
+func withDispositions(note, lines string) string {
+	if i := strings.Index(note, dispositionMark); i >= 0 {
+		note = strings.TrimRight(note[:i], "\n")
+	}
+	if lines == "" {
+		return note
+	}
+	return strings.TrimSpace(note + "\n\n" + dispositionMark + "\n" + lines)
+}
+
 // findCall returns the id of the call activity due on at's day whose note
 // carries marker, or 0. v2 filters neither by type nor by due date: it
 // reads the done activities updated since that day (of the person, when

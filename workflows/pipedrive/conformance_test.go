@@ -38,6 +38,13 @@ func TestConformance(t *testing.T) {
 				},
 				crmtest.Repeated: {{Method: "GET", Path: "/v2/activities", Answer: "activities_day.json"}},
 			},
+			crmtest.LogDisposition: {
+				crmtest.Created: {
+					{Method: "GET", Path: "/v2/activities/8", Answer: "get_activity_response.json"},
+					{Method: "PATCH", Path: "/v2/activities/8", WantBody: "update_activity_request.json", Answer: "update_activity_response.json"},
+				},
+				crmtest.Repeated: {{Method: "GET", Path: "/v2/activities/8", Answer: "get_activity_disposed.json"}},
+			},
 		}
 		return crmtest.Subject{
 			Connector: newConnector(t, f.URL),
@@ -46,6 +53,7 @@ func TestConformance(t *testing.T) {
 				Numbers: []string{"+41215522000"}, PhoneMatch: "1",
 				Name: "Jane", NameMatch: "1",
 				NewContact: crm.NewContact{Name: " Will  Smith ", Phone: "+41215522000"},
+				Disposition: dispositionFixture(),
 				Cursor:     cursor{V: cursorVersion, Since: at("2024-05-01 10:00:00").Unix()}.String(),
 			},
 			Arrange:  crmfake.Arrange(f, answers),

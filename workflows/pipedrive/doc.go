@@ -1,10 +1,12 @@
 // Package pipedrive is the Pipedrive CRM connector (api_token query
 // parameter, root https://{companyDomain}.pipedrive.com/api). It uses API
 // v2 wherever a call has a v2 form: persons (list, search, create) and
-// activities (list, create); only GET /v1/recents has none and stays v1.
+// activities (list, get, create, update); only GET /v1/recents has none and
+// stays v1.
 //
 // It implements crm.ChangeLister, crm.PhoneSearcher, crm.NameSearcher,
-// crm.ContactCreator and crm.CallLogger. It does not implement
+// crm.ContactCreator, crm.CallLogger and crm.DispositionLogger (the call
+// activity's note ends with the dispositions). It does not implement
 // crm.TicketCreator: Pipedrive has no tickets.
 //
 // # Sync (ListChanges)

@@ -31,11 +31,12 @@ type Connector struct {
 
 // The capabilities Pipedrive supports; it has no tickets.
 var (
-	_ crm.ChangeLister   = (*Connector)(nil)
-	_ crm.PhoneSearcher  = (*Connector)(nil)
-	_ crm.NameSearcher   = (*Connector)(nil)
-	_ crm.ContactCreator = (*Connector)(nil)
-	_ crm.CallLogger     = (*Connector)(nil)
+	_ crm.ChangeLister      = (*Connector)(nil)
+	_ crm.PhoneSearcher     = (*Connector)(nil)
+	_ crm.NameSearcher      = (*Connector)(nil)
+	_ crm.ContactCreator    = (*Connector)(nil)
+	_ crm.CallLogger        = (*Connector)(nil)
+	_ crm.DispositionLogger = (*Connector)(nil)
 )
 
 // New returns a connector using client for every request. The client must
@@ -83,6 +84,7 @@ func apiRoot(base string) string {
 // 20. The search and write costs are the upper values of that scale for
 // such calls: counting high keeps the count on the safe side.
 const (
+	costGet    = 1  // GET /v2/activities/{id}
 	costList   = 10 // GET /v2/persons, /v2/activities, /v2/organizations
 	costSearch = 20 // GET /v2/persons/search
 	costWrite  = 5  // POST /v2/persons, /v2/activities; PATCH /v2/activities/{id}

@@ -266,6 +266,31 @@ func callFixture() crm.Call {
 	}}
 }
 
+// dispositionFixture is App Connect's dispositions for the activity of
+// add_activity_response.json.
+func dispositionFixture() crm.Call {
+	return crm.Call{Key: "k-456", Tenant: "acme", Workflow: "CallDisposition", Input: events.CallInput{
+		CallID: "s-1", ContactCRMID: "1101", LogID: "8",
+		Dispositions: map[string]string{"outcome": "Qualified lead", "callback": "yes"},
+	}}
+}
+
+func TestWithDispositions(t *testing.T) {
+	tests := []struct{ name, note, lines, want string }{
+		{"appended", "Talked\n\n[cdx:k]", "outcome: A", "Talked\n\n[cdx:k]\n\n[cdx:disposition]\noutcome: A"},
+		{"replaced", "Talked\n\n[cdx:k]\n\n[cdx:disposition]\noutcome: A", "outcome: B", "Talked\n\n[cdx:k]\n\n[cdx:disposition]\noutcome: B"},
+		{"removed", "Talked\n\n[cdx:disposition]\noutcome: A", "", "Talked"},
+		{"empty note", "", "outcome: A", "[cdx:disposition]\noutcome: A"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := withDispositions(tt.note, tt.lines); got != tt.want {
+				t.Errorf("withDispositions(%q, %q) = %q, want %q", tt.note, tt.lines, got, tt.want)
+			}
+		})
+	}
+}
+
 func TestLogCall(t *testing.T) {
 	findQuery := map[string]string{"done": "true", "updated_since": "2020-06-09T00:00:00Z", "person_id": "1101", "limit": "500", "cursor": ""}
 	want := crm.Result{ID: "8", URL: "https://acme.pipedrive.com/person/1101"}

@@ -25,6 +25,10 @@ const (
 	StmtFindTicket   = "findTicket"
 	StmtLogMessage   = "logMessage"
 	StmtFindMessage  = "findMessage"
+	// StmtLogDisposition updates the call_logs row :log_id with
+	// :disposition and returns its id (RETURNING id; on MySQL, SET id =
+	// LAST_INSERT_ID(id)); no id back means no such row.
+	StmtLogDisposition = "logDisposition"
 
 	// Read side (see ReadParams).
 	StmtListChanges = "listChanges"
@@ -44,8 +48,10 @@ const (
 
 // Params are the named parameters a statement may use. Times are UTC (NULL
 // when the input was empty); answered and missed are booleans; kind is
-// "call" or "message".
+// "call" or "message"; log_id is the id of the logged call a disposition is
+// for and disposition its dispositions as a JSON object ("" for none).
 var Params = []string{
+	"log_id", "disposition",
 	"key", "tenant", "workflow", "kind", "call_id",
 	"direction", "originator_number", "originator_name", "destination_number", "destination_name",
 	"contact_crm_id", "user_crm_id",

@@ -41,8 +41,13 @@ func TestCRMConformance(t *testing.T) {
 						Call:    call("conformance-1", full),
 						Numbers: []string{"+41215522000"}, PhoneMatch: "1",
 						Name: "lovel", NameMatch: "1",
+						Disposition: disposition("conformance-d", "41"),
 					},
-					Arrange: func(t *testing.T, _ crmtest.Op, o crmtest.Outcome) {
+					Arrange: func(t *testing.T, op crmtest.Op, o crmtest.Outcome) {
+						switch {
+						case op == crmtest.LogDisposition && o == crmtest.Created:
+							direct.Exec(t, "INSERT INTO "+direct.Prefix+"call_logs (id, idempotency_key, tenant, workflow, note) VALUES (41, 'logged-41', 't1', 'CallLog', '')")
+						}
 						switch o {
 						case crmtest.Found:
 							addContact(t, direct, 1, "Ada Lovelace", "021 552 20 00", base)

@@ -83,14 +83,21 @@ func (d dialect) defaultStatements() map[string]string {
 	}
 	logCall := "INSERT INTO {{prefix}}call_logs (" + callColumns + ") VALUES (" + callValues + ")" + onConflict
 	findCall := "SELECT id FROM {{prefix}}call_logs WHERE idempotency_key = :key"
+	logDisposition := "UPDATE {{prefix}}call_logs SET disposition = :disposition WHERE id = :log_id RETURNING id"
+	if !d.returning {
+		// LAST_INSERT_ID(id) reports the row's id even when the
+		// disposition was already the same (no row changed).
+		logDisposition = "UPDATE {{prefix}}call_logs SET disposition = :disposition, id = LAST_INSERT_ID(id) WHERE id = :log_id"
+	}
 	return map[string]string{
 		StmtLogCall:  logCall,
 		StmtFindCall: findCall,
 		StmtCreateTicket: "INSERT INTO {{prefix}}tickets (idempotency_key, tenant, workflow, subject, description, contact_crm_id) " +
 			"VALUES (:key, :tenant, :workflow, :subject, :description, :contact_crm_id)" + onConflict,
-		StmtFindTicket:  "SELECT id FROM {{prefix}}tickets WHERE idempotency_key = :key",
-		StmtLogMessage:  logCall,
-		StmtFindMessage: findCall,
+		StmtFindTicket:     "SELECT id FROM {{prefix}}tickets WHERE idempotency_key = :key",
+		StmtLogMessage:     logCall,
+		StmtFindMessage:    findCall,
+		StmtLogDisposition: logDisposition,
 	}
 }
 

@@ -28,6 +28,7 @@ func TestConformance(t *testing.T) {
 			t.Run("invalid time is permanent", func(t *testing.T) { testInvalidTime(t, db) })
 			t.Run("ticket", func(t *testing.T) { testTicket(t, db) })
 			t.Run("message", func(t *testing.T) { testMessage(t, db) })
+			t.Run("disposition", func(t *testing.T) { testDisposition(t, db) })
 			t.Run("migrations run again", func(t *testing.T) { testMigrateAgain(t, db) })
 			t.Run("custom statements", func(t *testing.T) { testCustomStatements(t, db) })
 			t.Run("statement errors are permanent", func(t *testing.T) { testStatementError(t, db) })
@@ -299,6 +300,35 @@ func testMessage(t *testing.T, db sqltest.DB) {
 	}
 	if got := asTime(t, r.started); !got.Equal(time.Date(2025, 1, 2, 9, 0, 0, 0, time.UTC)) {
 		t.Fatalf("started_at = %s, want 09:00 UTC", got)
+	}
+}
+
+// disposition is a disposition for the logged call logID.
+func disposition(key, logID string) crm.Call {
+	return call(key, events.CallInput{CallID: "s-" + logID, LogID: logID,
+		Dispositions: map[string]string{"outcome": "Qualified lead", "callback": "yes"}})
+}
+
+func testDisposition(t *testing.T, db sqltest.DB) {
+	s := open(t, db)
+	logged, err := s.LogCall(context.Background(), call(newKey(t), full))
+	if err != nil {
+		t.Fatalf("LogCall: %v", err)
+	}
+	res, err := s.LogDisposition(context.Background(), disposition(newKey(t)+"d", logged.ID))
+	if err != nil || res != logged {
+		t.Fatalf("LogDisposition: %+v, %v; want %+v", res, err, logged)
+	}
+	var got string
+	if err := db.SQL.QueryRow("SELECT disposition FROM "+db.Prefix+"call_logs WHERE id = "+logged.ID).Scan(&got); err != nil {
+		t.Fatal(err)
+	}
+	if got != `{"callback":"yes","outcome":"Qualified lead"}` {
+		t.Fatalf("disposition column = %q", got)
+	}
+	_, err = s.LogDisposition(context.Background(), disposition(newKey(t)+"x", "999999"))
+	if !crm.IsPermanent(err) {
+		t.Fatalf("disposition of a call log that does not exist: %v, want a permanent error", err)
 	}
 }
 

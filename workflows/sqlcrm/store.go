@@ -3,6 +3,7 @@ package sqlcrm
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -17,7 +18,8 @@ import (
 )
 
 // Store is a SQL database used as a CRM. It implements crm.CallLogger,
-// crm.TicketCreator and crm.MessageLogger (the write side) and
+// crm.TicketCreator, crm.MessageLogger and crm.DispositionLogger (the
+// write side) and
 // crm.ChangeLister, crm.PhoneSearcher and crm.NameSearcher (the read side),
 // and is safe for concurrent use.
 type Store struct {
@@ -38,12 +40,13 @@ type Store struct {
 }
 
 var (
-	_ crm.CallLogger    = (*Store)(nil)
-	_ crm.TicketCreator = (*Store)(nil)
-	_ crm.MessageLogger = (*Store)(nil)
-	_ crm.ChangeLister  = (*Store)(nil)
-	_ crm.PhoneSearcher = (*Store)(nil)
-	_ crm.NameSearcher  = (*Store)(nil)
+	_ crm.CallLogger        = (*Store)(nil)
+	_ crm.TicketCreator     = (*Store)(nil)
+	_ crm.MessageLogger     = (*Store)(nil)
+	_ crm.DispositionLogger = (*Store)(nil)
+	_ crm.ChangeLister      = (*Store)(nil)
+	_ crm.PhoneSearcher     = (*Store)(nil)
+	_ crm.NameSearcher      = (*Store)(nil)
 )
 
 // findOf names the statement that finds the row an insert statement made.
@@ -164,6 +167,42 @@ func (s *Store) CreateTicket(ctx context.Context, c crm.Call) (crm.Result, error
 	return s.insert(ctx, StmtCreateTicket, vals, s.cfg.TicketURLTemplate, c.Tenant)
 }
 
+// LogDisposition writes the dispositions into the disposition column of
+// the logged call's call_logs row (Input.LogID), as a JSON object: the
+// same dispositions again leave the row as it is.
+func (s *Store) LogDisposition(ctx context.Context, c crm.Call) (crm.Result, error) {
+	const op = StmtLogDisposition
+	if _, err := crm.LogIDOf(c); err != nil {
+		return crm.Result{}, fmt.Errorf("sql %s: %w", op, err)
+	}
+	vals, err := s.values(c, "call")
+	if err != nil {
+		return crm.Result{}, fmt.Errorf("sql %s: %w", op, err)
+	}
+	st := s.stmts[op]
+	var id string
+	if s.d.returning {
+		err = s.db.QueryRowContext(ctx, st.query, st.args(vals)...).Scan(&id)
+		if errors.Is(err, sql.ErrNoRows) {
+			err = nil
+		}
+	} else {
+		var res sql.Result
+		if res, err = s.db.ExecContext(ctx, st.query, st.args(vals)...); err == nil {
+			if n, e := res.LastInsertId(); e == nil && n > 0 {
+				id = strconv.FormatInt(n, 10)
+			}
+		}
+	}
+	if err != nil {
+		return crm.Result{}, classify(op, err)
+	}
+	if id == "" {
+		return crm.Result{}, crm.Permanent(fmt.Errorf("sql %s: no call log %s", op, vals["log_id"]))
+	}
+	return crm.Result{ID: id, URL: expand(s.cfg.URLTemplate, id, c.Tenant)}, nil
+}
+
 // insert runs an idempotent insert statement and returns the row's id, the
 // new one or the one already stored under the key.
 func (s *Store) insert(ctx context.Context, op string, vals map[string]any, urlTemplate, tenant string) (crm.Result, error) {
@@ -254,7 +293,18 @@ func (s *Store) values(c crm.Call, kind string) (map[string]any, error) {
 		"missed":       !answered && in.Direction == "incoming" && kind == "call",
 		"message_type": in.MessageType, "subject": subject, "note": in.Note, "result": in.Result,
 		"recording": in.Recording, "description": description,
+		"log_id": in.LogID, "disposition": dispositionJSON(in.Dispositions),
 	}, nil
+}
+
+// dispositionJSON is the disposition parameter: a JSON object, keys in
+// order, or "" for none.
+func dispositionJSON(d map[string]string) string {
+	if len(d) == 0 {
+		return ""
+	}
+	b, _ := json.Marshal(d) // a map of strings always marshals
+	return string(b)
 }
 
 func (s *Store) timeArg(t *time.Time) any {

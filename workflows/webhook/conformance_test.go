@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/calldex/calldex/events"
+	"github.com/calldex/calldex/workflows/crm"
 	"github.com/calldex/calldex/workflows/crm/crmtest"
 	"github.com/calldex/calldex/workflows/webhook"
 )
@@ -57,7 +59,8 @@ func TestConformance(t *testing.T) {
 		t.Cleanup(srv.Close)
 		return crmtest.Subject{
 			Connector: newHook(t, srv.URL),
-			Data:      crmtest.Data{Call: call},
+			Data: crmtest.Data{Call: call, Disposition: crm.Call{Key: "fedcba9876543210fedcba9876543210", Tenant: "acme", Workflow: "CallDisposition",
+				Input: events.CallInput{CallID: "s-1", LogID: "1", Dispositions: map[string]string{"outcome": "Qualified lead"}}}},
 			Arrange: func(t *testing.T, _ crmtest.Op, o crmtest.Outcome) {
 				switch o {
 				case crmtest.Created, crmtest.Repeated: // the receiver keeps its results

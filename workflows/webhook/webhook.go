@@ -105,7 +105,7 @@ func (c *Config) Validate() error {
 }
 
 // Webhook posts workflows to a URL. It implements crm.CallLogger,
-// crm.TicketCreator and crm.MessageLogger.
+// crm.TicketCreator, crm.MessageLogger and crm.DispositionLogger.
 type Webhook struct {
 	cfg    Config
 	client *resty.Client
@@ -113,9 +113,10 @@ type Webhook struct {
 }
 
 var (
-	_ crm.CallLogger    = (*Webhook)(nil)
-	_ crm.TicketCreator = (*Webhook)(nil)
-	_ crm.MessageLogger = (*Webhook)(nil)
+	_ crm.CallLogger        = (*Webhook)(nil)
+	_ crm.TicketCreator     = (*Webhook)(nil)
+	_ crm.MessageLogger     = (*Webhook)(nil)
+	_ crm.DispositionLogger = (*Webhook)(nil)
 )
 
 // New builds a webhook connector on a shared resty client (which must not
@@ -152,6 +153,22 @@ func (w *Webhook) CreateTicket(ctx context.Context, c crm.Call) (crm.Result, err
 // LogMessage posts action logMessage.
 func (w *Webhook) LogMessage(ctx context.Context, c crm.Call) (crm.Result, error) {
 	return w.post(ctx, "logMessage", c)
+}
+
+// LogDisposition posts action logDisposition: inputs.dispositions for the
+// logged call inputs.logId. Its result is that call, with the URL the
+// receiver answers.
+func (w *Webhook) LogDisposition(ctx context.Context, c crm.Call) (crm.Result, error) {
+	logID, err := crm.LogIDOf(c)
+	if err != nil {
+		return crm.Result{}, fmt.Errorf("webhook logDisposition: %w", err)
+	}
+	res, err := w.post(ctx, "logDisposition", c)
+	if err != nil {
+		return crm.Result{}, err
+	}
+	res.ID = logID
+	return res, nil
 }
 
 func (w *Webhook) post(ctx context.Context, action string, c crm.Call) (crm.Result, error) {

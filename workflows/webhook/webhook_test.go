@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -57,7 +58,7 @@ func TestPostIsSignedAndReturnsResult(t *testing.T) {
 		t.Fatalf("result = %+v", res)
 	}
 	want := webhook.Request{Key: call.Key, Tenant: "acme", Workflow: "CallFlow", Action: "logCall", Inputs: call.Input}
-	if got != want {
+	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("received %+v, want %+v", got, want)
 	}
 }

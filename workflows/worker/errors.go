@@ -12,6 +12,10 @@ var (
 	// ErrGaveUp: transient failures lasted past Retry.MaxAttempts or
 	// Retry.MaxAge. Dead-lettered.
 	ErrGaveUp = errors.New("gave up")
+	// ErrLogNotDone: the workflow that logs the call a disposition is for
+	// (events.CallInput.LogKey) has not finished (transient: the
+	// disposition waits for it) or failed for good (dead-lettered).
+	ErrLogNotDone = errors.New("the call's log workflow is not done")
 	// errNotYet: a delivery came before the CRM's Retry-After; it is not an
 	// attempt.
 	errNotYet = errors.New("not before the CRM's retry-after")

@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -128,7 +129,11 @@ func (w *Worker) handle(msg *message.Message) error {
 		return &crm.RetryAfterError{After: left, Err: fmt.Errorf("%w (%s left)", errClaimed, left.Round(time.Millisecond))}
 	}
 	attempt := rec.Attempts + 1
-	res, err := w.run(ctx, t.ID, wf.Action, wf.Connector, cc, crm.Call{Key: req.Key, Tenant: t.ID, Workflow: req.Workflow, Input: req.Inputs})
+	call := crm.Call{Key: req.Key, Tenant: t.ID, Workflow: req.Workflow, Input: req.Inputs}
+	res, err := crm.Result{}, w.resolveLog(ctx, &call.Input)
+	if err == nil {
+		res, err = w.run(ctx, t.ID, wf.Action, wf.Connector, cc, call)
+	}
 	// Outcomes are recorded even when the worker is stopping: an effect
 	// that happened must be known, or its redelivery would repeat it. The
 	// bound covers a JetStream leader election.
@@ -173,6 +178,37 @@ func (w *Worker) handle(msg *message.Message) error {
 		return errors.Join(err, werr)
 	}
 	return err
+}
+
+// logWait is how long a disposition waits for the workflow logging its
+// call before its next attempt.
+const logWait = 5 * time.Second
+
+// resolveLog fills in.LogID, when the request does not know it, from the
+// result of the workflow that logs the call (in.LogKey): a disposition
+// may be sent while its call is still being logged.
+func (w *Worker) resolveLog(ctx context.Context, in *events.CallInput) error {
+	if in.LogID != "" || in.LogKey == "" {
+		return nil
+	}
+	if !kvKey.MatchString(in.LogKey) {
+		return crm.Permanent(fmt.Errorf("%w: logKey %q is not a valid result key", ErrInvalidMessage, in.LogKey))
+	}
+	rec, _, err := w.results.get(ctx, in.LogKey)
+	if err != nil {
+		return crm.Transient(err)
+	}
+	switch rec.Status {
+	case events.StatusDone:
+		if rec.ID == "" {
+			return crm.Permanent(fmt.Errorf("%w: %s is done without a CRM id", ErrLogNotDone, in.LogKey))
+		}
+		in.LogID = rec.ID
+		return nil
+	case events.StatusFailed:
+		return crm.Permanent(fmt.Errorf("%w: %s failed: %s", ErrLogNotDone, in.LogKey, rec.LastError))
+	}
+	return &crm.RetryAfterError{After: logWait, Err: fmt.Errorf("%w: %s is %s", ErrLogNotDone, in.LogKey, cmp.Or(rec.Status, "not recorded"))}
 }
 
 // run calls the connector. The call is detached from the message's

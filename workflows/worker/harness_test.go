@@ -53,7 +53,7 @@ type harness struct {
 
 // newHarness configures tenant acme with the given connectors; workflows
 // CallFlow and CallLog log calls on connector "crm", Ticket creates
-// tickets on it.
+// tickets on it, CallDisposition applies dispositions to logged calls.
 func newHarness(t testing.TB, crm tenant.Connector) *harness {
 	t.Helper()
 	return newHarnessOn(t, natstest.Connect(t), crm)
@@ -67,9 +67,10 @@ func newHarnessOn(t testing.TB, env *natstest.Env, crm tenant.Connector) *harnes
 		Region:      "CH",
 		Credentials: []tenant.Credential{{Header: "X-Api-Key", Value: "acme-key-123"}},
 		Workflows: map[string]tenant.Workflow{
-			"CallFlow": {Action: connectors.ActionLogCall, Connector: "crm"},
-			"CallLog":  {Action: connectors.ActionLogCall, Connector: "crm"},
-			"Ticket":   {Action: connectors.ActionCreateTicket, Connector: "crm"},
+			"CallFlow":        {Action: connectors.ActionLogCall, Connector: "crm"},
+			"CallLog":         {Action: connectors.ActionLogCall, Connector: "crm"},
+			"Ticket":          {Action: connectors.ActionCreateTicket, Connector: "crm"},
+			"CallDisposition": {Action: connectors.ActionLogDisposition, Connector: "crm"},
 		},
 		Connectors: map[string]tenant.Connector{"crm": crm},
 	}}}

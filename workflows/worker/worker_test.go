@@ -81,6 +81,42 @@ func TestCallFlowLogsOneRow(t *testing.T) {
 	}
 }
 
+// TestDispositionWaitsForItsCallLog: a disposition sent before its call
+// is logged (it names the call log's key, not its CRM id) waits for the
+// call log, then updates that very row.
+func TestDispositionWaitsForItsCallLog(t *testing.T) {
+	db := sqltest.Backends()[0].Open(t)
+	h := newHarness(t, sqlConnector(db))
+	h.start(fastConfig())
+	ctx := context.Background()
+
+	logKey := dispatch.Key("acme", "CallLog", flow)
+	disp := events.CallInput{CallID: "s-1", LogKey: logKey, Dispositions: map[string]string{"outcome": "Qualified lead"}}
+	dispKey, err := h.dispatch.Submit(ctx, "acme", "CallDisposition", disp, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testwait.Until(t, 10*time.Second, "the disposition waits for its call log", func() bool {
+		r, err := h.dispatch.Status(ctx, dispKey)
+		return err == nil && strings.Contains(r.LastError, worker.ErrLogNotDone.Error())
+	})
+	_, logged := h.submitAndWait("CallLog", flow)
+	if logged.Status != events.StatusDone {
+		t.Fatalf("call log %+v", logged)
+	}
+	r := h.waitFinal(dispKey)
+	if r.Status != events.StatusDone || r.ID != logged.ID {
+		t.Fatalf("disposition %+v, want done on call log %s", r, logged.ID)
+	}
+	var got string
+	if err := db.SQL.QueryRow("SELECT disposition FROM "+db.Prefix+"call_logs WHERE idempotency_key = "+ph(db), logKey).Scan(&got); err != nil {
+		t.Fatal(err)
+	}
+	if got != `{"outcome":"Qualified lead"}` {
+		t.Fatalf("disposition column %q", got)
+	}
+}
+
 func TestTransientFailuresAreRetried(t *testing.T) {
 	t.Parallel()
 	fake := newFakeCRM(t, reply{status: 500}, reply{status: 500})

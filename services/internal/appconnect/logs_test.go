@@ -3,6 +3,7 @@ package appconnect_test
 import (
 	"encoding/json"
 	"errors"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -80,7 +81,7 @@ func TestCallLogCreatedOncePerSession(t *testing.T) {
 		t.Errorf("duration %v", in.DurationSeconds)
 	}
 	in.DurationSeconds = nil
-	if in != want {
+	if !reflect.DeepEqual(in, want) {
 		t.Errorf("workflow input\n got %+v\nwant %+v", in, want)
 	}
 

@@ -48,7 +48,7 @@ func builtin() Connectors {
 }
 
 // workflowActions are the actions a workflow may name.
-var workflowActions = []string{connectors.ActionLogCall, connectors.ActionCreateTicket, connectors.ActionLogMessage}
+var workflowActions = []string{connectors.ActionLogCall, connectors.ActionCreateTicket, connectors.ActionLogMessage, connectors.ActionLogDisposition}
 
 // Rule checks each tenant's connectors, workflows, fallback and App
 // Connect options with conns.

@@ -25,6 +25,9 @@ const (
 	LogCall       Op = "LogCall"
 	CreateTicket  Op = "CreateTicket"
 	LogMessage    Op = "LogMessage"
+	// LogDisposition: Created and Repeated apply Data.Disposition to the
+	// logged call Data.Disposition.Input.LogID names, which the CRM has.
+	LogDisposition Op = "LogDisposition"
 )
 
 // Outcome is how the CRM answers the connector's next call.
@@ -102,6 +105,9 @@ type Data struct {
 	NewContact crm.NewContact
 	// Cursor is given to ListChanges.
 	Cursor string
+	// Disposition is given to LogDisposition: dispositions for the
+	// logged call its Input.LogID names.
+	Disposition crm.Call
 }
 
 // Subject is one connector under test against a CRM of its own.
@@ -290,6 +296,50 @@ var capabilities = []capability{
 	callCapability(LogMessage, implements[crm.MessageLogger], func(x any) func(context.Context, crm.Call) (crm.Result, error) {
 		return x.(crm.MessageLogger).LogMessage
 	}),
+	dispositionCapability(),
+}
+
+// dispositionCapability updates the logged call: the same dispositions
+// twice are one effect, on that call, and a disposition naming no logged
+// call is refused for good before the CRM is asked.
+func dispositionCapability() capability {
+	run := func(ctx context.Context, s Subject, c crm.Call) (crm.Result, error) {
+		return s.Connector.(crm.DispositionLogger).LogDisposition(ctx, c)
+	}
+	return capability{op: LogDisposition, has: implements[crm.DispositionLogger],
+		call: func(ctx context.Context, s Subject) error {
+			_, err := run(ctx, s, s.Data.Disposition)
+			return err
+		},
+		behaviours: []behaviour{
+			{"the same dispositions twice are one update of the logged call", func(t *testing.T, s Subject) {
+				d := s.Data.Disposition
+				if d.Input.LogID == "" || len(d.Input.Dispositions) == 0 {
+					t.Fatalf("Data.Disposition %+v names no logged call or no disposition", d)
+				}
+				s.Arrange(t, LogDisposition, Created)
+				first, err := run(ctxFor(t), s, d)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if first.ID != d.Input.LogID {
+					t.Fatalf("result %+v is not the logged call %s", first, d.Input.LogID)
+				}
+				s.Arrange(t, LogDisposition, Repeated)
+				again, err := run(ctxFor(t), s, d)
+				if err != nil || again != first {
+					t.Fatalf("again: %+v, %v; want %+v", again, err, first)
+				}
+			}},
+			{"no logged call is a permanent failure", func(t *testing.T, s Subject) {
+				d := s.Data.Disposition
+				d.Input.LogID, d.Input.LogKey = "", "k-log"
+				_, err := run(ctxFor(t), s, d)
+				if !errors.Is(err, crm.ErrNoLogID) || !crm.IsPermanent(err) {
+					t.Fatalf("err %v, want a permanent crm.ErrNoLogID", err)
+				}
+			}},
+		}}
 }
 
 // callCapability is a workflow action: it makes its effect once per
