@@ -21,6 +21,7 @@ const (
 	DefaultCallLogWorkflow       = "CallLog"
 	DefaultCallLogUpdateWorkflow = "CallLogUpdate"
 	DefaultMessageLogWorkflow    = "MessageLog"
+	DefaultDispositionWorkflow   = "CallDisposition"
 	DefaultLiveTimeout           = 1500 * time.Millisecond
 	DefaultProjectionWait        = 3 * time.Second
 	DefaultVersion               = "1.0.0"
@@ -57,12 +58,15 @@ type Config struct {
 	// ContactTypes are the contact types the manifest offers and POST
 	// /contact accepts. Default: Contact (contact) and Lead (lead).
 	ContactTypes []ContactType `yaml:"contactTypes"`
-	// CallLogWorkflow, CallLogUpdateWorkflow and MessageLogWorkflow name the
-	// tenant workflows (tenant.Tenant.Workflows) that log calls, update a
-	// call log and log messages. Defaults CallLog, CallLogUpdate, MessageLog.
+	// CallLogWorkflow, CallLogUpdateWorkflow, MessageLogWorkflow and
+	// DispositionWorkflow name the tenant workflows (tenant.Tenant.Workflows)
+	// that log calls, update a call log, log messages and apply a logged
+	// call's dispositions (action logDisposition). Defaults CallLog,
+	// CallLogUpdate, MessageLog, CallDisposition.
 	CallLogWorkflow       string `yaml:"callLogWorkflow"`
 	CallLogUpdateWorkflow string `yaml:"callLogUpdateWorkflow"`
 	MessageLogWorkflow    string `yaml:"messageLogWorkflow"`
+	DispositionWorkflow   string `yaml:"dispositionWorkflow"`
 	// LiveTimeout bounds one live CRM search (PhoneSearcher on an index
 	// miss, NameSearcher beside the index). Default 1.5s.
 	LiveTimeout time.Duration `yaml:"liveTimeout"`
@@ -139,6 +143,7 @@ func (c *Config) Validate() error {
 	defaultString(&c.CallLogWorkflow, DefaultCallLogWorkflow)
 	defaultString(&c.CallLogUpdateWorkflow, DefaultCallLogUpdateWorkflow)
 	defaultString(&c.MessageLogWorkflow, DefaultMessageLogWorkflow)
+	defaultString(&c.DispositionWorkflow, DefaultDispositionWorkflow)
 	if strings.ContainsAny(c.Platform, " /?#") {
 		bad("platform %q must be one word", c.Platform)
 	}

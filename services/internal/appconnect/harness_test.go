@@ -48,6 +48,7 @@ tenants:
     workflows:
       CallLog: {action: logCall, connector: crm}
       CallLogUpdate: {action: logCall, connector: crm}
+      CallDisposition: {action: logDisposition, connector: crm}
       MessageLog: {action: logMessage, connector: crm}
   - id: globex
     region: CH

@@ -522,8 +522,13 @@ type callDispositionRequest struct {
 }
 
 // upsertDisposition answers PUT /callDisposition: the dispositions are
-// kept with the call log and shown by GET /callLog. CallInput has no field
-// for them, so no workflow carries them to the CRM yet.
+// merged into those kept with the call log (GET /callLog shows them) and,
+// when they differ from what the CRM last got, the tenant's disposition
+// workflow applies them to the logged call's CRM entry. Like call log
+// updates, each change runs under a new key (force) and the same
+// dispositions again run nothing; the workflow names the call's CRM id,
+// or the call log's key while that is not known yet (the worker waits for
+// the call log).
 func (h *Handler) upsertDisposition(w http.ResponseWriter, r *http.Request, s *session) {
 	var req callDispositionRequest
 	if !decodeJSON(w, r, &req) {
@@ -534,7 +539,8 @@ func (h *Handler) upsertDisposition(w http.ResponseWriter, r *http.Request, s *s
 		missing(w, "sessionId")
 		return
 	}
-	_, err := h.d.CallLogs.Update(r.Context(), s.tenant.ID, sid, func(cl *CallLog, exists bool) error {
+	t, ctx := s.tenant, r.Context()
+	cl, err := h.d.CallLogs.Update(ctx, t.ID, sid, func(cl *CallLog, exists bool) error {
 		if !exists {
 			return ErrNoCallLog
 		}
@@ -548,12 +554,83 @@ func (h *Handler) upsertDisposition(w http.ResponseWriter, r *http.Request, s *s
 	switch {
 	case errors.Is(err, ErrNoCallLog):
 		writeJSON(w, http.StatusOK, envelope{ReturnMessage: warning("This call has not been logged yet")})
+		return
 	case err != nil:
-		h.log.Error("appconnect: save disposition", "tenant", s.tenant.ID, "err", err)
+		h.log.Error("appconnect: save disposition", "tenant", t.ID, "err", err)
 		writeJSON(w, http.StatusOK, envelope{ReturnMessage: danger("The disposition could not be saved right now; please try again")})
-	default:
-		writeJSON(w, http.StatusOK, envelope{Successful: true, ReturnMessage: success("Disposition saved")})
+		return
 	}
+	wf := h.cfg.DispositionWorkflow
+	if _, ok := t.Workflows[wf]; !ok {
+		writeJSON(w, http.StatusOK, envelope{Successful: true, ReturnMessage: warning("Saved in " + h.cfg.DisplayName + "; this account does not send dispositions to the CRM")})
+		return
+	}
+	dispositions := dispositionText(cl.Dispositions)
+	hash := dispositionHash(dispositions)
+	if hash == cl.DispositionHash && !h.failed(ctx, cl.DispositionKey) {
+		writeJSON(w, http.StatusOK, envelope{Successful: true, ReturnMessage: success("Disposition saved")})
+		return
+	}
+	in := callInput(sid, cl)
+	in.Dispositions, in.LogID, in.LogKey = dispositions, h.logIDOf(ctx, cl), cl.Key
+	key, err := h.d.Workflows.Submit(ctx, t.ID, wf, in, true)
+	if err != nil {
+		h.unavailable(w, err)
+		return
+	}
+	_, err = h.d.CallLogs.Update(ctx, t.ID, sid, func(stored *CallLog, exists bool) error {
+		if !exists {
+			return errSkip
+		}
+		stored.DispositionKey = key
+		if dispositionHash(dispositionText(stored.Dispositions)) == hash {
+			stored.DispositionHash = hash
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errSkip) {
+		h.log.Warn("appconnect: record disposition", "tenant", t.ID, "key", key, "err", err)
+	}
+	res, _ := h.d.Workflows.Wait(ctx, key, t.WorkflowWait)
+	if res.Status == events.StatusFailed {
+		writeJSON(w, http.StatusOK, envelope{ReturnMessage: danger("The CRM did not accept the disposition: " + truncate(res.LastError, 200))})
+		return
+	}
+	writeJSON(w, http.StatusOK, envelope{Successful: true, ReturnMessage: success("Disposition saved")})
+}
+
+// failed reports whether the workflow run key failed for good: sending
+// the same again is then a new try.
+func (h *Handler) failed(ctx context.Context, key string) bool {
+	res, err := h.d.Workflows.Status(ctx, key)
+	return err == nil && res.Status == events.StatusFailed
+}
+
+// dispositionText is what a workflow carries of App Connect's
+// dispositions: text as sent, other values (numbers, booleans, lists) as
+// JSON; null leaves the field out.
+func dispositionText(d map[string]any) map[string]string {
+	out := make(map[string]string, len(d))
+	for k, v := range d {
+		switch x := v.(type) {
+		case nil:
+		case string:
+			out[k] = x
+		default:
+			b, err := json.Marshal(x)
+			if err == nil {
+				out[k] = string(b)
+			}
+		}
+	}
+	return out
+}
+
+// dispositionHash identifies a set of dispositions (JSON sorts map keys).
+func dispositionHash(d map[string]string) string {
+	b, _ := json.Marshal(d) // a map of strings always marshals
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:12])
 }
 
 // rcMessage is the part of App Connect's RcMessage a message workflow uses.

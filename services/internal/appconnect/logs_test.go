@@ -174,6 +174,51 @@ func TestCallLogSlowFailedAndUnavailable(t *testing.T) {
 	})
 }
 
+// TestDispositionReachesTheCRM: PUT /callDisposition runs the tenant's
+// CallDisposition workflow for the logged call (its CRM id and its call
+// log's key), once per change of the dispositions.
+func TestDispositionReachesTheCRM(t *testing.T) {
+	h := newHarness(t)
+	acme := bearer(h.login("acme-key-123456"))
+	logID := h.do("POST", "/appconnect/callLog", callLogBody("s-disp", "note"), acme...).envelope(t, 200, true, "success")["logId"].(string)
+	logKey := h.disp.submitted("CallLog")[0].Key
+
+	put := func(body, kind string, ok bool) {
+		t.Helper()
+		h.do("PUT", "/appconnect/callDisposition", body, acme...).envelope(t, 200, ok, kind)
+	}
+	put(`{"sessionId":"s-disp","dispositions":{"outcome":"Connected","score":3,"gone":null}}`, "success", true)
+	subs := h.disp.submitted("CallDisposition")
+	if len(subs) != 1 {
+		t.Fatalf("%d CallDisposition submissions, want 1", len(subs))
+	}
+	in := subs[0].In
+	if in.CallID != "s-disp" || in.LogID != logID || in.LogKey != logKey || in.ContactCRMID != "crm-contact-123" ||
+		!reflect.DeepEqual(in.Dispositions, map[string]string{"outcome": "Connected", "score": "3"}) {
+		t.Fatalf("disposition input %+v (log %s, key %s)", in, logID, logKey)
+	}
+	// The same dispositions again run nothing; a change runs under a new key.
+	put(`{"sessionId":"s-disp","dispositions":{"outcome":"Connected"}}`, "success", true)
+	if n := len(h.disp.submitted("CallDisposition")); n != 1 {
+		t.Fatalf("%d submissions after the same dispositions, want 1", n)
+	}
+	put(`{"sessionId":"s-disp","dispositions":{"outcome":"Busy"}}`, "success", true)
+	subs = h.disp.submitted("CallDisposition")
+	if len(subs) != 2 || subs[1].Key == subs[0].Key || subs[1].In.Dispositions["outcome"] != "Busy" || subs[1].In.Dispositions["score"] != "3" {
+		t.Fatalf("after a change: %+v", subs)
+	}
+	// A CRM refusal is shown, and sending the same again retries it.
+	h.disp.setExec(func(string, string, events.CallInput) (crm.Result, error) {
+		return crm.Result{}, crm.Permanent(errors.New("CRM answered 404: no such call"))
+	})
+	put(`{"sessionId":"s-disp","dispositions":{"outcome":"No answer"}}`, "danger", false)
+	h.disp.setExec(func(string, string, events.CallInput) (crm.Result, error) { return crm.Result{ID: logID}, nil })
+	put(`{"sessionId":"s-disp","dispositions":{"outcome":"No answer"}}`, "success", true)
+	if n := len(h.disp.submitted("CallDisposition")); n != 4 {
+		t.Fatalf("%d submissions, want 4: a refused disposition sent again is tried again", n)
+	}
+}
+
 func TestCallLogUpdateSeenByGet(t *testing.T) {
 	h := newHarness(t)
 	acme := bearer(h.login("acme-key-123456"))

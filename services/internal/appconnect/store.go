@@ -63,8 +63,13 @@ type CallLog struct {
 	UpdateKey string `json:"updateKey,omitempty"`
 	// SyncedHash identifies the fields the CRM last got (by the CallLog run
 	// or a CallLogUpdate run): an update that leaves them so runs nothing.
-	SyncedHash string    `json:"syncedHash,omitempty"`
-	UpdatedAt  time.Time `json:"updatedAt"`
+	SyncedHash string `json:"syncedHash,omitempty"`
+	// DispositionKey is the key of the last disposition workflow run, and
+	// DispositionHash identifies the dispositions the CRM last got: the
+	// same dispositions sent again run nothing.
+	DispositionKey  string    `json:"dispositionKey,omitempty"`
+	DispositionHash string    `json:"dispositionHash,omitempty"`
+	UpdatedAt       time.Time `json:"updatedAt"`
 }
 
 // CallLogStore keeps CallLogs by tenant and RingCentral session id.

@@ -70,7 +70,7 @@ func TestCheckFindsWhatTheServicesRefuse(t *testing.T) {
 		t.Logf("%d %s: %s", p.Line, p.Path, p.Message)
 	}
 	want := map[int][]string{
-		11: {`tenants[0].workflows.CallFlow.action: workflow CallFlow: action "logCal" is not one of logCall, createTicket, logMessage`},
+		11: {`tenants[0].workflows.CallFlow.action: workflow CallFlow: action "logCal" is not one of logCall, createTicket, logMessage, logDisposition`},
 		14: {`tenants[0].workflows.Ticket.action: workflow Ticket: connector peer (upstream) cannot createTicket (it can: no workflow action)`},
 		19: {`tenants[0].connectors.sf.type: connector sf (salesforce): unknown connector type "salesforce"`},
 		22: {`tenants[0].connectors.db.driver: connector db (sql):`, `driver "oracle" must be postgres, mysql or sqlite`},
