@@ -320,7 +320,7 @@ func testDisposition(t *testing.T, db sqltest.DB) {
 		t.Fatalf("LogDisposition: %+v, %v; want %+v", res, err, logged)
 	}
 	var got string
-	if err := db.SQL.QueryRow("SELECT disposition FROM "+db.Prefix+"call_logs WHERE id = "+logged.ID).Scan(&got); err != nil {
+	if err := db.SQL.QueryRow("SELECT disposition FROM " + db.Prefix + "call_logs WHERE id = " + logged.ID).Scan(&got); err != nil {
 		t.Fatal(err)
 	}
 	if got != `{"callback":"yes","outcome":"Qualified lead"}` {
