@@ -39,6 +39,17 @@ func (c *Connector) ChangeLister() (crm.ChangeLister, bool) {
 	return capability(c, func(x crm.ChangeLister) crm.ChangeLister { return changeLister{c, x} })
 }
 
+// ChangeNotifier returns the crm.ChangeNotifier when the instance is set
+// up to notify. It is not guarded: listening holds a connection open and
+// makes no call the breaker could count.
+func (c *Connector) ChangeNotifier() (crm.ChangeNotifier, bool) {
+	x, ok := c.impl.(crm.ChangeNotifier)
+	if !ok || !x.Notifies() {
+		return nil, false
+	}
+	return x, true
+}
+
 // PhoneSearcher returns the guarded crm.PhoneSearcher.
 func (c *Connector) PhoneSearcher() (crm.PhoneSearcher, bool) {
 	return capability(c, func(x crm.PhoneSearcher) crm.PhoneSearcher { return phoneSearcher{c, x} })

@@ -67,6 +67,16 @@ type ChangeLister interface {
 	ListChanges(ctx context.Context, cursor string) (Page, error)
 }
 
+// ChangeNotifier tells of contact changes as they happen, so that the
+// sync polls at once instead of at its next interval. Notifies reports
+// whether the instance is set up to (an option of its CRM); NotifyChanges
+// listens until ctx ends or listening fails (its error), calling changed
+// for every notification.
+type ChangeNotifier interface {
+	Notifies() bool
+	NotifyChanges(ctx context.Context, changed func()) error
+}
+
 // PhoneSearcher finds contacts by phone number, live (fallback on an index
 // miss). numbers are E.164 plus the alternative formats to try.
 type PhoneSearcher interface {

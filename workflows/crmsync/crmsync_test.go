@@ -422,3 +422,23 @@ func TestUnknownSources(t *testing.T) {
 		t.Fatalf("second Run: %v", err)
 	}
 }
+
+// TestNotificationPollsAtOnce: a source whose CRM tells of changes (SQL's
+// LISTEN/NOTIFY) is polled on each notification, not at its interval.
+func TestNotificationPollsAtOnce(t *testing.T) {
+	h := newHarness(t, nil, map[string]any{"syncInterval": "1h"})
+	c := h.tenants[0].Connectors[srcName]
+	c.Type = "notifying"
+	h.tenants[0].Connectors[srcName] = c
+	h.crm.put("1")
+	in := h.start(fastConfig(h, "a"), nil)
+	testwait.Until(t, wait, "the first poll", func() bool { return in.pub.upsertCount("1") == 1 })
+
+	h.crm.put("2")
+	select {
+	case in.b.fire <- struct{}{}:
+	case <-time.After(wait):
+		t.Fatal("nobody listens to the source's notifications")
+	}
+	testwait.Until(t, wait, "the notified change is published, an hour before the next poll", func() bool { return in.pub.upsertCount("2") == 1 })
+}

@@ -196,11 +196,38 @@ type plain struct{}
 func (plain) ChangeLister() (crm.ChangeLister, bool) { return nil, false }
 func (plain) Close() error                           { return nil }
 
-// builder builds "fake" connectors on the fake CRM and "plain" ones that
-// list nothing.
+// notifier is a crm.ChangeNotifier fired by hand.
+type notifier struct{ fire chan struct{} }
+
+func (notifier) Notifies() bool { return true }
+
+func (n notifier) NotifyChanges(ctx context.Context, changed func()) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-n.fire:
+			changed()
+		}
+	}
+}
+
+// notifyingLister is a lister whose CRM tells of its changes.
+type notifyingLister struct {
+	*lister
+	n notifier
+}
+
+func (l notifyingLister) ChangeNotifier() (crm.ChangeNotifier, bool) { return l.n, true }
+
+// builder builds "fake" connectors on the fake CRM, "notifying" ones that
+// also tell of changes when fire is sent to, and "plain" ones that list
+// nothing.
 type builder struct {
-	crm  *fakeCRM
-	by   string
+	crm *fakeCRM
+	by  string
+	// fire is the change notification of "notifying" connectors.
+	fire chan struct{}
 	mu   sync.Mutex
 	opts []map[string]any
 	made []*lister
@@ -217,12 +244,19 @@ func (b *builder) Build(_ context.Context, _ string, c tenant.Connector) (crmsyn
 		return l, nil
 	case "plain":
 		return plain{}, nil
+	case "notifying":
+		l := &lister{crm: b.crm, by: b.by}
+		b.made = append(b.made, l)
+		return notifyingLister{l, notifier{b.fire}}, nil
 	}
 	return nil, crm.Permanent(fmt.Errorf("unknown connector type %q", c.Type))
 }
 
 // The factory the services use builds the sync's connectors.
-var _ crmsync.Builder = (*connectors.Factory)(nil)
+var (
+	_ crmsync.Builder   = (*connectors.Factory)(nil)
+	_ crmsync.Notifying = (*connectors.Connector)(nil)
+)
 
 // built returns the options the builder saw and the listers it made.
 func (b *builder) built() ([]map[string]any, []*lister) {
@@ -405,7 +439,7 @@ func (h *harness) startOn(cfg crmsync.Config, c *conns, ts crmsync.Tenants, setu
 	if c != nil {
 		cn = *c
 	}
-	in := &instance{b: &builder{crm: h.crm, by: cfg.Owner}, m: metrics.New(), pub: newPub(cn.js, h.env.Topology), done: make(chan error, 1)}
+	in := &instance{b: &builder{crm: h.crm, by: cfg.Owner, fire: make(chan struct{})}, m: metrics.New(), pub: newPub(cn.js, h.env.Topology), done: make(chan error, 1)}
 	for _, f := range setup {
 		f(in.pub)
 	}

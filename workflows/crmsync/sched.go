@@ -120,6 +120,7 @@ func (sc *scheduler) runSource(ctx context.Context, src *source) time.Duration {
 			return -1
 		}
 	}
+	src.listen(ctx)
 	if src.account != nil {
 		// Waiting for the CRM account would hold a worker: come back when
 		// the account has room.

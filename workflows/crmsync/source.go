@@ -55,6 +55,11 @@ type source struct {
 
 	lister crm.ChangeLister
 	closer io.Closer
+	// notifier, when the connector has one, is listened to while the
+	// shard run listenCtx lasts; stopListen ends it.
+	notifier   crm.ChangeNotifier
+	listenCtx  context.Context
+	stopListen context.CancelFunc
 
 	// term identifies the current leadership of this replica; seen holds
 	// the subject tokens of the contacts a full resync of this term has
@@ -101,8 +106,39 @@ func (s *source) build(ctx context.Context) (bool, error) {
 		return false, nil
 	}
 	s.lister, s.closer = lister, inst
+	if n, ok := inst.(Notifying); ok {
+		s.notifier, _ = n.ChangeNotifier()
+	}
 	s.buildFailures = 0
 	return true, nil
+}
+
+// listen keeps listening to the source's change notifications for as long
+// as the shard run ctx lasts, each making the source due at once. A lost
+// listener is set up again after a backoff; meanwhile the interval polls.
+func (s *source) listen(ctx context.Context) {
+	if s.notifier == nil || s.listenCtx == ctx {
+		return
+	}
+	if s.stopListen != nil {
+		s.stopListen()
+	}
+	lctx, cancel := context.WithCancel(ctx)
+	s.listenCtx, s.stopListen = ctx, cancel
+	n, cfg := s.notifier, s.sy.cfg
+	go func() {
+		for failures := 1; ; failures++ {
+			err := n.NotifyChanges(lctx, s.poke)
+			if lctx.Err() != nil {
+				return
+			}
+			s.countError("notify")
+			s.log.Warn("crm sync: change notifications lost; polling at the interval until they are back", "err", err)
+			if !sleep(lctx, backoff(cfg.MinBackoff, cfg.MaxBackoff, failures), nil) {
+				return
+			}
+		}
+	}()
 }
 
 // buildWait is the wait after a failed build.
@@ -125,6 +161,10 @@ func (s *source) retire() {
 }
 
 func (s *source) closeConnector() {
+	if s.stopListen != nil {
+		s.stopListen()
+		s.notifier, s.listenCtx, s.stopListen = nil, nil, nil
+	}
 	if s.closer != nil {
 		if err := s.closer.Close(); err != nil {
 			s.log.Warn("crm sync: close connector", "err", err)

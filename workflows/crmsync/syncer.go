@@ -38,6 +38,12 @@ type Instance interface {
 	Close() error
 }
 
+// Notifying is an Instance that may tell of changes as they happen
+// (*connectors.Connector): the sync then polls at once on each.
+type Notifying interface {
+	ChangeNotifier() (crm.ChangeNotifier, bool)
+}
+
 // Builder builds a connector instance of its own for the sync from the
 // tenant config (*connectors.Factory; asserted in the tests, so that
 // package connectors may use this one).

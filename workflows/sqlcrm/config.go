@@ -42,7 +42,7 @@ const (
 const (
 	DefaultPageSize          = 1000
 	DefaultSyncOverlap       = 10 * time.Second
-	DefaultReconcileInterval = time.Hour
+	DefaultReconcileInterval = 10 * time.Minute
 	maxPageSize              = 50_000
 )
 
@@ -95,7 +95,7 @@ var ReadParams = map[string][]string{
 // Option keys (tenant YAML) are the lower-camel field names: driver, dsn,
 // migrate, urlTemplate, ticketUrlTemplate, tablePrefix, statements,
 // maxOpenConns, pageSize, syncOverlap, reconcileInterval,
-// contactUrlTemplate, phoneSeparator, crmName, crmLogo.
+// contactUrlTemplate, phoneSeparator, crmName, crmLogo, notify.
 type Config struct {
 	// Driver is postgres, mysql (also for MariaDB) or sqlite.
 	Driver string
@@ -130,9 +130,9 @@ type Config struct {
 	// only those that changed meanwhile.
 	SyncOverlap time.Duration
 	// ReconcileInterval is how often every id is listed (listIds) to find
-	// the rows deleted for good, which a changes query cannot see. nil: 1h
-	// when listChanges returns no deleted_at column, never otherwise; 0:
-	// never.
+	// the rows deleted for good, which a changes query cannot see, with or
+	// without a deleted_at column (it reports soft deletes only). nil:
+	// DefaultReconcileInterval; 0: never.
 	ReconcileInterval *time.Duration
 	// ContactURLTemplate makes a contact's contactUri when the statement
 	// returns no contact_uri column; {id} is replaced.
@@ -140,6 +140,10 @@ type Config struct {
 	// PhoneSeparator splits a phone column holding several numbers (";"
 	// or ","). Empty: one number per column (a tel: URI may hold ";").
 	PhoneSeparator string
+	// Notify names a PostgreSQL channel (notify) whose notifications make
+	// the sync poll at once instead of at its next interval; the table's
+	// trigger sends them (see the package documentation). PostgreSQL only.
+	Notify string
 	// CRMName and CRMLogo are put on every contact read (crmName,
 	// crmLogo), shown by some dialects beside the contact.
 	CRMName string
@@ -182,6 +186,7 @@ func ParseOptions(opts map[string]any) (Config, error) {
 	r.String("phoneSeparator", &c.PhoneSeparator)
 	r.String("crmName", &c.CRMName)
 	r.String("crmLogo", &c.CRMLogo)
+	r.String("notify", &c.Notify)
 	stmts, err := stringMap(opts["statements"])
 	if err != nil {
 		err = fmt.Errorf("option statements: %w", err)
@@ -219,8 +224,11 @@ func stringMap(v any) (map[string]string, error) {
 
 var prefixPattern = regexp.MustCompile(`^[A-Za-z0-9_]{0,32}$`)
 
+// channelPattern is a PostgreSQL channel name LISTEN takes unquoted.
+var channelPattern = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
+
 var statementNames = []string{StmtLogCall, StmtFindCall, StmtCreateTicket, StmtFindTicket, StmtLogMessage, StmtFindMessage,
-	StmtListChanges, StmtListIDs, StmtSearchPhone, StmtSearchName, StmtNow}
+	StmtLogDisposition, StmtListChanges, StmtListIDs, StmtSearchPhone, StmtSearchName, StmtNow}
 
 // Validate applies defaults and reports every problem at once.
 func (c *Config) Validate() error {
@@ -255,6 +263,12 @@ func (c *Config) Validate() error {
 		if !slices.Contains(statementNames, name) {
 			errs = append(errs, fmt.Errorf("sql: unknown statement %q (known: %s)", name, strings.Join(statementNames, ", ")))
 		}
+	}
+	if c.Notify != "" && c.Driver != "postgres" {
+		errs = append(errs, fmt.Errorf("sql: notify needs driver postgres (LISTEN/NOTIFY), not %q", c.Driver))
+	}
+	if c.Notify != "" && !channelPattern.MatchString(c.Notify) {
+		errs = append(errs, fmt.Errorf("sql: notify %q must be a channel name of lower-case letters, digits and _ (at most 63)", c.Notify))
 	}
 	if c.MaxOpenConns < 0 {
 		errs = append(errs, errors.New("sql: maxOpenConns must not be negative"))

@@ -91,8 +91,9 @@
 // deletes, except in the first sync from an empty cursor, which has
 // published nothing of them.
 //
-// Rows deleted for good leave nothing to read: a table without deleted_at
-// is reconciled every ReconcileInterval (default 1h). The cursor then keeps
+// Rows deleted for good (DELETE) leave nothing to read, with or without a
+// deleted_at column: the table is reconciled every ReconcileInterval
+// (default 10 min, 0 turns it off). The cursor then keeps
 // the set of ids published and not deleted since the last pass; a pass
 // lists every id with listIds, and its last page reports the known ids it
 // did not list as deletes. The set is compressed (integer ids in runs:
@@ -103,4 +104,23 @@
 // deleted_at column. A full resync (POST
 // /admin/v1/tenants/{tenant}/sources/{source}/resync) deletes whatever
 // CONTACTS holds that the source no longer lists, whatever the table size.
+//
+// # Changes at once (PostgreSQL LISTEN/NOTIFY)
+//
+// With notify: <channel>, the sync LISTENs on that channel while it leads
+// the source, and every notification makes it poll at once instead of at
+// its next interval, so a change reaches the index well within a second
+// without polling faster. The database sends the notifications; install a
+// trigger such as this one on the contacts table (one notification per
+// statement; the payload is not read):
+//
+//	CREATE OR REPLACE FUNCTION contacts_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+//	BEGIN PERFORM pg_notify('calldex_contacts', ''); RETURN NULL; END $$;
+//	CREATE TRIGGER contacts_notify AFTER INSERT OR UPDATE OR DELETE ON contacts
+//	    FOR EACH STATEMENT EXECUTE FUNCTION contacts_notify();
+//
+// A DELETE wakes the sync too, but a row deleted for good is still found
+// by the next reconcile pass only. Lost notifications (a dropped
+// connection) cost nothing but time: the interval polls go on, and the
+// listener is set up again.
 package sqlcrm

@@ -200,7 +200,7 @@ func (s *Store) changesPage(ctx context.Context, cur *cursor, page *crm.Page) er
 				return fmt.Errorf("%w: statement %s returns no updated_at column", ErrConfig, StmtListChanges)
 			}
 			var err error
-			reconcile = s.reconciles(m)
+			reconcile = s.reconciles()
 			known, err = s.startTracking(cur, reconcile)
 			return err
 		},
@@ -282,13 +282,11 @@ func (s *Store) changesPage(ctx context.Context, cur *cursor, page *crm.Page) er
 	return nil
 }
 
-// reconciles reports whether reconcile passes run: as configured, else
-// when the table has no deleted_at column.
-func (s *Store) reconciles(m *columns) bool {
-	if s.cfg.ReconcileInterval != nil {
-		return *s.cfg.ReconcileInterval > 0
-	}
-	return m.deletedAt < 0
+// reconciles reports whether reconcile passes run: unless turned off. A
+// deleted_at column does not make them needless: it shows the rows
+// deleted softly, while a DELETE leaves nothing for listChanges to read.
+func (s *Store) reconciles() bool {
+	return s.cfg.ReconcileInterval == nil || *s.cfg.ReconcileInterval > 0
 }
 
 func (s *Store) reconcileInterval() time.Duration {

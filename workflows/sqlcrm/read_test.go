@@ -31,6 +31,7 @@ func TestReadConformance(t *testing.T) {
 				{"first sync skips soft-deleted rows", testFirstSyncSkipsDeleted},
 				{"overlap reads late commits and sends each version once", testOverlap},
 				{"custom statements and reconcile of hard deletes", testCustomTableReconcile},
+				{"hard deletes of the shipped table", testShippedHardDeletes},
 				{"search by phone and by name", testSearch},
 				{"statement and cursor errors are permanent", testReadErrors},
 			}
@@ -177,6 +178,36 @@ func testChangesAndSoftDeletes(t *testing.T, db sqltest.DB) {
 	}
 	if !d.upserts[0].UpdatedAt.After(base) {
 		t.Fatalf("updated_at %s did not move", d.upserts[0].UpdatedAt)
+	}
+}
+
+// testShippedHardDeletes: the shipped table has deleted_at, and a row
+// deleted for good is still reported, by the reconcile pass due by default.
+func testShippedHardDeletes(t *testing.T, db sqltest.DB) {
+	s := reader(t, db)
+	var mu sync.Mutex
+	clock := base.Add(24 * time.Hour)
+	sqlcrm.SetClock(s, func() time.Time { mu.Lock(); defer mu.Unlock(); return clock })
+	for i := 1; i <= 6; i++ {
+		addContact(t, db, i, "Person "+strconv.Itoa(i), "021 552 20 0"+strconv.Itoa(i), base)
+	}
+	d := drain(t, s, "")
+	if len(d.upserts) != 6 || len(d.deletes) != 0 {
+		t.Fatalf("first sync: %v, deletes %v", d.ids(), d.deletes)
+	}
+	db.Exec(t, "DELETE FROM "+db.Prefix+"contacts WHERE id = ?", 3)
+	db.Exec(t, "UPDATE "+db.Prefix+"contacts SET deleted_at = updated_at WHERE id = ?", 4)
+	if d = drain(t, s, d.next); !slices.Equal(d.deletes, []string{"4"}) {
+		t.Fatalf("before a reconcile is due: deletes %v, want the soft delete [4]", d.deletes)
+	}
+	mu.Lock()
+	clock = clock.Add(sqlcrm.DefaultReconcileInterval)
+	mu.Unlock()
+	if d = drain(t, s, d.next); !slices.Equal(d.deletes, []string{"3"}) {
+		t.Fatalf("reconcile: deletes %v, want [3]", d.deletes)
+	}
+	if d = drain(t, s, d.next); len(d.deletes) != 0 || len(d.upserts) != 0 {
+		t.Fatalf("after the pass: upserts %v, deletes %v; want nothing", d.ids(), d.deletes)
 	}
 }
 
@@ -453,7 +484,7 @@ func TestParseReadOptions(t *testing.T) {
 	}
 	c, err = sqlcrm.ParseOptions(map[string]any{"driver": "mysql", "dsn": "x"})
 	if err != nil || c.ReconcileInterval != nil {
-		t.Fatalf("reconcileInterval unset = %v, %v; want nil (decided by the columns)", c.ReconcileInterval, err)
+		t.Fatalf("reconcileInterval unset = %v, %v; want nil (the default)", c.ReconcileInterval, err)
 	}
 	if err := c.Validate(); err != nil || c.PageSize != sqlcrm.DefaultPageSize || c.SyncOverlap != sqlcrm.DefaultSyncOverlap {
 		t.Fatalf("defaults: %+v, %v", c, err)
