@@ -31,6 +31,21 @@ func ValidID(id string) error {
 	return nil
 }
 
+// prefixPattern is what every stream name, KV bucket name and subject
+// token NATS accepts may start with.
+var prefixPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{0,32}$`)
+
+// ValidPrefix reports whether p can be a Topology's Prefix
+// (CALLDEX_STREAM_PREFIX): empty, or letters of either case, digits, _
+// and -, at most 32. Every role and calldexctl check it with this one
+// rule.
+func ValidPrefix(p string) error {
+	if !prefixPattern.MatchString(p) {
+		return fmt.Errorf("%w: stream prefix %q must match [A-Za-z0-9_-]{0,32}", ErrInvalid, p)
+	}
+	return nil
+}
+
 // Topology names every stream, subject and bucket, under an optional prefix.
 type Topology struct {
 	// Prefix is put before every stream and bucket name (as is) and every

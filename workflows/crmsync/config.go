@@ -119,10 +119,8 @@ func (c *Config) Validate() error {
 	if !ownerPattern.MatchString(c.Owner) {
 		errs = append(errs, fmt.Errorf("crmsync: owner %q must match %s", c.Owner, ownerPattern))
 	}
-	if c.Topology.Prefix != "" {
-		if err := events.ValidID(c.Topology.Prefix); err != nil {
-			errs = append(errs, fmt.Errorf("crmsync: topology prefix: %w", err))
-		}
+	if err := events.ValidPrefix(c.Topology.Prefix); err != nil {
+		errs = append(errs, fmt.Errorf("crmsync: topology: %w", err))
 	}
 	if c.LeasePeriod < 50*time.Millisecond {
 		errs = append(errs, fmt.Errorf("crmsync: leasePeriod %s must be at least 50ms", c.LeasePeriod))

@@ -18,10 +18,11 @@ func TestConfigValidate(t *testing.T) {
 	}{
 		{name: "defaults", cfg: crmsync.Config{}},
 		{name: "prefix", cfg: crmsync.Config{Topology: events.Topology{Prefix: "t1"}}},
+		{name: "uppercase prefix, as ingress and worker take it", cfg: crmsync.Config{Topology: events.Topology{Prefix: "CI_T1"}}},
 		{name: "everything wrong", cfg: crmsync.Config{
 			Owner: "no spaces", Topology: events.Topology{Prefix: "A.B"}, LeasePeriod: time.Millisecond,
 			MinBackoff: time.Second, MaxBackoff: time.Millisecond, PageTimeout: -1, DefaultRateLimit: -2,
-		}, want: []string{"owner", "topology prefix", "leasePeriod", "maxBackoff", "pageTimeout", "defaultRateLimit"}},
+		}, want: []string{"owner", "stream prefix", "leasePeriod", "maxBackoff", "pageTimeout", "defaultRateLimit"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

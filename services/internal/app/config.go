@@ -265,10 +265,11 @@ func (c Config) Validate() error {
 	if err := ca.Validate(); err != nil {
 		bad("CALLDEX_FORWARDED_HEADER: %w", err)
 	}
-	for _, p := range []struct{ name, v string }{{"CALLDEX_STREAM_PREFIX", c.StreamPrefix}, {"CALLDEX_REDIS_PREFIX", c.RedisPrefix}} {
-		if strings.ContainsAny(p.v, " .*>{}") {
-			bad("%s %q: no spaces, dots, wildcards or braces", p.name, p.v)
-		}
+	if err := events.ValidPrefix(c.StreamPrefix); err != nil {
+		bad("CALLDEX_STREAM_PREFIX: %w", err)
+	}
+	if strings.ContainsAny(c.RedisPrefix, " .*>{}") {
+		bad("CALLDEX_REDIS_PREFIX %q: no spaces, dots, wildcards or braces", c.RedisPrefix)
 	}
 	return errors.Join(errs...)
 }

@@ -199,6 +199,9 @@ func (a *app) jetstream() (jetstream.JetStream, error) {
 	if a.js != nil {
 		return a.js, nil
 	}
+	if err := events.ValidPrefix(a.opts.streamPrefix); err != nil {
+		return nil, fmt.Errorf("--stream-prefix (CALLDEX_STREAM_PREFIX): %w", err)
+	}
 	nc, err := nats.Connect(a.opts.natsURL, nats.Name("calldexctl"), nats.Timeout(a.opts.timeout),
 		nats.ReconnectBufSize(-1), nats.ReconnectWait(250*time.Millisecond))
 	if err != nil {
