@@ -44,7 +44,9 @@ type workflowRequest struct {
 // peoplefoneWorkflow answers POST <root>/<workflow-name>.
 func (s *Server) peoplefoneWorkflow(w http.ResponseWriter, r *http.Request, t *tenant.Tenant) {
 	name := r.PathValue("workflow")
-	if _, ok := t.Workflows[name]; !ok {
+	// Only what a lookup offers (crmActions, else every workflow) runs
+	// here; the others run for App Connect or on call events alone.
+	if !slices.Contains(t.Actions(), name) {
 		writeError(w, http.StatusNotFound, "unknown_workflow", fmt.Sprintf("workflow %q is not offered", name))
 		return
 	}

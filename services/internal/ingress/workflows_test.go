@@ -32,12 +32,13 @@ tenants:
     credentials:
       - header: X-Execution-Token
         value: acme-token-123
-    crmActions: [CallFlow, Ticket]
+    crmActions: [CallFlow, Ticket, Slow]
     automatic: [CallFlow]
     workflows:
       CallFlow: {action: logCall, connector: crm}
       Ticket: {action: createTicket, connector: crm}
       Slow: {action: logCall, connector: slow}
+      Hidden: {action: logCall, connector: crm}   # configured, not offered
     connectors:
       crm: {type: sql, driver: sqlite, dsn: "${TEST_DIR}/crm.sqlite", urlTemplate: "https://crm.example.com/calls/{id}"}
       slow: {type: webhook, url: "http://127.0.0.1:1/never", secret: "webhook-secret-1"}
@@ -162,6 +163,7 @@ func TestWorkflowValidation(t *testing.T) {
 		fields           []string
 	}{
 		{"unknown workflow", "/peoplefone/Nope", call, 404, nil},
+		{"a workflow crmActions does not offer", "/peoplefone/Hidden", call, 404, nil},
 		{"malformed JSON", "/peoplefone/CallFlow", `{"inputs":`, 400, nil},
 		{"no inputs", "/peoplefone/CallFlow", `{}`, 400, []string{"inputs"}},
 		{"every bad field named", "/peoplefone/CallFlow", `{"inputs":{"direction":"sideways","startedTime":"yesterday","endedTime":"2026-13-45T99:00:00Z"}}`, 400, []string{"direction", "endedTime", "startedTime"}},
