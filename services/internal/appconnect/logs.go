@@ -392,23 +392,15 @@ func (h *Handler) updateCallLog(w http.ResponseWriter, r *http.Request, s *sessi
 		writeJSON(w, http.StatusOK, callLogUpdateResponse{Successful: true, LogID: logID, UpdatedNote: cl.Note, ReturnMessage: success("Call log updated")})
 		return
 	}
-	key, err := h.d.Workflows.Submit(ctx, t.ID, wf, callInput(sid, cl), true)
+	key, err := h.submitChange(ctx, t.ID, sid, wf, callInput(sid, cl), hash, stateHash, func(stored *CallLog, key string, synced bool) {
+		stored.UpdateKey = key
+		if synced {
+			stored.SyncedHash = hash
+		}
+	})
 	if err != nil {
 		h.unavailable(w, err)
 		return
-	}
-	_, err = h.d.CallLogs.Update(ctx, t.ID, sid, func(stored *CallLog, exists bool) error {
-		if !exists {
-			return errSkip
-		}
-		stored.UpdateKey = key
-		if stateHash(*stored) == hash {
-			stored.SyncedHash = hash
-		}
-		return nil
-	})
-	if err != nil && !errors.Is(err, errSkip) {
-		h.log.Warn("appconnect: record call log update", "tenant", t.ID, "key", key, "err", err)
 	}
 	res, _ := h.d.Workflows.Wait(ctx, key, t.WorkflowWait)
 	if res.Status == events.StatusFailed {
@@ -416,6 +408,30 @@ func (h *Handler) updateCallLog(w http.ResponseWriter, r *http.Request, s *sessi
 		return
 	}
 	writeJSON(w, http.StatusOK, callLogUpdateResponse{Successful: true, LogID: logID, UpdatedNote: cl.Note, ReturnMessage: success("Call log updated")})
+}
+
+// submitChange runs workflow wf for a change of a stored call log, under a
+// new key (force), and records the run on the call log with record:
+// synced when the call log still is what was sent (hashOf gives hash),
+// else a later change is pending and runs on its own.
+func (h *Handler) submitChange(ctx context.Context, tenantID, sid, wf string, in events.CallInput, hash string,
+	hashOf func(CallLog) string, record func(stored *CallLog, key string, synced bool)) (string, error) {
+	key, err := h.d.Workflows.Submit(ctx, tenantID, wf, in, true)
+	if err != nil {
+		return "", err
+	}
+	_, err = h.d.CallLogs.Update(ctx, tenantID, sid, func(stored *CallLog, exists bool) error {
+		if !exists {
+			return errSkip
+		}
+		record(stored, key, hashOf(*stored) == hash)
+		return nil
+	})
+	if err != nil && !errors.Is(err, errSkip) {
+		// The run is stored and runs; only the record of it is missing.
+		h.log.Warn("appconnect: record "+wf, "tenant", tenantID, "key", key, "err", err)
+	}
+	return key, nil
 }
 
 // logIDOf is the CRM id of a stored call log: remembered, or read from
@@ -573,23 +589,16 @@ func (h *Handler) upsertDisposition(w http.ResponseWriter, r *http.Request, s *s
 	}
 	in := callInput(sid, cl)
 	in.Dispositions, in.LogID, in.LogKey = dispositions, h.logIDOf(ctx, cl), cl.Key
-	key, err := h.d.Workflows.Submit(ctx, t.ID, wf, in, true)
+	key, err := h.submitChange(ctx, t.ID, sid, wf, in, hash, func(cl CallLog) string { return dispositionHash(dispositionText(cl.Dispositions)) },
+		func(stored *CallLog, key string, synced bool) {
+			stored.DispositionKey = key
+			if synced {
+				stored.DispositionHash = hash
+			}
+		})
 	if err != nil {
 		h.unavailable(w, err)
 		return
-	}
-	_, err = h.d.CallLogs.Update(ctx, t.ID, sid, func(stored *CallLog, exists bool) error {
-		if !exists {
-			return errSkip
-		}
-		stored.DispositionKey = key
-		if dispositionHash(dispositionText(stored.Dispositions)) == hash {
-			stored.DispositionHash = hash
-		}
-		return nil
-	})
-	if err != nil && !errors.Is(err, errSkip) {
-		h.log.Warn("appconnect: record disposition", "tenant", t.ID, "key", key, "err", err)
 	}
 	res, _ := h.d.Workflows.Wait(ctx, key, t.WorkflowWait)
 	if res.Status == events.StatusFailed {
