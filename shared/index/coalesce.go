@@ -10,7 +10,7 @@ import (
 )
 
 // coalescer sends concurrent lookups to Redis together. Each lookup is
-// still one MGET of hit lists and one round trip, but lookups that arrive
+// still one run of lookupScript and one round trip, but lookups that arrive
 // while coalescerInFlight pipelines are under way queue and leave in the
 // next one: under load the client and Redis then pay one write and one
 // read per pipeline, not per lookup, which is most of what a lookup costs
@@ -43,9 +43,9 @@ func newLanes(rdb redis.UniversalClient) *lanes {
 	return l
 }
 
-// mget is coalescer.mget in the lane of the master serving keys (all in
+// run is coalescer.run in the lane of the master serving keys (all in
 // one slot).
-func (l *lanes) mget(ctx context.Context, keys []string) ([]any, error) {
+func (l *lanes) run(ctx context.Context, keys []string, args []any) ([]any, error) {
 	addr := ""
 	if l.cluster != nil {
 		// From the client's slot table; a stale table costs one MOVED,
@@ -61,7 +61,7 @@ func (l *lanes) mget(ctx context.Context, keys []string) ([]any, error) {
 		l.byAddr[addr] = c
 	}
 	l.mu.Unlock()
-	res, err := c.mget(ctx, keys)
+	res, err := c.lookup(ctx, keys, args)
 	if err != nil && l.cluster != nil {
 		l.reload()
 	}
@@ -89,6 +89,7 @@ func (l *lanes) reload() {
 type lookupCall struct {
 	ctx  context.Context
 	keys []string
+	args []any
 	res  []any
 	err  error
 	done chan struct{}
@@ -102,10 +103,10 @@ type lookupCall struct {
 // the latest of its callers' lookup budgets.
 const coalescerInFlight = 1
 
-// mget returns the values of keys (nil where absent), or ctx's error as
-// soon as ctx ends.
-func (c *coalescer) mget(ctx context.Context, keys []string) ([]any, error) {
-	call := &lookupCall{ctx: ctx, keys: keys, done: make(chan struct{})}
+// lookup returns lookupScript's reply for keys and args, or ctx's error
+// as soon as ctx ends.
+func (c *coalescer) lookup(ctx context.Context, keys []string, args []any) ([]any, error) {
+	call := &lookupCall{ctx: ctx, keys: keys, args: args, done: make(chan struct{})}
 	c.mu.Lock()
 	c.queue = append(c.queue, call)
 	var batch []*lookupCall
@@ -115,7 +116,7 @@ func (c *coalescer) mget(ctx context.Context, keys []string) ([]any, error) {
 	}
 	c.mu.Unlock()
 	if batch != nil {
-		go c.run(batch)
+		go c.drain(batch)
 	}
 	select {
 	case <-call.done:
@@ -125,8 +126,8 @@ func (c *coalescer) mget(ctx context.Context, keys []string) ([]any, error) {
 	}
 }
 
-// run sends batch, then whatever queued meanwhile, until the queue is empty.
-func (c *coalescer) run(batch []*lookupCall) {
+// drain sends batch, then whatever queued meanwhile, until the queue is empty.
+func (c *coalescer) drain(batch []*lookupCall) {
 	for len(batch) > 0 {
 		c.send(batch)
 		c.mu.Lock()
@@ -139,19 +140,30 @@ func (c *coalescer) run(batch []*lookupCall) {
 }
 
 // send runs one pipeline. Its deadline is the latest of the callers' (none
-// if one has none), so that no caller is cut short by another's.
+// if one has none), so that no caller is cut short by another's. When Redis
+// lost its script cache (a restart, SCRIPT FLUSH, a new Cluster master),
+// the pipeline is sent once more with the script itself (EVAL), which
+// caches it again on that server alone: SCRIPT LOAD on a Cluster would wait
+// for every master, a stalled one too.
 func (c *coalescer) send(batch []*lookupCall) {
 	ctx, cancel := latestDeadline(batch)
 	defer cancel()
-	cmds := make([]*redis.SliceCmd, len(batch))
-	pipe := c.rdb.Pipeline()
-	for i, call := range batch {
-		cmds[i] = pipe.MGet(ctx, call.keys...)
+	cmds := make([]*redis.Cmd, len(batch))
+	run := lookupScript.EvalSha
+	for attempt := 0; attempt < 2; attempt++ {
+		pipe := c.rdb.Pipeline()
+		for i, call := range batch {
+			cmds[i] = run(ctx, pipe, call.keys, call.args...)
+		}
+		// Exec's error is the first command's; each caller gets its own.
+		_, _ = pipe.Exec(ctx)
+		if !redis.HasErrorPrefix(cmds[0].Err(), "NOSCRIPT") {
+			break
+		}
+		run = lookupScript.Eval
 	}
-	// Exec's error is the first command's; each caller gets its own.
-	_, _ = pipe.Exec(ctx)
 	for i, call := range batch {
-		call.res, call.err = cmds[i].Result()
+		call.res, call.err = cmds[i].Slice()
 		close(call.done)
 	}
 }

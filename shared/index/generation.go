@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/calldex/calldex/shared/phone"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -19,7 +20,7 @@ import (
 // to the result at once: each build is a generation, and lookups are served
 // from the tenant's active one. A tenant never rebuilt is served from its
 // original keys (generation ""); a rebuilt one from keys that carry the
-// generation (cdx:g7:{acme}:doc). What generations exist, and which one is
+// generation (cdx:g7:{acme}:rec). What generations exist, and which one is
 // active, is kept under one hash tag, so the switch is one atomic script:
 //
 //	cdx:{.gen}:active   HASH    tenant → active generation id
@@ -428,9 +429,9 @@ func (r *Redis) DropGeneration(ctx context.Context, tenant, id string) (int64, e
 	return n, nil
 }
 
-// deleteGeneration deletes every key of a generation. meta lists the phone
-// keys of every contact, so they are found without SCAN (which Cluster
-// would need on every node): each pass unlinks the phone keys of a batch
+// deleteGeneration deletes every key of a generation. The stored contacts
+// list their phone keys, so the buckets are found without SCAN (which
+// Cluster would need on every node): each pass unlinks the buckets of a batch
 // of contacts, then forgets those contacts, so an interrupted delete
 // resumes where it stopped.
 func (r *Redis) deleteGeneration(ctx context.Context, tenant, id string) (int64, error) {
@@ -440,7 +441,7 @@ func (r *Redis) deleteGeneration(ctx context.Context, tenant, id string) (int64,
 		var cursor uint64
 		found := false
 		for {
-			kv, next, err := r.rdb.HScan(ctx, tk.meta(), cursor, "", 500).Result()
+			kv, next, err := r.rdb.HScan(ctx, tk.rec(), cursor, "", 500).Result()
 			if err != nil {
 				return deleted, err
 			}
@@ -460,26 +461,30 @@ func (r *Redis) deleteGeneration(ctx context.Context, tenant, id string) (int64,
 			break
 		}
 	}
-	n, err := r.rdb.Unlink(ctx, tk.doc(), tk.meta(), tk.name(), tk.stats(), tk.mark()).Result()
+	n, err := r.rdb.Unlink(ctx, tk.rec(), tk.words(), tk.count(), tk.mark()).Result()
 	return deleted + n, err
 }
 
-// dropContacts unlinks the phone keys (sets and hit lists) of the contacts
-// in kv (field, value, field, value…) and removes them from meta.
+// dropContacts unlinks the phone key buckets of the contacts in kv
+// (field, value, field, value…) and removes them from rec.
 func (r *Redis) dropContacts(ctx context.Context, tk tenantKeys, kv []string) (int64, error) {
 	var keys []string
 	seen := map[string]bool{}
 	fields := make([]string, 0, len(kv)/2)
 	for i := 0; i+1 < len(kv); i += 2 {
 		fields = append(fields, kv[i])
-		var m meta
-		if json.Unmarshal([]byte(kv[i+1]), &m) != nil {
+		rec, err := storedRecord(kv[i+1])
+		if err != nil {
 			continue
 		}
-		for _, k := range m.Keys {
-			if pk := tk.phone(k); !seen[pk] {
-				seen[pk] = true
-				keys = append(keys, pk, tk.hits(k))
+		pks, err := checked(func() []phone.Key { k, _ := rec.indexed(); return k })
+		if err != nil {
+			continue
+		}
+		for _, k := range pks {
+			if b := tk.bucket(k); !seen[b] {
+				seen[b] = true
+				keys = append(keys, b)
 			}
 		}
 	}
@@ -493,7 +498,7 @@ func (r *Redis) dropContacts(ctx context.Context, tk tenantKeys, kv []string) (i
 		deleted += c
 		keys = keys[n:]
 	}
-	return deleted, r.rdb.HDel(ctx, tk.meta(), fields...).Err()
+	return deleted, r.rdb.HDel(ctx, tk.rec(), fields...).Err()
 }
 
 // GCOptions says what GC drops.

@@ -8,7 +8,7 @@ import (
 )
 
 // Mark is one check of a tenant generation's marker: a STRING in the
-// tenant's slot (cdx:{acme}:mark, cdx:g7:{acme}:mark) holding the CONTACTS
+// tenant's slot (cdx:{acme}:seq, cdx:g7:{acme}:seq) holding the CONTACTS
 // sequence the generation is known to hold every event of the tenant up
 // to. Redis keeps or loses a slot's writes in order (replication and the
 // AOF are both ordered), so a marker that survived means every write to

@@ -134,6 +134,12 @@ func (rec record) keys(f func(phone.Key)) {
 	}
 }
 
+// indexed returns the record's keys and folded name words.
+func (rec record) indexed() (keys []phone.Key, words []string) {
+	rec.keys(func(k phone.Key) { keys = append(keys, k) })
+	return keys, rec.words(nil)
+}
+
 // words appends the record's folded name words to buf.
 func (rec record) words(buf []string) []string {
 	r := recordReader{s: string(rec)}

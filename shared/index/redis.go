@@ -2,7 +2,6 @@ package index
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -33,25 +32,34 @@ const maxApplyAttempts = 50
 // carry the hash tag {tenant}, so they share one Redis Cluster slot and every
 // script below can touch them together. With prefix "cdx" and tenant "acme":
 //
-//	cdx:{acme}:doc            HASH  ref → contact as JSON (events.Contact)
-//	cdx:{acme}:meta           HASH  ref → {"u":updatedAtMs,"k":[keys],"w":[words]}
-//	cdx:{acme}:name           ZSET  "word\x00ref", score 0 (prefix search by ZRANGEBYLEX)
-//	cdx:{acme}:stats          HASH  keys → number of phone keys that find someone
-//	cdx:{acme}:mark           STRING CONTACTS sequence the data is known complete to (Mark)
-//	cdx:{acme}:k:e:+41215522000  ZSET ref, score UpdatedAt in Unix ms
+//	cdx:{acme}:rec        HASH  ref → the contact, stored (see storeDoc)
+//	cdx:{acme}:p:1f3a     HASH  phone key → its posting: every contact found
+//	                            under it, ranked (see applyScript)
+//	cdx:{acme}:words      ZSET  "word\x00ref", score 0 (prefix search by ZRANGEBYLEX)
+//	cdx:{acme}:count      HASH  keys → number of phone keys that find someone
+//	cdx:{acme}:seq        STRING CONTACTS sequence the data is known complete to (Mark)
 //
-// A ref is "source:id". meta remembers the keys and name words a contact is
-// indexed under, so that the next version can take them back exactly.
+// A ref is "source:id". Phone keys are spread over phoneBuckets hashes by a
+// hash of the key: a million contacts' keys then sit some fifty to a hash,
+// which Redis keeps as one compact listpack instead of a key (and its
+// overheads) per phone number. A stored contact is one string: a header the
+// scripts read ("<UpdatedAt ms> <word> <word>…\n"), then its record, the
+// compact encoding Memory keeps too (memrecord.go), which holds the phone
+// keys and name words a contact is indexed under, so that the next version
+// can take them back exactly. Each contact is stored once; a lookup's
+// script reads the postings of its candidate keys and returns the stored
+// contacts it ranks first.
 //
 // Once a tenant has been rebuilt (see Generation), its keys carry the
-// generation too — cdx:g7:{acme}:doc and so on — and the index reads the
+// generation too — cdx:g7:{acme}:rec and so on — and the index reads the
 // generation each tenant is served from in a table it keeps in memory
 // (Refresh, Follow): a lookup still takes one round trip.
 //
 // Every key a script touches is passed in KEYS, as Redis Cluster (and
 // stricter servers such as Dragonfly) require: Lookup and SearchName know
 // theirs up front; Upsert, Delete and ApplyBatch learn a contact's current
-// keys from its meta and retry optimistically if it changed meanwhile.
+// keys from its stored record and retry optimistically if it changed
+// meanwhile.
 type Redis struct {
 	rdb    redis.UniversalClient
 	prefix string
@@ -105,152 +113,169 @@ func (r *Redis) keys(tenant string) tenantKeys {
 // tenantKeys is the common start of one tenant's keys in one generation.
 type tenantKeys string
 
-func (k tenantKeys) doc() string   { return string(k) + "doc" }
-func (k tenantKeys) meta() string  { return string(k) + "meta" }
-func (k tenantKeys) name() string  { return string(k) + "name" }
-func (k tenantKeys) stats() string { return string(k) + "stats" }
-func (k tenantKeys) mark() string  { return string(k) + "mark" }
+func (k tenantKeys) rec() string   { return string(k) + "rec" }
+func (k tenantKeys) words() string { return string(k) + "words" }
+func (k tenantKeys) count() string { return string(k) + "count" }
+func (k tenantKeys) mark() string  { return string(k) + "seq" }
 
-// phone names the sorted set of contacts found under pk.
-func (k tenantKeys) phone(pk phone.Key) string { return string(k) + "k:" + string(pk) }
+// phoneBuckets is how many hashes hold a tenant's phone keys. Redis keeps
+// a hash as a listpack up to hash-max-listpack-entries (128 by default)
+// fields: a tenant of up to ~2M contacts (1.5 numbers, 3 keys each) stays
+// within it. Larger tenants still work, in larger hash tables.
+const phoneBuckets = 1 << 16
 
-// hits names the hit list of pk: the first HitListLen members of its set,
-// ranked, with their documents (see applyScript).
-func (k tenantKeys) hits(pk phone.Key) string { return string(k) + "h:" + string(pk) }
-
-// HitListLen is how many contacts a phone key's hit list holds: lookups
-// asking for at most that many read hit lists with one MGET; larger ones
-// run lookupScript.
-const HitListLen = 10
-
-// meta is what a contact is indexed under, kept to undo it on the next write.
-type meta struct {
-	UpdatedMs int64       `json:"u"` // ranks name search hits without decoding documents
-	Keys      []phone.Key `json:"k"`
-	Words     []string    `json:"w"` // never null: the search script iterates it
+// bucket names the hash holding pk's posting: FNV-1a of the key.
+func (k tenantKeys) bucket(pk phone.Key) string {
+	h := uint32(2166136261)
+	for i := 0; i < len(pk); i++ {
+		h ^= uint32(pk[i])
+		h *= 16777619
+	}
+	return string(k) + "p:" + strconv.FormatUint(uint64(h%phoneBuckets), 16)
 }
 
-// applyScript replaces (or, with an empty new meta, deletes) one contact
-// atomically, provided its meta is still the one the caller saw; otherwise
-// it changes nothing and returns {0, current meta} for the caller to retry.
+// postingLua are the Lua helpers of the scripts for postings. A posting is
+// the concatenation of its entries, "ms:len:ref", ranked: UpdatedAt in Unix
+// ms descending, then ref descending (Redis's ZREVRANGE order, which
+// newerFirst mirrors). Counted refs let a ref hold any byte.
+const postingLua = `
+local function entry(ms, ref)
+  return ms .. ':' .. #ref .. ':' .. ref
+end
+-- each calls f(ms, ref, first, last) for every entry of p, in order,
+-- until f returns true.
+local function each(p, f)
+  local pos = 1
+  while pos <= #p do
+    local c1 = string.find(p, ':', pos, true)
+    local c2 = c1 and string.find(p, ':', c1 + 1, true)
+    local n = c2 and tonumber(string.sub(p, c1 + 1, c2 - 1))
+    local ms = c1 and tonumber(string.sub(p, pos, c1 - 1))
+    if not n or not ms or n < 0 or c2 + n > #p then
+      error('index: corrupt posting at ' .. pos)
+    end
+    if f(ms, string.sub(p, c2 + 1, c2 + n), pos, c2 + n) then return end
+    pos = c2 + n + 1
+  end
+end
+`
+
+// applyScript replaces (or, with an empty new record, deletes) one contact
+// atomically, provided its stored record is still the one the caller saw;
+// otherwise it changes nothing and returns {0, current record} for the
+// caller to retry.
 //
-// KEYS: doc, meta, name, stats, the phone-key sets to leave, then those of
-// the new version, then the hit list of each of those sets in the same
-// order. ARGV: ref, meta seen (empty: absent), new meta (empty: delete),
-// doc, score, #sets to leave, #name members to remove, hit list length,
-// the name members to remove, then those to add (see applyArgs).
+// KEYS: rec, words, count, then the bucket of each phone key the contact
+// leaves, then of each it has. ARGV: ref, record seen (empty: absent), new
+// record (empty: delete), UpdatedAt ms, #keys it leaves, #name members to
+// remove, the phone keys (in the order of their buckets), the name members
+// to remove, then those to add (see applyArgs).
 //
-// stats.keys changes when a set is emptied or created, so it counts phone
-// keys that find at least one contact; the contact count is HLEN doc.
-//
-// Last, it rewrites the hit list of every set it touched: the set's top
-// members as ZREVRANGE ranks them, each "score:len:ref" followed by
-// "len:doc". A lookup then reads what it needs with one MGET, which costs
-// Redis a fraction of running lookupScript; writes, far rarer than
-// lookups on the ringing path, pay for it.
-var applyScript = redis.NewScript(`
+// Each posting touched is rewritten without ref, then, for the keys the
+// contact has, with ref at its rank. count.keys changes when a posting is
+// emptied or created, so it counts phone keys that find at least one
+// contact; the contact count is HLEN rec.
+var applyScript = redis.NewScript(postingLua + `
 local ref = ARGV[1]
-local cur = redis.call('HGET', KEYS[2], ref) or ''
+local cur = redis.call('HGET', KEYS[1], ref) or ''
 if cur ~= ARGV[2] then
   return {0, cur}
 end
-local nOld = tonumber(ARGV[6])
-local nOldNames = tonumber(ARGV[7])
-local hitLen = tonumber(ARGV[8])
-local nSets = (#KEYS - 4) / 2
+local ms, nLeft, nOldNames = ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6])
+local nms = tonumber(ms)
+local nKeys = #KEYS - 3
 local dkeys = 0
--- listed[i]: the hit list of set i is written already.
-local listed = {}
-local function entry(score, member, doc)
-  return score .. ':' .. #member .. ':' .. member .. #doc .. ':' .. doc
-end
-for i = 5, 4 + nOld do
-  if redis.call('ZREM', KEYS[i], ref) == 1 and redis.call('EXISTS', KEYS[i]) == 0 then
-    dkeys = dkeys - 1
-    redis.call('DEL', KEYS[i + nSets])
-    listed[i] = true
+for i = 1, nKeys do
+  local bucket, field, add = KEYS[3 + i], ARGV[6 + i], i > nLeft
+  local p = redis.call('HGET', bucket, field)
+  if not p then
+    if add then
+      redis.call('HSET', bucket, field, entry(ms, ref))
+      dkeys = dkeys + 1
+    end
+  else
+    local parts, placed = {}, not add
+    each(p, function(m, r, first, last)
+      if r ~= ref then
+        if not placed and (nms > m or (nms == m and ref > r)) then
+          parts[#parts + 1] = entry(ms, ref)
+          placed = true
+        end
+        parts[#parts + 1] = string.sub(p, first, last)
+      end
+    end)
+    if not placed then parts[#parts + 1] = entry(ms, ref) end
+    if #parts == 0 then
+      redis.call('HDEL', bucket, field)
+      dkeys = dkeys - 1
+    else
+      redis.call('HSET', bucket, field, table.concat(parts))
+    end
   end
 end
-for i = 9, 8 + nOldNames do
-  redis.call('ZREM', KEYS[3], ARGV[i])
+local names = 7 + nKeys
+for i = names, names + nOldNames - 1 do
+  redis.call('ZREM', KEYS[2], ARGV[i])
 end
 if ARGV[3] == '' then
   redis.call('HDEL', KEYS[1], ref)
-  redis.call('HDEL', KEYS[2], ref)
 else
-  redis.call('HSET', KEYS[1], ref, ARGV[4])
-  redis.call('HSET', KEYS[2], ref, ARGV[3])
-  for i = 5 + nOld, 4 + nSets do
-    local added = redis.call('ZADD', KEYS[i], ARGV[5], ref)
-    if redis.call('ZCARD', KEYS[i]) == 1 then
-      -- The contact alone under this key (most numbers): its own entry.
-      dkeys = dkeys + added
-      redis.call('SET', KEYS[i + nSets], entry(ARGV[5], ref, ARGV[4]))
-      listed[i] = true
-    end
-  end
-  for i = 9 + nOldNames, #ARGV do
-    redis.call('ZADD', KEYS[3], 0, ARGV[i])
+  redis.call('HSET', KEYS[1], ref, ARGV[3])
+  for i = names + nOldNames, #ARGV do
+    redis.call('ZADD', KEYS[2], 0, ARGV[i])
   end
 end
 if dkeys ~= 0 then
-  redis.call('HINCRBY', KEYS[4], 'keys', dkeys)
-end
-for i = 5, 4 + nSets do
-  if not listed[i] then
-    local top = redis.call('ZREVRANGE', KEYS[i], 0, hitLen - 1, 'WITHSCORES')
-    if #top == 0 then
-      redis.call('DEL', KEYS[i + nSets])
-    else
-      local parts = {}
-      for j = 1, #top, 2 do
-        parts[#parts + 1] = entry(top[j + 1], top[j], redis.call('HGET', KEYS[1], top[j]) or '')
-      end
-      redis.call('SET', KEYS[i + nSets], table.concat(parts))
-    end
-  end
+  redis.call('HINCRBY', KEYS[3], 'keys', dkeys)
 end
 return {1}
 `)
 
 // lookupScript answers a lookup in one round trip.
 //
-// KEYS: doc, then one phone-key set per candidate. ARGV: limit, then the
-// kind of each candidate (0 exact, 1 tail). Returns {kind, doc, kind, doc…}.
+// KEYS: rec, then the bucket of each candidate. ARGV: limit, then each
+// candidate's phone key and kind (0 exact, 1 tail). Returns {kind, stored
+// contact, kind, stored contact…}.
 //
-// Ranking is (kind, score desc, ref desc), each contact once with its best
-// kind. Taking only the top limit members of each set is enough: a
-// contact's score is the same in every set (its UpdatedAt), and all members
-// of one set share that set's kind, so within a set ZREVRANGE order is the
-// global order. If a contact c is missing from the top limit of the set k
-// that gives it its best rank, then limit other contacts sit above it in k;
-// they are distinct (members of one set), all read, and each ranks at least
-// as well as through k, hence above c: c is not in the global top limit.
-// So every contact of the true top limit is read through its best key, with
+// Ranking is (kind, UpdatedAt desc, ref desc), each contact once with its
+// best kind. Taking only the first limit entries of each posting is
+// enough: a contact's UpdatedAt is the same in every posting, and all
+// entries of one posting share its kind, so within a posting its order is
+// the global order. If a contact c is missing from the first limit of the
+// posting k that gives it its best rank, then limit other contacts sit
+// above it in k; they are distinct, all read, and each ranks at least as
+// well as through k, hence above c: c is not in the global top limit. So
+// every contact of the true top limit is read through its best key, with
 // its true rank, and one read only through a worse key (ranked too low) is
 // outranked by limit others anyway and never returned.
-var lookupScript = redis.NewScript(`
+var lookupScript = redis.NewScript(postingLua + `
 local limit = tonumber(ARGV[1])
 local seen, hits = {}, {}
 for i = 2, #KEYS do
-  local kind = tonumber(ARGV[i])
-  local r = redis.call('ZREVRANGE', KEYS[i], 0, limit - 1, 'WITHSCORES')
-  for j = 1, #r, 2 do
-    local h = seen[r[j]]
-    if h == nil then
-      h = {r[j], kind, tonumber(r[j + 1])}
-      seen[r[j]] = h
-      hits[#hits + 1] = h
-    elseif kind < h[2] then
-      h[2] = kind
-    end
+  local p = redis.call('HGET', KEYS[i], ARGV[2 * i - 2])
+  if p then
+    local kind, n = tonumber(ARGV[2 * i - 1]), 0
+    each(p, function(ms, ref)
+      local h = seen[ref]
+      if h == nil then
+        h = {ref, kind, ms}
+        seen[ref] = h
+        hits[#hits + 1] = h
+      elseif kind < h[2] then
+        h[2] = kind
+      end
+      n = n + 1
+      return n >= limit
+    end)
   end
 end
-table.sort(hits, function(a, b)
-  if a[2] ~= b[2] then return a[2] < b[2] end
-  if a[3] ~= b[3] then return a[3] > b[3] end
-  return a[1] > b[1]
-end)
+if #hits > 1 then
+  table.sort(hits, function(a, b)
+    if a[2] ~= b[2] then return a[2] < b[2] end
+    if a[3] ~= b[3] then return a[3] > b[3] end
+    return a[1] > b[1]
+  end)
+end
 local out = {}
 for i = 1, math.min(limit, #hits) do
   local doc = redis.call('HGET', KEYS[1], hits[i][1])
@@ -264,32 +289,37 @@ return out
 
 // searchScript answers a name search in one round trip. It scans the name
 // entries of the most selective query word only (ZLEXCOUNT is O(log n)),
-// then checks the other words against each candidate's meta, so only that
-// one word is subject to the cap.
+// then checks the other words against each candidate's stored header, so
+// only that one word is subject to the cap.
 //
-// KEYS: doc, meta, name. ARGV: limit, cap, folded query words.
-// Ranked by whole-word hits desc, UpdatedAt desc, ref desc. Returns docs.
+// KEYS: rec, words. ARGV: limit, cap, folded query words.
+// Ranked by whole-word hits desc, UpdatedAt desc, ref desc. Returns stored
+// contacts.
 var searchScript = redis.NewScript(`
 local limit, cap = tonumber(ARGV[1]), tonumber(ARGV[2])
 local best, bestN
 for i = 3, #ARGV do
-  local n = redis.call('ZLEXCOUNT', KEYS[3], '[' .. ARGV[i], '(' .. ARGV[i] .. '\255')
+  local n = redis.call('ZLEXCOUNT', KEYS[2], '[' .. ARGV[i], '(' .. ARGV[i] .. '\255')
   if n == 0 then return {} end
   if bestN == nil or n < bestN then best, bestN = ARGV[i], n end
 end
-local entries = redis.call('ZRANGEBYLEX', KEYS[3], '[' .. best, '(' .. best .. '\255', 'LIMIT', 0, cap)
+local entries = redis.call('ZRANGEBYLEX', KEYS[2], '[' .. best, '(' .. best .. '\255', 'LIMIT', 0, cap)
 local seen, hits = {}, {}
 for _, e in ipairs(entries) do
   local ref = string.sub(e, string.find(e, '\0', 1, true) + 1)
   if not seen[ref] then
     seen[ref] = true
-    local raw = redis.call('HGET', KEYS[2], ref)
-    if raw then
-      local m = cjson.decode(raw)
+    local doc = redis.call('HGET', KEYS[1], ref)
+    if doc then
+      local header = string.sub(doc, 1, string.find(doc, '\n', 1, true) - 1)
+      local ms, words = nil, {}
+      for w in string.gmatch(header, '[^ ]+') do
+        if ms == nil then ms = tonumber(w) else words[#words + 1] = w end
+      end
       local whole, ok = 0, true
       for i = 3, #ARGV do
         local q, found, equal = ARGV[i], false, false
-        for _, w in ipairs(m.w) do
+        for _, w in ipairs(words) do
           if w == q then
             found, equal = true, true
             break
@@ -302,7 +332,7 @@ for _, e in ipairs(entries) do
         end
         if equal then whole = whole + 1 end
       end
-      if ok then hits[#hits + 1] = {ref, whole, m.u} end
+      if ok then hits[#hits + 1] = {ref, whole, ms, doc} end
     end
   end
 end
@@ -313,8 +343,7 @@ table.sort(hits, function(a, b)
 end)
 local out = {}
 for i = 1, math.min(limit, #hits) do
-  local doc = redis.call('HGET', KEYS[1], hits[i][1])
-  if doc then out[#out + 1] = doc end
+  out[#out + 1] = hits[i][4]
 end
 return out
 `)
@@ -442,13 +471,12 @@ func (r *Redis) ApplyBatch(ctx context.Context, tenant string, changes []Change)
 // write is one contact's change, encoded for applyScript.
 type write struct {
 	ref string
-	// next is the new meta, encoded; nil deletes the contact.
-	next  []byte
-	doc   []byte
+	// next is the new stored contact; "" deletes the contact.
+	next  string
 	score int64
 	keys  []phone.Key
 	words []string
-	// seen is the meta the contact is believed to have now ("" absent):
+	// seen is the stored contact believed to be there now ("" absent):
 	// what the script undoes, and its compare-and-set condition.
 	seen string
 }
@@ -458,30 +486,64 @@ func newWrite(c Change) (write, error) {
 	if c.Delete {
 		return w, nil
 	}
-	doc, err := json.Marshal(c.Entry.Contact)
-	if err != nil {
-		return w, fmt.Errorf("encode contact %s: %w", w.ref, err)
-	}
-	m := meta{
-		UpdatedMs: c.Entry.Contact.UpdatedAt.UnixMilli(),
-		Keys:      dedupeKeys(c.Entry.Keys),
-		Words:     FoldName(c.Entry.Contact.Name),
-	}
-	if m.Words == nil {
-		m.Words = []string{}
-	}
-	next, err := json.Marshal(m)
-	if err != nil {
-		return w, fmt.Errorf("encode meta of %s: %w", w.ref, err)
-	}
-	w.next, w.doc, w.score, w.keys, w.words = next, doc, m.UpdatedMs, m.Keys, m.Words
+	rec := encodeRecord(c.Entry)
+	w.score = c.Entry.Contact.UpdatedAt.UnixMilli()
+	w.keys, w.words = rec.indexed()
+	w.next = storeDoc(w.score, w.words, rec)
 	return w, nil
+}
+
+// storeDoc is how rec is stored: the header the scripts read, "<UpdatedAt
+// ms> <word> <word>…\n" (folded words hold letters and digits only), then
+// the record.
+func storeDoc(ms int64, words []string, rec record) string {
+	b := strconv.AppendInt(make([]byte, 0, 32+len(rec)), ms, 10)
+	for _, w := range words {
+		b = append(b, ' ')
+		b = append(b, w...)
+	}
+	b = append(b, '\n')
+	return string(append(b, rec...))
+}
+
+// storedRecord is the record of a stored contact.
+func storedRecord(v any) (record, error) {
+	doc, ok := v.(string)
+	if !ok {
+		return "", fmt.Errorf("unexpected stored contact %T", v)
+	}
+	_, rest, ok := strings.Cut(doc, "\n")
+	if !ok {
+		return "", fmt.Errorf("stored contact %.20q has no header", doc)
+	}
+	return record(rest), nil
+}
+
+// checked runs a reader of a record from Redis, which is outside the
+// process and may hold what the index did not write: the readers panic on
+// a malformed record (see recordReader), and that becomes an error here.
+func checked[T any](read func() T) (v T, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("corrupt contact record: %v", p)
+		}
+	}()
+	return read(), nil
+}
+
+// decodeStored decodes a stored contact from a script reply.
+func decodeStored(v any) (events.Contact, error) {
+	rec, err := storedRecord(v)
+	if err != nil {
+		return events.Contact{}, err
+	}
+	return checked(rec.contact)
 }
 
 // apply runs applyScript for one contact until it succeeds: it first
 // assumes the contact is absent (true for every write of a rebuild, so one
-// round trip), and on a mismatch retries with the meta the script handed
-// back.
+// round trip), and on a mismatch retries with the stored contact the
+// script handed back.
 func (r *Redis) apply(ctx context.Context, tk tenantKeys, w *write) error {
 	for range maxApplyAttempts {
 		keys, args, err := applyArgs(tk, w)
@@ -500,7 +562,7 @@ func (r *Redis) apply(ctx context.Context, tk tenantKeys, w *write) error {
 }
 
 // applyPipelined writes ws (each contact once) with one HMGET of their
-// current metas, then pipelines of applyScript until every compare-and-set
+// stored contacts, then pipelines of applyScript until every compare-and-set
 // succeeded. A NOSCRIPT reply (Redis lost its script cache) loads the
 // script and runs those contacts again.
 func (r *Redis) applyPipelined(ctx context.Context, tk tenantKeys, ws []write) error {
@@ -508,7 +570,7 @@ func (r *Redis) applyPipelined(ctx context.Context, tk tenantKeys, ws []write) e
 	for i := range ws {
 		refs[i] = ws[i].ref
 	}
-	seen, err := r.rdb.HMGet(ctx, tk.meta(), refs...).Result()
+	seen, err := r.rdb.HMGet(ctx, tk.rec(), refs...).Result()
 	if err != nil {
 		return err
 	}
@@ -563,8 +625,8 @@ func (r *Redis) applyPipelined(ctx context.Context, tk tenantKeys, ws []write) e
 	return fmt.Errorf("%d contacts (%s first) changed %d times while being written", len(todo), todo[0].ref, maxApplyAttempts)
 }
 
-// settle reads applyScript's reply: done, or not yet, with the current
-// meta to undo on the next attempt.
+// settle reads applyScript's reply: done, or not yet, with the contact
+// stored now to undo on the next attempt.
 func (w *write) settle(res []any) (bool, error) {
 	if len(res) == 1 {
 		return true, nil
@@ -577,31 +639,40 @@ func (w *write) settle(res []any) (bool, error) {
 	return false, nil
 }
 
-// applyArgs builds applyScript's KEYS and ARGV from the meta seen (what to
-// undo) and the write. Only what changes is undone: the phone keys and
-// name words the contact leaves. Keys it keeps are passed again, as the
-// new ones, so that ZADD moves their score to the new UpdatedAt; words it
-// keeps are not passed at all (their score is always 0). A changed contact
-// whose numbers stay (most CRM edits) so costs Redis far fewer commands
-// than undoing and redoing everything, with the same result: the script
-// runs only if the contact's meta is still the one seen.
+// applyArgs builds applyScript's KEYS and ARGV from the contact stored
+// now (what to undo) and the write. Only what changes is undone: the phone
+// keys and name words the contact leaves. Keys it keeps are passed again,
+// as the new ones, so that their postings move it to its new rank; words
+// it keeps are not passed at all (their score is always 0). A changed
+// contact whose numbers stay (most CRM edits) so costs Redis far fewer
+// commands than undoing and redoing everything, with the same result: the
+// script runs only if the contact stored is still the one seen.
 func applyArgs(tk tenantKeys, w *write) ([]string, []any, error) {
-	var prev meta
+	var prevKeys []phone.Key
+	var prevWords []string
 	if w.seen != "" {
-		if err := json.Unmarshal([]byte(w.seen), &prev); err != nil {
-			return nil, nil, fmt.Errorf("decode meta of %s: %w", w.ref, err)
+		rec, err := storedRecord(w.seen)
+		if err == nil {
+			prevKeys, err = checked(func() []phone.Key {
+				keys, words := rec.indexed()
+				prevWords = words
+				return keys
+			})
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("stored contact %s: %w", w.ref, err)
 		}
 	}
-	upsert := w.next != nil
+	upsert := w.next != ""
 	var sets []phone.Key
-	for _, k := range prev.Keys {
+	for _, k := range prevKeys {
 		if !upsert || !containsKey(w.keys, k) {
 			sets = append(sets, k)
 		}
 	}
 	left := len(sets)
 	var leftNames, joinedNames []any
-	for _, wd := range prev.Words {
+	for _, wd := range prevWords {
 		if !upsert || !slices.Contains(w.words, wd) {
 			leftNames = append(leftNames, nameEntry(wd, w.ref))
 		}
@@ -609,21 +680,19 @@ func applyArgs(tk tenantKeys, w *write) ([]string, []any, error) {
 	if upsert {
 		sets = append(sets, w.keys...)
 		for _, wd := range w.words {
-			if !slices.Contains(prev.Words, wd) {
+			if !slices.Contains(prevWords, wd) {
 				joinedNames = append(joinedNames, nameEntry(wd, w.ref))
 			}
 		}
 	}
-	keys := make([]string, 0, 4+2*len(sets))
-	keys = append(keys, tk.doc(), tk.meta(), tk.name(), tk.stats())
+	keys := make([]string, 0, 3+len(sets))
+	keys = append(keys, tk.rec(), tk.words(), tk.count())
+	args := make([]any, 0, 6+len(sets)+len(leftNames)+len(joinedNames))
+	args = append(args, w.ref, w.seen, w.next, w.score, left, len(leftNames))
 	for _, k := range sets {
-		keys = append(keys, tk.phone(k))
+		keys = append(keys, tk.bucket(k))
+		args = append(args, string(k))
 	}
-	for _, k := range sets {
-		keys = append(keys, tk.hits(k))
-	}
-	args := make([]any, 0, 8+len(leftNames)+len(joinedNames))
-	args = append(args, w.ref, w.seen, w.next, w.doc, w.score, left, len(leftNames), HitListLen)
 	args = append(args, leftNames...)
 	args = append(args, joinedNames...)
 	return keys, args, nil
@@ -634,10 +703,9 @@ func applyArgs(tk tenantKeys, w *write) ([]string, []any, error) {
 func nameEntry(word, rf string) string { return word + "\x00" + rf }
 
 // Lookup returns at most limit contacts found under any of keys, exact
-// matches first, then newest first, in exactly one round trip: an MGET of
-// the keys' hit lists, sent with the lookups of other callers under load;
-// above HitListLen, lookupScript (EVALSHA; after Redis lost its script
-// cache, an EVAL too).
+// matches first, then newest first, in exactly one round trip: lookupScript
+// (EVALSHA; after Redis lost its script cache, an EVAL too), sent with the
+// lookups of other callers under load.
 func (r *Redis) Lookup(ctx context.Context, tenant string, keys []phone.Key, limit int) ([]Match, error) {
 	if err := checkCall(ctx, tenant); err != nil {
 		return nil, fmt.Errorf("index lookup %s: %w", tenant, err)
@@ -646,132 +714,27 @@ func (r *Redis) Lookup(ctx context.Context, tenant string, keys []phone.Key, lim
 		return nil, nil
 	}
 	tk := r.keys(tenant)
-	var out []Match
-	var err error
-	if limit <= HitListLen {
-		out, err = r.lookupHits(ctx, tk, keys, limit)
-	} else {
-		out, err = r.lookupScripted(ctx, tk, keys, limit)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("index lookup %s: %w", tenant, err)
-	}
-	return out, nil
-}
-
-// lookupHits reads the keys' hit lists and ranks them as lookupScript
-// does (see there why each list's top entries are enough).
-func (r *Redis) lookupHits(ctx context.Context, tk tenantKeys, keys []phone.Key, limit int) ([]Match, error) {
-	hkeys := make([]string, len(keys))
-	for i, k := range keys {
-		hkeys[i] = tk.hits(k)
-	}
-	vals, err := r.lookups.mget(ctx, hkeys)
-	if err != nil {
-		return nil, err
-	}
-	var hits []hit
-	for i, v := range vals {
-		list, _ := v.(string) // nil: no contact under this key
-		if hits, err = appendHits(hits, list, keys[i].Kind()); err != nil {
-			return nil, fmt.Errorf("hit list %s: %w", hkeys[i], err)
-		}
-	}
-	hits = bestPerContact(hits)
-	slices.SortFunc(hits, func(a, b hit) int { return lookupOrder(a.kind, b.kind, a.ms, b.ms, a.ref, b.ref) })
-	hits = hits[:min(limit, len(hits))]
-	out := make([]Match, 0, len(hits))
-	for _, h := range hits {
-		c, err := decodeContact(h.doc)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, Match{Contact: c, Kind: h.kind})
-	}
-	return out, nil
-}
-
-// bestPerContact keeps each contact once, with the best kind it was found
-// by. Lists are short (at most HitListLen per candidate key), so a scan
-// beats a map.
-func bestPerContact(hits []hit) []hit {
-	out := hits[:0]
-	for _, h := range hits {
-		dup := false
-		for i := range out {
-			if out[i].ref == h.ref {
-				out[i].kind, dup = min(out[i].kind, h.kind), true
-				break
-			}
-		}
-		if !dup {
-			out = append(out, h)
-		}
-	}
-	return out
-}
-
-// hit is one entry of a hit list.
-type hit struct {
-	ref, doc string
-	ms       int64 // the set's score: UpdatedAt in Unix milliseconds
-	kind     phone.Kind
-}
-
-// appendHits parses a hit list written by applyScript: entries of
-// "score:len:ref" then "len:doc".
-func appendHits(hits []hit, list string, kind phone.Kind) ([]hit, error) {
-	for list != "" {
-		scoreStr, rest, ok := strings.Cut(list, ":")
-		score, err := strconv.ParseFloat(scoreStr, 64)
-		if !ok || err != nil {
-			return hits, fmt.Errorf("bad score %.20q", scoreStr)
-		}
-		h := hit{ms: int64(score), kind: kind}
-		if h.ref, rest, err = cutCounted(rest); err != nil {
-			return hits, err
-		}
-		if h.doc, list, err = cutCounted(rest); err != nil {
-			return hits, err
-		}
-		hits = append(hits, h)
-	}
-	return hits, nil
-}
-
-// cutCounted splits "len:value…" after value.
-func cutCounted(s string) (value, rest string, err error) {
-	n, rest, ok := strings.Cut(s, ":")
-	size, err := strconv.Atoi(n)
-	if !ok || err != nil || size < 0 || size > len(rest) {
-		return "", "", fmt.Errorf("bad length %.20q", n)
-	}
-	return rest[:size], rest[size:], nil
-}
-
-// lookupScripted runs lookupScript, for limits above HitListLen.
-func (r *Redis) lookupScripted(ctx context.Context, tk tenantKeys, keys []phone.Key, limit int) ([]Match, error) {
 	rkeys := make([]string, 0, len(keys)+1)
-	args := make([]any, 0, len(keys)+1)
-	rkeys = append(rkeys, tk.doc())
+	args := make([]any, 0, 2*len(keys)+1)
+	rkeys = append(rkeys, tk.rec())
 	args = append(args, limit)
 	for _, k := range keys {
-		rkeys = append(rkeys, tk.phone(k))
-		args = append(args, int(k.Kind()))
+		rkeys = append(rkeys, tk.bucket(k))
+		args = append(args, string(k), int(k.Kind()))
 	}
-	res, err := lookupScript.Run(ctx, r.rdb, rkeys, args...).Slice()
+	res, err := r.lookups.run(ctx, rkeys, args)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("index lookup %s: %w", tenant, err)
 	}
 	out := make([]Match, 0, len(res)/2)
 	for i := 0; i+1 < len(res); i += 2 {
 		kind, ok := res[i].(int64)
 		if !ok {
-			return nil, fmt.Errorf("unexpected kind %v", res[i])
+			return nil, fmt.Errorf("index lookup %s: unexpected kind %v", tenant, res[i])
 		}
-		c, err := decodeContact(res[i+1])
+		c, err := decodeStored(res[i+1])
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("index lookup %s: %w", tenant, err)
 		}
 		out = append(out, Match{Contact: c, Kind: phone.Kind(kind)})
 	}
@@ -789,7 +752,7 @@ func (r *Redis) SearchName(ctx context.Context, tenant, query string, limit int)
 		return nil, nil
 	}
 	tk := r.keys(tenant)
-	keys := []string{tk.doc(), tk.meta(), tk.name()}
+	keys := []string{tk.rec(), tk.words()}
 	args := make([]any, 0, len(words)+2)
 	args = append(args, limit, NameScanCap)
 	for _, w := range words {
@@ -801,7 +764,7 @@ func (r *Redis) SearchName(ctx context.Context, tenant, query string, limit int)
 	}
 	out := make([]events.Contact, 0, len(res))
 	for _, doc := range res {
-		c, err := decodeContact(doc)
+		c, err := decodeStored(doc)
 		if err != nil {
 			return nil, fmt.Errorf("index search %s: %w", tenant, err)
 		}
@@ -819,8 +782,8 @@ func (r *Redis) Stats(ctx context.Context, tenant string) (Stats, error) {
 	var keys *redis.StringCmd
 	tk := r.keys(tenant)
 	_, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		contacts = p.HLen(ctx, tk.doc())
-		keys = p.HGet(ctx, tk.stats(), "keys")
+		contacts = p.HLen(ctx, tk.rec())
+		keys = p.HGet(ctx, tk.count(), "keys")
 		return nil
 	})
 	if err != nil && !errors.Is(err, redis.Nil) {
@@ -835,24 +798,11 @@ func (r *Redis) Stats(ctx context.Context, tenant string) (Stats, error) {
 	return s, nil
 }
 
-// decodeContact turns a document from a script reply into a contact.
-func decodeContact(v any) (events.Contact, error) {
-	var c events.Contact
-	doc, ok := v.(string)
-	if !ok {
-		return c, fmt.Errorf("unexpected document %T", v)
-	}
-	if err := json.Unmarshal([]byte(doc), &c); err != nil {
-		return c, fmt.Errorf("decode contact: %w", err)
-	}
-	return c, nil
-}
-
 // KeyReport is what one candidate key finds, for explaining a lookup.
 type KeyReport struct {
 	Key  phone.Key `json:"key"`
 	Kind string    `json:"kind"`
-	// RedisKey is the sorted set read for the key.
+	// RedisKey is the hash whose field Key holds the key's posting.
 	RedisKey string `json:"redisKey"`
 	// Contacts is how many contacts the key finds.
 	Contacts int64 `json:"contacts"`
@@ -860,7 +810,7 @@ type KeyReport struct {
 
 // Explain reports the generation tenant is served from and what each of
 // keys finds, in one pipeline. It is for calldexctl, not the ringing path:
-// Lookup reads the same keys in its one script.
+// Lookup reads the same postings in its one script.
 func (r *Redis) Explain(ctx context.Context, tenant string, keys []phone.Key) (string, []KeyReport, error) {
 	if err := checkCall(ctx, tenant); err != nil {
 		return "", nil, fmt.Errorf("index explain %s: %w", tenant, err)
@@ -868,19 +818,39 @@ func (r *Redis) Explain(ctx context.Context, tenant string, keys []phone.Key) (s
 	gen := r.generation(tenant)
 	tk := tenantKeys(r.tenantBase(gen, tenant))
 	out := make([]KeyReport, len(keys))
-	cmds := make([]*redis.IntCmd, len(keys))
+	cmds := make([]*redis.StringCmd, len(keys))
 	_, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, k := range keys {
-			out[i] = KeyReport{Key: k, Kind: k.Kind().String(), RedisKey: tk.phone(k)}
-			cmds[i] = p.ZCard(ctx, tk.phone(k))
+			out[i] = KeyReport{Key: k, Kind: k.Kind().String(), RedisKey: tk.bucket(k)}
+			cmds[i] = p.HGet(ctx, tk.bucket(k), string(k))
 		}
 		return nil
 	})
-	if err != nil {
+	if err != nil && !errors.Is(err, redis.Nil) {
 		return gen, nil, fmt.Errorf("index explain %s: %w", tenant, err)
 	}
 	for i, c := range cmds {
-		out[i].Contacts = c.Val()
+		n, err := postingLen(c.Val())
+		if err != nil {
+			return gen, nil, fmt.Errorf("index explain %s: posting of %s: %w", tenant, keys[i], err)
+		}
+		out[i].Contacts = n
 	}
 	return gen, out, nil
+}
+
+// postingLen counts the entries of a posting ("ms:len:ref"…).
+func postingLen(p string) (int64, error) {
+	var n int64
+	for p != "" {
+		_, rest, ok := strings.Cut(p, ":")
+		size, rest, ok2 := strings.Cut(rest, ":")
+		l, err := strconv.Atoi(size)
+		if !ok || !ok2 || err != nil || l < 0 || l > len(rest) {
+			return n, fmt.Errorf("bad entry %.20q", p)
+		}
+		p = rest[l:]
+		n++
+	}
+	return n, nil
 }

@@ -17,20 +17,22 @@ import (
 	"github.com/calldex/calldex/shared/redistest"
 )
 
-// Lookups up to HitListLen read hit lists, larger ones run the script over
-// the sorted sets: through upserts that move contacts up, down and off a
-// number, and deletes, both must rank alike.
-func TestRedisHitListsAgreeWithScript(t *testing.T) {
+// Postings are rewritten in Lua on every write and ranked in Lua on every
+// lookup: through upserts that move contacts up, down and off a number,
+// ties, and deletes, Redis ranks every limit exactly as Memory does.
+func TestRedisRanksAsMemory(t *testing.T) {
 	rdb, prefix := redistest.Client(t)
-	ix := index.NewRedis(rdb, prefix)
+	ixs := []index.Index{index.NewMemory(), index.NewRedis(rdb, prefix)}
 	ctx := t.Context()
 	const exact, tail phone.Key = "e:+41215522000", "t:215522000"
-	n := 3 * index.HitListLen
+	const n = 30
 	upsert := func(i int, ms int64, keys ...phone.Key) {
 		t.Helper()
 		c := events.Contact{ID: fmt.Sprint(i), Source: "crm", Name: fmt.Sprint("Contact ", i), UpdatedAt: time.UnixMilli(ms)}
-		if err := ix.Upsert(ctx, "acme", index.Entry{Contact: c, Keys: keys}); err != nil {
-			t.Fatal(err)
+		for _, ix := range ixs {
+			if err := ix.Upsert(ctx, "acme", index.Entry{Contact: c, Keys: keys}); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	for i := range n {
@@ -45,18 +47,12 @@ func TestRedisHitListsAgreeWithScript(t *testing.T) {
 	}
 	agree := func(step string) {
 		t.Helper()
-		keys := []phone.Key{exact, tail}
-		all, err := ix.Lookup(ctx, "acme", keys, n)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, limit := range []int{1, index.HitListLen / 2, index.HitListLen} {
-			got, err := ix.Lookup(ctx, "acme", keys, limit)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if want := all[:min(limit, len(all))]; !reflect.DeepEqual(matchIDs(got), matchIDs(want)) {
-				t.Errorf("%s, limit %d: hit lists rank %v, the script %v", step, limit, matchIDs(got), matchIDs(want))
+		for _, keys := range [][]phone.Key{{exact, tail}, {tail}, {exact}} {
+			for _, limit := range []int{1, 5, 10, n} {
+				want := matchIDs(mustLookup(t, ixs[0], keys, limit))
+				if got := matchIDs(mustLookup(t, ixs[1], keys, limit)); !reflect.DeepEqual(got, want) {
+					t.Errorf("%s, keys %v, limit %d: Redis ranks %v, Memory %v", step, keys, limit, got, want)
+				}
 			}
 		}
 	}
@@ -64,13 +60,26 @@ func TestRedisHitListsAgreeWithScript(t *testing.T) {
 	upsert(0, 9000, exact, tail) // to the top
 	upsert(2, 1, exact)          // to the bottom
 	upsert(5, 1600)              // off every number
+	upsert(7, 1007, exact, tail) // a tie moved
 	agree("moved")
-	for _, m := range mustLookup(t, ix, []phone.Key{exact}, 3) {
-		if err := ix.Delete(ctx, "acme", m.Contact.Source, m.Contact.ID); err != nil {
-			t.Fatal(err)
+	for _, m := range mustLookup(t, ixs[0], []phone.Key{exact}, 3) {
+		for _, ix := range ixs {
+			if err := ix.Delete(ctx, "acme", m.Contact.Source, m.Contact.ID); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	agree("top three deleted")
+	stats := make([]index.Stats, len(ixs))
+	for i, ix := range ixs {
+		var err error
+		if stats[i], err = ix.Stats(ctx, "acme"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if stats[0] != stats[1] {
+		t.Errorf("Redis counts %+v, Memory %+v", stats[1], stats[0])
+	}
 }
 
 func mustLookup(t *testing.T, ix index.Index, keys []phone.Key, limit int) []index.Match {
@@ -123,6 +132,25 @@ func TestRedisConcurrentLookups(t *testing.T) {
 	}
 }
 
+// A lookup after Redis lost its scripts (a restart, SCRIPT FLUSH) loads
+// the script again and answers.
+func TestRedisLookupReloadsLostScript(t *testing.T) {
+	rdb, prefix := redistest.Client(t)
+	ix := index.NewRedis(rdb, prefix)
+	k := phone.Key("e:+41215522000")
+	if err := ix.Upsert(t.Context(), "acme", index.Entry{Contact: events.Contact{ID: "1", Source: "crm"}, Keys: []phone.Key{k}}); err != nil {
+		t.Fatal(err)
+	}
+	h := &noScript{}
+	rdb.AddHook(h)
+	if ms := mustLookup(t, ix, []phone.Key{k}, 5); len(ms) != 1 {
+		t.Errorf("lookup: %+v", ms)
+	}
+	if !h.done.Load() {
+		t.Fatal("the hook never answered NOSCRIPT")
+	}
+}
+
 // holdPipelines keeps every pipeline from Redis until released.
 type holdPipelines struct{ release chan struct{} }
 
@@ -157,18 +185,45 @@ func TestRedisLookupLeavesWithItsContext(t *testing.T) {
 	}
 }
 
-// A hit list that is not what the index writes is an error naming it, not
-// a wrong answer.
-func TestRedisCorruptHitList(t *testing.T) {
+// A posting or a stored contact that is not what the index writes is an
+// error, not a wrong answer.
+func TestRedisCorruptData(t *testing.T) {
 	rdb, prefix := redistest.Client(t)
 	ix := index.NewRedis(rdb, prefix)
+	ctx := t.Context()
 	k := phone.Key("e:+41215522000")
-	for _, bad := range []string{"x", "1:5:ab", "1:2:ab9:{}", "1:2:ab-1:"} {
-		if err := rdb.Set(t.Context(), prefix+":{acme}:h:"+string(k), bad, 0).Err(); err != nil {
+	if err := ix.Upsert(ctx, "acme", index.Entry{Contact: events.Contact{ID: "1", Source: "crm", Name: "Ann"}, Keys: []phone.Key{k}}); err != nil {
+		t.Fatal(err)
+	}
+	_, reports, err := ix.Explain(ctx, "acme", []phone.Key{k})
+	if err != nil || len(reports) != 1 || reports[0].Contacts != 1 {
+		t.Fatalf("explain: %+v, %v", reports, err)
+	}
+	bucket := reports[0].RedisKey
+	good, err := rdb.HGet(ctx, bucket, string(k)).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{"x", "1:5:ab", "a:2:ab", "1:-2:ab", good + "7"} {
+		if err := rdb.HSet(ctx, bucket, string(k), bad).Err(); err != nil {
 			t.Fatal(err)
 		}
-		if ms, err := ix.Lookup(t.Context(), "acme", []phone.Key{k}, 5); err == nil {
-			t.Errorf("hit list %q: %+v, want an error", bad, ms)
+		if ms, err := ix.Lookup(ctx, "acme", []phone.Key{k}, 5); err == nil {
+			t.Errorf("posting %q: %+v, want an error", bad, ms)
+		}
+	}
+	if err := rdb.HSet(ctx, bucket, string(k), good).Err(); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{"no header", "1 ann\n\xff\xff\xff", "1 ann\n\x05ab"} {
+		if err := rdb.HSet(ctx, prefix+":{acme}:rec", "crm:1", bad).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if ms, err := ix.Lookup(ctx, "acme", []phone.Key{k}, 5); err == nil {
+			t.Errorf("stored contact %q: %+v, want an error", bad, ms)
+		}
+		if ms, err := ix.SearchName(ctx, "acme", "ann", 5); err == nil {
+			t.Errorf("search, stored contact %q: %+v, want an error", bad, ms)
 		}
 	}
 }
