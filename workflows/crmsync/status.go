@@ -5,9 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/calldex/calldex/shared/tenant"
 )
 
 // suffixError keys the last failure of a source's sync
@@ -89,4 +93,22 @@ func readJSON(ctx context.Context, kv jetstream.KeyValue, key string, v any) (bo
 		return false, fmt.Errorf("read %s: %w", key, err)
 	}
 	return true, nil
+}
+
+// Statuses reads the status of each source of a tenant: its connectors
+// with sync on that isSource accepts (those that can list changes).
+func Statuses(ctx context.Context, kv jetstream.KeyValue, cfg Config, t *tenant.Tenant, isSource func(tenant.Connector) bool) ([]Status, error) {
+	out := []Status{}
+	for _, name := range slices.Sorted(maps.Keys(t.Connectors)) {
+		c := t.Connectors[name]
+		if so, err := ParseSourceOptions(c.Options); err != nil || !so.Sync || !isSource(c) {
+			continue
+		}
+		st, err := SourceStatus(ctx, kv, cfg, t.ID, name)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, st)
+	}
+	return out, nil
 }
