@@ -162,22 +162,11 @@ func (c *crm) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, _ = fmt.Fprintf(w, `{"id":"call-%d","url":"https://crm.example/calls/%d"}`, c.done.Load(), c.done.Load())
 }
 
+// api calls the process's HTTP API.
 func api(t *testing.T, method, url, body string, header ...string) (int, string) {
 	t.Helper()
-	req, err := http.NewRequest(method, url, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	code, b, _ := apptest.Call(t, method, url, body, header...)
+	return code, b
 }
 
 // TestConsoleInTheBrowser drives the console of a real Calldex (embedded

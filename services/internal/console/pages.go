@@ -18,6 +18,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/calldex/calldex/events"
+	"github.com/calldex/calldex/services/internal/ingress"
 	"github.com/calldex/calldex/workflows/crmsync"
 	"github.com/calldex/calldex/workflows/deadletter"
 )
@@ -334,17 +335,6 @@ func (c *Console) series(w http.ResponseWriter, r *http.Request, _ *session) {
 
 // --- lookup tester ---
 
-type explained struct {
-	Number     string   `json:"number"`
-	Candidates []string `json:"candidates"`
-	NotANumber string   `json:"notANumber"`
-	Matches    []struct {
-		Kind    string         `json:"kind"`
-		Contact events.Contact `json:"contact"`
-	} `json:"matches"`
-	TookMicros int64 `json:"tookMicros"`
-}
-
 // rankReason says why a match of this kind ranks where it does.
 func rankReason(kind string, i int) string {
 	switch kind {
@@ -362,7 +352,7 @@ func (c *Console) lookupPage(w http.ResponseWriter, r *http.Request, s *session)
 	data := map[string]any{"LookupTenant": tenant, "Number": number}
 	if number != "" {
 		a := c.call(r, s, http.MethodGet, tenantPath(tenant, "lookup"), url.Values{"number": {number}}, "", nil)
-		var e explained
+		var e ingress.Explanation
 		if !a.ok() || a.decode(&e) != nil {
 			data["Error"] = "Lookup failed: " + a.message()
 		} else {
@@ -403,15 +393,12 @@ func (c *Console) contactsPage(w http.ResponseWriter, r *http.Request, s *sessio
 			}
 			rows := make([]row, len(ans.Contacts))
 			for i, f := range ans.Contacts {
-				var phones, emails []string
+				var phones []string
 				for _, p := range f.Contact.Phones {
 					phones = append(phones, p.Raw)
 				}
-				for _, e := range f.Contact.Emails {
-					emails = append(emails, e)
-				}
 				b, _ := json.MarshalIndent(f.Contact, "", "  ")
-				rows[i] = row{f, strings.Join(phones, "\n"), strings.Join(emails, "\n"), string(b)}
+				rows[i] = row{f, strings.Join(phones, "\n"), strings.Join(f.Contact.Emails, "\n"), string(b)}
 			}
 			data["Rows"] = rows
 		}

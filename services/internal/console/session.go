@@ -120,7 +120,7 @@ func (s *session) validCSRF(r *http.Request) bool {
 func setCookie(w http.ResponseWriter, r *http.Request, value string, expires time.Time) {
 	http.SetCookie(w, &http.Cookie{
 		Name: cookieName, Value: value, Path: "/console/", Expires: expires,
-		MaxAge: max(int(time.Until(expires).Seconds()), -1),
+		MaxAge:   max(int(time.Until(expires).Seconds()), -1),
 		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode,
 	})
 }
