@@ -19,6 +19,8 @@ need wrk wrk # the load generator of `task bench:http`
 # join them with redis-cli --cluster.
 need redis-server redis-server
 need redis-cli redis-tools
+# The web console's end-to-end tests drive headless Chromium.
+need chromium chromium
 
 if ! up 6379; then
   need redis-server redis-server

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -307,6 +308,18 @@ func TestPermanentFailuresDoNotStopTheLoop(t *testing.T) {
 	}
 	h.crm.put("b")
 	h.waitSynced("b")
+
+	// Operators see the leader, the cursor and the last failure.
+	cfg := fastConfig(h, "r1")
+	var st crmsync.Status
+	testwait.Until(t, wait, "source status", func() bool {
+		var err error
+		st, err = crmsync.SourceStatus(context.Background(), h.env.Buckets.SyncCursors, cfg, tenantID, srcName)
+		return err == nil && st.Cursor == h.storedCursor() && st.Leader == "r1"
+	})
+	if !strings.HasSuffix(st.LastError, unauthorized.Error()) || st.LastErrorAt.IsZero() || st.SyncedAt.IsZero() {
+		t.Fatalf("status %+v: want the last failure %q and a sync time", st, unauthorized)
+	}
 }
 
 func TestResyncDeletesWhatTheCRMNoLongerHas(t *testing.T) {

@@ -141,6 +141,7 @@ func (sc *scheduler) runSource(ctx context.Context, src *source) time.Duration {
 		return src.opts.Interval
 	case err != nil:
 		src.failures++
+		src.recordFailure(ctx, err)
 		return src.failureWait(err, src.failures)
 	}
 	src.failures = 0

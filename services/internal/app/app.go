@@ -27,6 +27,7 @@ import (
 	"github.com/calldex/calldex/services/internal/appconnect"
 	"github.com/calldex/calldex/services/internal/authguard"
 	"github.com/calldex/calldex/services/internal/clientaddr"
+	"github.com/calldex/calldex/services/internal/console"
 	"github.com/calldex/calldex/services/internal/crmhooks"
 	"github.com/calldex/calldex/services/internal/erasure"
 	"github.com/calldex/calldex/services/internal/ingress"
@@ -47,6 +48,7 @@ import (
 	"github.com/calldex/calldex/workflows/breaker"
 	"github.com/calldex/calldex/workflows/connectors"
 	"github.com/calldex/calldex/workflows/crmsync"
+	"github.com/calldex/calldex/workflows/deadletter"
 	"github.com/calldex/calldex/workflows/dispatch"
 	"github.com/calldex/calldex/workflows/worker"
 )
@@ -327,17 +329,37 @@ func (a *App) ingress(ctx context.Context, p ingressParts) (http.Handler, error)
 	if a.Syncer != nil {
 		trigger = a.Syncer
 	}
+	auditor := audit.New(p.js, p.topo)
 	hooks, err := crmhooks.New(crmhooks.Config{}, crmhooks.Deps{Tenants: p.reg, Trigger: trigger, Contacts: p.contacts, Metrics: p.m, Guard: guard, Log: a.log})
 	if err != nil {
 		return nil, err
 	}
-	return ingress.New(ingress.Deps{
+	// The console acts through the ingress's own admin routes, which
+	// exist once the ingress is built.
+	var api http.Handler
+	cons, err := console.New(console.Config{SessionTTL: a.cfg.ConsoleSessionTTL}, console.Deps{
+		Admin: a.Tenants, Tenants: p.reg, Gatherer: p.m.Registry, Guard: guard, Audit: auditor, Log: a.log,
+		API: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { api.ServeHTTP(w, r) }),
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.parts = append(a.parts, part{"console sampler", cons.Run})
+	srv, err := ingress.New(ingress.Deps{
 		TenantAdmin: tenantadmin.New(p.store, a.Tenants, a.log),
 		Config:      a.Tenants, Tenants: p.reg, Lookup: look, Contacts: p.contacts,
 		Projection: a.projection(p), JS: p.js, Topology: p.topo, Metrics: p.m, Log: a.log,
 		Workflows: disp, AppConnect: ac, Webhooks: hooks, Resync: requests, Ready: p.checks, Guard: guard,
-		Audit: audit.New(p.js, p.topo), Eraser: eraser,
+		Audit: auditor, Eraser: eraser,
+		Names: p.idx, Runs: disp, DeadLetters: deadletter.New(p.js, p.topo, deadletter.Config{}),
+		Sources: sourceStatuses{kv: p.buckets.SyncCursors, cfg: crmsync.Config{Topology: p.topo}, factory: p.factory},
+		Console: cons,
 	})
+	if err != nil {
+		return nil, err
+	}
+	api = srv
+	return srv, nil
 }
 
 // projection is what admin writes wait on: the projector itself when it

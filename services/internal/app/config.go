@@ -89,6 +89,8 @@ type Config struct {
 	AuthMaxFailures int
 	// AuthWindow is the window failed credentials are counted in.
 	AuthWindow time.Duration
+	// ConsoleSessionTTL is how long a login to the web console lasts.
+	ConsoleSessionTTL time.Duration
 	// Retention is the maximum age of CALLS, WORKFLOWS and workflow
 	// results, applied to the streams at every start.
 	Retention events.Retention
@@ -156,6 +158,10 @@ var envVars = []envVar{
 	}},
 	{"CALLDEX_AUTH_WINDOW", "1m", "window failed credentials are counted in", func(c *Config, v string) (err error) {
 		c.AuthWindow, err = time.ParseDuration(v)
+		return err
+	}},
+	{"CALLDEX_CONSOLE_SESSION_TTL", "8h", "how long a login to the web console lasts", func(c *Config, v string) (err error) {
+		c.ConsoleSessionTTL, err = time.ParseDuration(v)
 		return err
 	}},
 }
@@ -243,6 +249,9 @@ func (c Config) Validate() error {
 	}
 	if c.AuthWindow <= 0 {
 		bad("CALLDEX_AUTH_WINDOW %s: must be positive", c.AuthWindow)
+	}
+	if c.ConsoleSessionTTL <= 0 {
+		bad("CALLDEX_CONSOLE_SESSION_TTL %s: must be positive", c.ConsoleSessionTTL)
 	}
 	for _, r := range []struct {
 		name string

@@ -3,7 +3,6 @@ package app_test
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -26,23 +25,8 @@ tenants:
     credentials: [{header: X-Execution-Token, value: shop-token-0123456789}]
 `
 
-func call(t *testing.T, method, url, body string, header ...string) (int, string, http.Header) {
-	t.Helper()
-	req, err := http.NewRequest(method, url, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b), resp.Header
-}
+// call is apptest.Call.
+var call = apptest.Call
 
 // TestPrivacyThroughTheProcess runs the one process: an erasure through the
 // admin API, its audit event, and credential throttling.

@@ -16,6 +16,7 @@ import (
 	"github.com/calldex/calldex/shared/lookup"
 	"github.com/calldex/calldex/shared/tenant"
 	"github.com/calldex/calldex/workflows/connectors"
+	"github.com/calldex/calldex/workflows/crmsync"
 	"github.com/calldex/calldex/workflows/dispatch"
 )
 
@@ -83,4 +84,19 @@ func (s fallbackSources) PhoneSources(ctx context.Context, t *tenant.Tenant) map
 		}
 	}
 	return out
+}
+
+// sourceStatuses reads a tenant's sync sources from the sync_cursors
+// bucket: its connectors that can list changes.
+type sourceStatuses struct {
+	kv      jetstream.KeyValue
+	cfg     crmsync.Config
+	factory *connectors.Factory
+}
+
+func (s sourceStatuses) SourceStatuses(ctx context.Context, t *tenant.Tenant) ([]crmsync.Status, error) {
+	return crmsync.Statuses(ctx, s.kv, s.cfg, t, func(c tenant.Connector) bool {
+		caps, err := s.factory.Check(c)
+		return err == nil && caps.ListChanges
+	})
 }

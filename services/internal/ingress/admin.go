@@ -11,6 +11,7 @@ import (
 	"github.com/calldex/calldex/events"
 	"github.com/calldex/calldex/services/internal/httpjson"
 	"github.com/calldex/calldex/shared/contact"
+	"github.com/calldex/calldex/shared/phone"
 	"github.com/calldex/calldex/shared/tenant"
 )
 
@@ -171,6 +172,22 @@ func (s *Server) adminBulkContacts(w http.ResponseWriter, r *http.Request, t *te
 	writeJSON(w, http.StatusOK, ans)
 }
 
+// Explanation is the answer of the explain route (GET …/lookup): the
+// candidate keys read, the matches in rank order with their kind, the time.
+type Explanation struct {
+	Number     string           `json:"number"`
+	Candidates []phone.Key      `json:"candidates"`
+	NotANumber string           `json:"notANumber"`
+	Matches    []ExplainedMatch `json:"matches"`
+	TookMicros int64            `json:"tookMicros"`
+}
+
+// ExplainedMatch is one match of an Explanation.
+type ExplainedMatch struct {
+	Kind    string         `json:"kind"`
+	Contact events.Contact `json:"contact"`
+}
+
 // adminLookup explains a lookup: candidates, matches with their kind, time.
 func (s *Server) adminLookup(w http.ResponseWriter, r *http.Request, t *tenant.Tenant) {
 	number := r.URL.Query().Get("number")
@@ -183,18 +200,12 @@ func (s *Server) adminLookup(w http.ResponseWriter, r *http.Request, t *tenant.T
 		lookupFailed(w)
 		return
 	}
-	type match struct {
-		Kind    string         `json:"kind"`
-		Contact events.Contact `json:"contact"`
-	}
-	matches := make([]match, len(res.Matches))
+	ex := Explanation{Number: res.Number, Candidates: res.Candidates, NotANumber: res.NotANumber,
+		Matches: make([]ExplainedMatch, len(res.Matches)), TookMicros: res.Took.Microseconds()}
 	for i, m := range res.Matches {
-		matches[i] = match{Kind: m.Kind.String(), Contact: m.Contact}
+		ex.Matches[i] = ExplainedMatch{Kind: m.Kind.String(), Contact: m.Contact}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{
-		"number": res.Number, "candidates": res.Candidates, "notANumber": res.NotANumber,
-		"matches": matches, "tookMicros": res.Took.Microseconds(),
-	})
+	writeJSON(w, http.StatusOK, ex)
 }
 
 // adminResync asks the CRM sync to reread a source from the start and

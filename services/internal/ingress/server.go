@@ -75,6 +75,15 @@ type Deps struct {
 	// Eraser erases numbers (*erasure.Eraser); nil disables the admin
 	// route.
 	Eraser Eraser
+	// Names finds contacts by name for the contact search; nil disables
+	// the search route, as do nil Runs, Sources and DeadLetters theirs.
+	Names       NameSearcher
+	Runs        Runs
+	Sources     Sources
+	DeadLetters DeadLetters
+	// Console serves the operators' web console under /console; nil
+	// disables it.
+	Console http.Handler
 }
 
 // Eraser removes a tenant's number from every store (*erasure.Eraser).
@@ -148,6 +157,23 @@ func (s *Server) routes() {
 	}
 	if s.Eraser != nil {
 		s.handle("DELETE /admin/v1/tenants/{tenant}/numbers/{number}", s.adminAuth(s.adminErase))
+	}
+	if s.Names != nil {
+		s.handle("GET /admin/v1/tenants/{tenant}/contacts", s.adminAuth(s.adminSearchContacts))
+	}
+	if s.Sources != nil {
+		s.handle("GET /admin/v1/tenants/{tenant}/sources", s.adminAuth(s.adminSources))
+	}
+	if s.Runs != nil {
+		s.handle("GET /admin/v1/tenants/{tenant}/workflows", s.adminAuth(s.adminWorkflowRuns))
+	}
+	if s.DeadLetters != nil {
+		s.handle("GET /admin/v1/tenants/{tenant}/dead-letters", s.adminAuth(s.adminDeadLetters))
+		s.handle("POST /admin/v1/tenants/{tenant}/dead-letters/redrive", s.adminAuth(s.adminRedrive))
+	}
+	if s.Console != nil {
+		s.mux.Handle("/console/", s.Console)
+		s.mux.Handle("GET /console", http.RedirectHandler("/console/", http.StatusSeeOther))
 	}
 }
 

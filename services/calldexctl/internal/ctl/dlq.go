@@ -9,45 +9,41 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 
 	"github.com/calldex/calldex/events"
-	"github.com/calldex/calldex/workflows/worker"
+	"github.com/calldex/calldex/workflows/deadletter"
 )
 
 // HeaderRedriveOf is "<DLQ stream>:<seq>" on a redriven message.
-const HeaderRedriveOf = "Calldex-Redrive-Of"
+const HeaderRedriveOf = deadletter.HeaderRedriveOf
 
 // testHookRedrivePublished runs after a redrive's publish was acked and
 // before its dead letter is deleted (tests stop NATS there).
 var testHookRedrivePublished func(id uint64)
 
-// deadLetter is one message of the DLQ stream.
-type deadLetter struct {
-	// ID is its sequence in the DLQ stream.
-	ID uint64 `json:"id"`
-	// Time is when it was dead-lettered.
-	Time time.Time `json:"time"`
-	// Subject is where it came from and where redrive puts it back.
-	Subject  string `json:"subject"`
-	Reason   string `json:"reason"`
-	Attempts int    `json:"attempts"`
-	// OriginalSeq is its sequence in its original stream.
-	OriginalSeq uint64 `json:"originalSeq,omitempty"`
-	Type        string `json:"type,omitempty"`
-	Tenant      string `json:"tenant,omitempty"`
-	// Key is the idempotency key of a workflow request.
-	Key string `json:"key,omitempty"`
-	// Shown by dlq show only:
-	Headers map[string]string `json:"headers,omitempty"`
-	Event   json.RawMessage   `json:"event,omitempty"`
-	Status  string            `json:"status,omitempty"`
+type (
+	deadLetter    = deadletter.Letter
+	redriveReport = deadletter.Report
+)
 
-	subject string // in the DLQ stream
-	data    []byte
-	header  nats.Header
+// deadLetters opens the DLQ through the one implementation the admin API
+// and the console use too.
+func (a *app) deadLetters() (*deadletter.Store, error) {
+	js, err := a.jetstream()
+	if err != nil {
+		return nil, err
+	}
+	return deadletter.New(js, a.topo(), deadletter.Config{Timeout: a.opts.timeout, AfterPublish: testHookRedrivePublished}), nil
+}
+
+// dlqOrigFilter is the original subject filter of --filter ("" for all).
+func (a *app) dlqOrigFilter(filter string) string {
+	if filter == "" {
+		return ""
+	}
+	return a.subject(filter)
 }
 
 func dlqCmd(a *app) *cobra.Command {
@@ -66,7 +62,11 @@ ID of a dead letter is its sequence in the DLQ stream.`,
 		Short: "List dead letters with reason and attempts",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			letters, err := a.deadLetters(cmd.Context(), lsFilter, lsLimit)
+			store, err := a.deadLetters()
+			if err != nil {
+				return err
+			}
+			letters, err := store.List(cmd.Context(), a.dlqOrigFilter(lsFilter), lsLimit)
 			if err != nil {
 				return err
 			}
@@ -168,53 +168,6 @@ func (a *app) dlqFilter(filter string) string {
 	return a.topo().DLQSubject(a.subject(filter))
 }
 
-// decodeDeadLetter reads what a dead letter says about itself.
-func (a *app) decodeDeadLetter(id uint64, subject string, stored time.Time, h nats.Header, data []byte) deadLetter {
-	d := deadLetter{ID: id, Time: stored.UTC(), subject: subject, data: data, header: h,
-		Subject: h.Get(worker.HeaderDLQSubject), Reason: h.Get(worker.HeaderDLQReason)}
-	if d.Subject == "" {
-		d.Subject = strings.TrimPrefix(subject, a.topo().DLQSubject(""))
-	}
-	d.Attempts, _ = strconv.Atoi(h.Get(worker.HeaderDLQAttempts))
-	d.OriginalSeq, _ = strconv.ParseUint(h.Get(worker.HeaderDLQSeq), 10, 64)
-	if t, err := time.Parse(time.RFC3339Nano, h.Get(worker.HeaderDLQTime)); err == nil {
-		d.Time = t.UTC()
-	}
-	if env, err := events.Decode(data); err == nil {
-		d.Type, d.Tenant = env.Type, env.Tenant
-		var req events.WorkflowRequested
-		if env.Type == events.TypeWorkflowRequested && env.Payload(&req) == nil {
-			d.Key = req.Key
-		}
-	}
-	return d
-}
-
-// deadLetters reads the DLQ in order (from subjects matching filter; at
-// most limit when limit > 0).
-func (a *app) deadLetters(ctx context.Context, filter string, limit int) ([]deadLetter, error) {
-	s, err := a.dlqStream(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out := []deadLetter{}
-	if s.CachedInfo().State.Msgs == 0 {
-		return out, nil
-	}
-	r, err := newReader(ctx, s, jetstream.OrderedConsumerConfig{
-		FilterSubjects: filterFor(s.CachedInfo().Config.Subjects, a.dlqFilter(filter)),
-		DeliverPolicy:  jetstream.DeliverAllPolicy,
-	})
-	if err != nil {
-		return nil, err
-	}
-	err = r.each(ctx, func(msg jetstream.Msg, md *jetstream.MsgMetadata) (bool, error) {
-		out = append(out, a.decodeDeadLetter(md.Sequence.Stream, msg.Subject(), md.Timestamp, msg.Headers(), msg.Data()))
-		return limit <= 0 || len(out) < limit, nil
-	})
-	return out, err
-}
-
 func (a *app) printDeadLetters(letters []deadLetter) {
 	if len(letters) == 0 {
 		a.printf("no dead letters\n")
@@ -233,42 +186,19 @@ func (a *app) printDeadLetters(letters []deadLetter) {
 	a.printf("%d dead letter(s); calldexctl dlq show ID for one, dlq redrive to put them back\n", len(letters))
 }
 
-// getDeadLetter reads one dead letter by ID.
-func (a *app) getDeadLetter(ctx context.Context, s jetstream.Stream, id uint64) (deadLetter, error) {
-	rctx, cancel := a.reqCtx(ctx)
-	defer cancel()
-	m, err := s.GetMsg(rctx, id)
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return deadLetter{}, fmt.Errorf("no dead letter %d (see dlq ls)", id)
-	}
-	if err != nil {
-		return deadLetter{}, fmt.Errorf("dead letter %d: %w", id, err)
-	}
-	return a.decodeDeadLetter(m.Sequence, m.Subject, m.Time, m.Header, m.Data), nil
-}
-
 func (a *app) showDeadLetter(ctx context.Context, id uint64) error {
-	s, err := a.dlqStream(ctx)
+	store, err := a.deadLetters()
 	if err != nil {
 		return err
 	}
-	d, err := a.getDeadLetter(ctx, s, id)
+	d, err := store.Get(ctx, id)
+	if errors.Is(err, deadletter.ErrNotFound) {
+		return fmt.Errorf("no dead letter %d (see dlq ls)", id)
+	}
 	if err != nil {
 		return err
 	}
-	d.Headers = map[string]string{}
-	for k := range d.header {
-		d.Headers[k] = d.header.Get(k)
-	}
-	if json.Valid(d.data) {
-		d.Event = d.data
-	} else {
-		b, _ := json.Marshal(printable(d.data))
-		d.Event = b
-	}
-	if d.Key != "" {
-		d.Status = a.workflowStatus(ctx, d.Key)
-	}
+	store.Detail(ctx, &d)
 	if a.opts.json {
 		return a.printJSON(d)
 	}
@@ -293,103 +223,35 @@ func (a *app) showDeadLetter(ctx context.Context, id uint64) error {
 	return nil
 }
 
-// workflowStatus reads a key's status in workflow_results ("unknown" when
-// it cannot be read, "none" when there is no record).
-func (a *app) workflowStatus(ctx context.Context, key string) string {
-	js, err := a.jetstream()
-	if err != nil {
-		return "unknown"
-	}
-	rctx, cancel := a.reqCtx(ctx)
-	defer cancel()
-	kv, err := js.KeyValue(rctx, a.topo().Stream(events.BucketWorkflowResults))
-	if err != nil {
-		return "unknown"
-	}
-	e, err := kv.Get(rctx, key)
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return "none"
-	}
-	if err != nil {
-		return "unknown"
-	}
-	var r events.WorkflowResult
-	if json.Unmarshal(e.Value(), &r) != nil {
-		return "unreadable"
-	}
-	return r.Status
-}
-
 type redriveOptions struct {
 	ids    []uint64
 	all    bool
 	filter string
 }
 
-// redriven is one dead letter put back.
-type redriven struct {
-	ID      uint64 `json:"id"`
-	Subject string `json:"subject"`
-	// Seq is its new sequence in its original stream.
-	Seq uint64 `json:"seq"`
-}
-
-type redriveReport struct {
-	Redriven []redriven `json:"redriven"`
-	// Failed is the dead letter the redrive stopped at, if any.
-	Failed *redriveFailure `json:"failed,omitempty"`
-	// Left is how many selected dead letters are still in the DLQ.
-	Left        int  `json:"left"`
-	Interrupted bool `json:"interrupted,omitempty"`
-}
-
-type redriveFailure struct {
-	ID uint64 `json:"id"`
-	// Stage is "publish" (not republished, still in the DLQ) or "delete"
-	// (republished, still in the DLQ: a redrive again is harmless).
-	Stage string `json:"stage"`
-	Error string `json:"error"`
-}
-
 func (a *app) redrive(ctx context.Context, o redriveOptions) error {
-	s, err := a.dlqStream(ctx)
+	store, err := a.deadLetters()
 	if err != nil {
 		return err
 	}
 	var letters []deadLetter
 	if len(o.ids) > 0 {
 		for _, id := range o.ids {
-			d, err := a.getDeadLetter(ctx, s, id)
+			d, err := store.Get(ctx, id)
+			if errors.Is(err, deadletter.ErrNotFound) {
+				return fmt.Errorf("no dead letter %d (see dlq ls)", id)
+			}
 			if err != nil {
 				return err
 			}
 			letters = append(letters, d)
 		}
-	} else if letters, err = a.deadLetters(ctx, o.filter, 0); err != nil {
+	} else if letters, err = store.List(ctx, a.dlqOrigFilter(o.filter), 0); err != nil {
 		return err
 	}
-	rep := redriveReport{Redriven: []redriven{}}
 	bar := a.progress("redrive", "dead letters")
-	streams := map[string]string{}
-	for i, d := range letters {
-		if err := ctx.Err(); err != nil {
-			rep.Interrupted = true
-			break
-		}
-		seq, stage, err := a.redriveOne(ctx, s, d, streams)
-		if err != nil {
-			if ctx.Err() != nil && stage == "publish" {
-				rep.Interrupted = true
-			} else {
-				rep.Failed = &redriveFailure{ID: d.ID, Stage: stage, Error: err.Error()}
-			}
-			break
-		}
-		rep.Redriven = append(rep.Redriven, redriven{ID: d.ID, Subject: d.Subject, Seq: seq})
-		bar.Update(int64(i+1), int64(len(letters)))
-	}
+	rep := store.Redrive(ctx, letters, func(done, total int) { bar.Update(int64(done), int64(total)) })
 	bar.Finish()
-	rep.Left = len(letters) - len(rep.Redriven)
 	if a.opts.json {
 		if err := a.printJSON(rep); err != nil {
 			return err
@@ -397,7 +259,7 @@ func (a *app) redrive(ctx context.Context, o redriveOptions) error {
 	} else {
 		a.printf("redriven %d of %d dead letter(s)\n", len(rep.Redriven), len(letters))
 		if f := rep.Failed; f != nil {
-			if f.Stage == "publish" {
+			if f.Stage == deadletter.StagePublish {
 				a.printf("stopped at dead letter %d: not republished (%s); it and the %d after it are still in the DLQ\n", f.ID, f.Error, rep.Left-1)
 			} else {
 				a.printf("stopped at dead letter %d: republished but not removed from the DLQ (%s); redrive it again: the stream drops the duplicate\n", f.ID, f.Error)
@@ -407,61 +269,10 @@ func (a *app) redrive(ctx context.Context, o redriveOptions) error {
 			a.printf("interrupted: %d dead letter(s) left in the DLQ, none lost\n", rep.Left)
 		}
 	}
-	switch {
-	case rep.Interrupted:
+	if rep.Interrupted {
 		return errInterrupted
-	case rep.Failed != nil:
-		return fmt.Errorf("redrive stopped at dead letter %d (%s): %s", rep.Failed.ID, rep.Failed.Stage, rep.Failed.Error)
 	}
-	return nil
-}
-
-// redriveOne republishes one dead letter and, once acked, deletes it. It
-// returns the stage that failed.
-func (a *app) redriveOne(ctx context.Context, dlq jetstream.Stream, d deadLetter, streams map[string]string) (uint64, string, error) {
-	js, err := a.jetstream()
-	if err != nil {
-		return 0, "publish", err
-	}
-	target, ok := streams[d.Subject]
-	if !ok {
-		rctx, cancel := a.reqCtx(ctx)
-		target, err = js.StreamNameBySubject(rctx, d.Subject)
-		cancel()
-		if err != nil {
-			return 0, "publish", fmt.Errorf("no stream for %s: %w", d.Subject, err)
-		}
-		streams[d.Subject] = target
-	}
-	m := nats.NewMsg(d.Subject)
-	m.Data = d.data
-	m.Header = copyHeaders(d.header)
-	for k := range m.Header {
-		if strings.HasPrefix(k, "Calldex-Dlq-") {
-			m.Header.Del(k)
-		}
-	}
-	dlqName := dlq.CachedInfo().Config.Name
-	m.Header.Set(HeaderRedriveOf, dlqName+":"+strconv.FormatUint(d.ID, 10))
-	// The same id on every attempt: a dead letter republished but not
-	// deleted (NATS failed in between) is stored once.
-	m.Header.Set(nats.MsgIdHdr, "redrive-"+dlqName+"-"+strconv.FormatUint(d.ID, 10))
-	rctx, cancel := a.reqCtx(ctx)
-	ack, err := js.PublishMsg(rctx, m, jetstream.WithExpectStream(target))
-	cancel()
-	if err != nil {
-		return 0, "publish", err
-	}
-	if testHookRedrivePublished != nil {
-		testHookRedrivePublished(d.ID)
-	}
-	// Deleted even when Ctrl-C came meanwhile: the republish is done.
-	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.opts.timeout)
-	defer cancel()
-	if err := dlq.DeleteMsg(dctx, d.ID); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
-		return ack.Sequence, "delete", err
-	}
-	return ack.Sequence, "", nil
+	return rep.Err()
 }
 
 type purgeOptions struct {

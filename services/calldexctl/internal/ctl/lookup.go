@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/calldex/calldex/events"
+	"github.com/calldex/calldex/services/internal/ingress"
 	"github.com/calldex/calldex/shared/phone"
 	"github.com/calldex/calldex/shared/projector"
 )
@@ -161,16 +162,7 @@ func (a *app) lookupAPI(ctx context.Context, number string, o lookupOptions) (lo
 	if err != nil {
 		return lookupExplain{}, err
 	}
-	var ans struct {
-		Number     string      `json:"number"`
-		Candidates []phone.Key `json:"candidates"`
-		NotANumber string      `json:"notANumber"`
-		Matches    []struct {
-			Kind    string         `json:"kind"`
-			Contact events.Contact `json:"contact"`
-		} `json:"matches"`
-		TookMicros int64 `json:"tookMicros"`
-	}
+	var ans ingress.Explanation
 	if err := json.Unmarshal(body, &ans); err != nil {
 		return lookupExplain{}, fmt.Errorf("calldex at %s: unexpected answer: %w", o.server, err)
 	}
