@@ -138,6 +138,11 @@ func measure(ctx context.Context, o options, wrk, bin, repo, work, target string
 	if err := importContacts(ctx, srv.base, o.contacts); err != nil {
 		return s, err
 	}
+	// The projector's checkpoint, which /readyz compares with CONTACTS,
+	// follows the sentinel's batch.
+	if err := srv.waitReady(ctx, 5*time.Minute); err != nil {
+		return s, fmt.Errorf("after the import: %w", err)
+	}
 	s.contactsImportFor = time.Since(start)
 	fmt.Fprintf(os.Stderr, "%s: imported and indexed %d contacts in %s\n", target, o.contacts+len(sharedNumberIDs), s.contactsImportFor.Round(time.Millisecond))
 	if err := checkAnswers(ctx, srv.base, o.contacts); err != nil {
