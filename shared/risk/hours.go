@@ -43,8 +43,15 @@ func ParseBusinessHours(timezone, hours string) (BusinessHours, error) {
 	return BusinessHours{Location: loc, Start: start.Sub(midnight), End: end.Sub(midnight)}, nil
 }
 
-// Outside tells whether t is outside the business hours.
+// defaultHours are DefaultBusinessHours in UTC.
+var defaultHours, _ = ParseBusinessHours("", "")
+
+// Outside tells whether t is outside the business hours; zero
+// BusinessHours are the default ones.
 func (h BusinessHours) Outside(t time.Time) bool {
+	if h.End == 0 {
+		h = defaultHours
+	}
 	loc := h.Location
 	if loc == nil {
 		loc = time.UTC
