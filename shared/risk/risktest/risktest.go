@@ -17,6 +17,9 @@ type Clock struct {
 	t  time.Time
 }
 
+// NewClock returns a clock at t.
+func NewClock(t time.Time) *Clock { return &Clock{t: t} }
+
 // Now returns the clock's time.
 func (c *Clock) Now() time.Time {
 	c.mu.Lock()
@@ -39,7 +42,7 @@ func Run(t *testing.T, newStore NewStore) {
 	// Mid-bucket, so that a few minutes on stay in the same bucket.
 	start := time.Date(2026, 1, 5, 10, 1, 0, 0, time.UTC)
 	setup := func(t *testing.T) (risk.Store, *Clock) {
-		clk := &Clock{t: start}
+		clk := NewClock(start)
 		return newStore(t, risk.Window{Length: time.Hour, Bucket: 5 * time.Minute, Now: clk.Now}), clk
 	}
 	record := func(t *testing.T, s risk.Store, obs ...risk.Observation) {
