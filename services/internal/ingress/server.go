@@ -19,6 +19,7 @@ import (
 	"github.com/calldex/calldex/shared/lookup"
 	"github.com/calldex/calldex/shared/metrics"
 	"github.com/calldex/calldex/shared/phone"
+	"github.com/calldex/calldex/shared/risk"
 	"github.com/calldex/calldex/shared/tenant"
 )
 
@@ -75,6 +76,9 @@ type Deps struct {
 	// Eraser erases numbers (*erasure.Eraser); nil disables the admin
 	// route.
 	Eraser Eraser
+	// Risk holds the callers' counts (risk.Store); nil disables the risk
+	// admin routes.
+	Risk risk.Store
 }
 
 // Eraser removes a tenant's number from every store (*erasure.Eraser).
@@ -148,6 +152,10 @@ func (s *Server) routes() {
 	}
 	if s.Eraser != nil {
 		s.handle("DELETE /admin/v1/tenants/{tenant}/numbers/{number}", s.adminAuth(s.adminErase))
+	}
+	if s.Risk != nil {
+		s.handle("GET /admin/v1/risk", s.adminAuth(s.adminRiskTop))
+		s.handle("GET /admin/v1/risk/{number}", s.adminAuth(s.adminRiskExplain))
 	}
 }
 
