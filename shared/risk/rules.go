@@ -1,6 +1,7 @@
 package risk
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/bits"
@@ -95,6 +96,24 @@ func (rs Reasons) MarshalJSON() ([]byte, error) {
 		b = append(append(append(b, '"'), c...), '"')
 	}
 	return append(b, ']'), nil
+}
+
+// UnmarshalJSON reads an array of codes; unknown codes are ignored (a
+// newer server's rules).
+func (rs *Reasons) UnmarshalJSON(b []byte) error {
+	var codes []string
+	if err := json.Unmarshal(b, &codes); err != nil {
+		return fmt.Errorf("risk reasons: %w", err)
+	}
+	*rs = 0
+	for _, c := range codes {
+		for r := range numReasons {
+			if Rules[r].Code == c {
+				*rs = rs.with(r)
+			}
+		}
+	}
+	return nil
 }
 
 // Defaults of Thresholds.
