@@ -19,12 +19,12 @@ type BusinessHours struct {
 }
 
 // ParseBusinessHours reads a timezone ("" is UTC) and "HH:MM-HH:MM" (""
-// is DefaultBusinessHours).
+// is DefaultBusinessHours); errors are *FieldError.
 func ParseBusinessHours(timezone, hours string) (BusinessHours, error) {
 	var errs []error
 	loc, err := time.LoadLocation(timezone)
 	if err != nil {
-		errs = append(errs, fmt.Errorf("timezone %q: %w", timezone, err))
+		errs = append(errs, &FieldError{"timezone", fmt.Sprintf("%q: %v", timezone, err)})
 	}
 	if hours == "" {
 		hours = DefaultBusinessHours
@@ -34,7 +34,7 @@ func ParseBusinessHours(timezone, hours string) (BusinessHours, error) {
 	start, err1 := time.Parse("15:04", strings.TrimSpace(from))
 	end, err2 := time.Parse("15:04", strings.TrimSpace(to))
 	if !ok || err1 != nil || err2 != nil || !end.After(start) {
-		errs = append(errs, fmt.Errorf("businessHours %q must be HH:MM-HH:MM, the end after the start", hours))
+		errs = append(errs, &FieldError{"businessHours", fmt.Sprintf("%q must be HH:MM-HH:MM, the end after the start", hours)})
 	}
 	if err := errors.Join(errs...); err != nil {
 		return h, err

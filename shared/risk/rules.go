@@ -173,18 +173,30 @@ func (t Thresholds) WithDefaults() Thresholds {
 	return t
 }
 
-// Validate reports every out-of-range field at once (zero means default).
+// FieldError is a problem of one setting (its YAML name).
+type FieldError struct {
+	Field   string
+	Message string
+}
+
+func (e *FieldError) Error() string { return e.Field + " " + e.Message }
+
+// Validate reports every out-of-range field at once (zero means default),
+// each a *FieldError.
 func (t Thresholds) Validate() error {
 	var errs []error
+	bad := func(field, format string, a ...any) {
+		errs = append(errs, &FieldError{field, fmt.Sprintf(format, a...)})
+	}
 	if t.High < 0 || t.High > 100 {
-		errs = append(errs, fmt.Errorf("high %d must be between 1 and 100", t.High))
+		bad("high", "%d must be between 1 and 100", t.High)
 	}
 	for _, f := range []struct {
 		name string
 		v    int
 	}{{"minTenants", t.MinTenants}, {"minCalls", t.MinCalls}, {"burstCalls", t.BurstCalls}} {
 		if f.v < 0 || f.v == 1 {
-			errs = append(errs, fmt.Errorf("%s %d must be at least 2", f.name, f.v))
+			bad(f.name, "%d must be at least 2", f.v)
 		}
 	}
 	for _, f := range []struct {
@@ -192,7 +204,7 @@ func (t Thresholds) Validate() error {
 		v    float64
 	}{{"shortRatio", t.ShortRatio}, {"unansweredRatio", t.UnansweredRatio}, {"afterHoursRatio", t.AfterHoursRatio}} {
 		if f.v < 0 || f.v > 1 {
-			errs = append(errs, fmt.Errorf("%s %g must be between 0 and 1", f.name, f.v))
+			bad(f.name, "%g must be between 0 and 1", f.v)
 		}
 	}
 	return errors.Join(errs...)

@@ -352,15 +352,10 @@ func (t *Tenant) validate(prefix []any, scope string) []Problem {
 			bad([]any{"connectors", name}, "connector %s: type is required", name)
 		}
 	}
-	if err := t.Risk.Thresholds.Validate(); err != nil {
-		for _, e := range unjoin(err) {
-			bad([]any{"risk"}, "risk: %v", e)
-		}
-	}
 	hours, err := risk.ParseBusinessHours(t.Risk.Timezone, t.Risk.BusinessHours)
-	if err != nil {
-		for _, e := range unjoin(err) {
-			bad([]any{"risk"}, "risk: %v", e)
+	for _, e := range append(unjoin(t.Risk.Thresholds.Validate()), unjoin(err)...) {
+		if fe := (*risk.FieldError)(nil); errors.As(e, &fe) {
+			bad([]any{"risk", fe.Field}, "risk: %v", e)
 		}
 	}
 	t.Risk.hours = hours
