@@ -101,7 +101,7 @@ func TestBusinessHours(t *testing.T) {
 	if _, err := risk.ParseBusinessHours("Mars/Olympus", "18:00-08:00"); err == nil {
 		t.Error("a bad timezone and hours parse")
 	}
-	if !(risk.BusinessHours{}).Outside(monday.Add(-12 * time.Hour)) || (risk.BusinessHours{}).Outside(monday.Add(12*time.Hour)) {
+	if !(risk.BusinessHours{}).Outside(monday.Add(-12*time.Hour)) || (risk.BusinessHours{}).Outside(monday.Add(12*time.Hour)) {
 		t.Error("zero business hours are not the default ones")
 	}
 }
