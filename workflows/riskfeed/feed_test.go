@@ -11,7 +11,6 @@ import (
 	"github.com/calldex/calldex/events"
 	"github.com/calldex/calldex/shared/natstest"
 	"github.com/calldex/calldex/shared/risk"
-	"github.com/calldex/calldex/shared/risk/risktest"
 	"github.com/calldex/calldex/shared/tenant"
 	"github.com/calldex/calldex/shared/testwait"
 	"github.com/calldex/calldex/workflows/riskfeed"
@@ -85,8 +84,8 @@ func TestObserve(t *testing.T) {
 func TestSyntheticPrecisionRecall(t *testing.T) {
 	env := natstest.Connect(t)
 	start := time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC) // a Monday
-	clk := risktest.NewClock(start.Add(62 * time.Minute))
-	store, err := risk.NewMemory(risk.Window{Now: clk.Now})
+	end := start.Add(62 * time.Minute)
+	store, err := risk.NewMemory(risk.Window{Now: func() time.Time { return end }})
 	if err != nil {
 		t.Fatal(err)
 	}

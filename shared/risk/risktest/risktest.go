@@ -5,34 +5,12 @@ package risktest
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/calldex/calldex/shared/risk"
 )
-
-// Clock is a settable clock for Window.Now.
-type Clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-// NewClock returns a clock at t.
-func NewClock(t time.Time) *Clock { return &Clock{t: t} }
-
-// Now returns the clock's time.
-func (c *Clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-// Advance moves the clock on.
-func (c *Clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // NewStore returns an empty store with window w for one test.
 type NewStore func(t *testing.T, w risk.Window) risk.Store
@@ -41,9 +19,14 @@ type NewStore func(t *testing.T, w risk.Window) risk.Store
 func Run(t *testing.T, newStore NewStore) {
 	// Mid-bucket, so that a few minutes on stay in the same bucket.
 	start := time.Date(2026, 1, 5, 10, 1, 0, 0, time.UTC)
-	setup := func(t *testing.T) (risk.Store, *Clock) {
-		clk := NewClock(start)
-		return newStore(t, risk.Window{Length: time.Hour, Bucket: 5 * time.Minute, Now: clk.Now}), clk
+	// clock is the store's clock, moved on by the test (atomic: the
+	// concurrent subtest reads it from several goroutines).
+	type clock struct{ ns atomic.Int64 }
+	now := func(c *clock) time.Time { return time.Unix(0, c.ns.Load()).UTC() }
+	setup := func(t *testing.T) (risk.Store, *clock) {
+		clk := &clock{}
+		clk.ns.Store(start.UnixNano())
+		return newStore(t, risk.Window{Length: time.Hour, Bucket: 5 * time.Minute, Now: func() time.Time { return now(clk) }}), clk
 	}
 	record := func(t *testing.T, s risk.Store, obs ...risk.Observation) {
 		t.Helper()
@@ -63,7 +46,7 @@ func Run(t *testing.T, newStore NewStore) {
 
 	t.Run("counts every kind across tenants and buckets", func(t *testing.T) {
 		s, clk := setup(t)
-		at := clk.Now()
+		at := now(clk)
 		record(t, s,
 			risk.Observation{Number: robo, Tenant: "a", At: at, Call: true, AfterHours: true},
 			risk.Observation{Number: robo, Tenant: "b", At: at, Call: true},
@@ -86,7 +69,7 @@ func Run(t *testing.T, newStore NewStore) {
 
 	t.Run("counts expire with the window", func(t *testing.T) {
 		s, clk := setup(t)
-		at := clk.Now()
+		at := now(clk)
 		record(t, s,
 			risk.Observation{Number: robo, Tenant: "a", At: at.Add(-50 * time.Minute), Call: true},
 			risk.Observation{Number: robo, Tenant: "b", At: at, Call: true},
@@ -96,11 +79,11 @@ func Run(t *testing.T, newStore NewStore) {
 		if got := stats(t, s, robo); got.Calls != 2 || got.Tenants != 2 {
 			t.Fatalf("now: %+v, want 2 calls from 2 tenants", got)
 		}
-		clk.Advance(15 * time.Minute)
+		clk.ns.Add(int64(15 * time.Minute))
 		if got := stats(t, s, robo); got.Calls != 1 || got.Tenants != 1 {
 			t.Errorf("15 min on: %+v, want the older call gone", got)
 		}
-		clk.Advance(time.Hour)
+		clk.ns.Add(int64(time.Hour))
 		if got := stats(t, s, robo); got != (risk.Stats{}) {
 			t.Errorf("an hour on: %+v, want nothing", got)
 		}
@@ -114,7 +97,7 @@ func Run(t *testing.T, newStore NewStore) {
 		s, clk := setup(t)
 		var obs []risk.Observation
 		for i := range 30 {
-			obs = append(obs, risk.Observation{Number: robo, Tenant: []string{"a", "b", "c"}[i%3], At: clk.Now().Add(-time.Duration(i) * time.Minute), Call: true})
+			obs = append(obs, risk.Observation{Number: robo, Tenant: []string{"a", "b", "c"}[i%3], At: now(clk).Add(-time.Duration(i) * time.Minute), Call: true})
 		}
 		record(t, s, obs...)
 		if got := stats(t, s, robo); got.Tenants != 3 || got.Calls != 30 {
@@ -127,7 +110,7 @@ func Run(t *testing.T, newStore NewStore) {
 		var obs []risk.Observation
 		for i, n := range []string{"+41440000001", "+41440000002", "+41440000003"} {
 			for range (i + 1) * 2 {
-				obs = append(obs, risk.Observation{Number: n, Tenant: "t" + n[len(n)-1:], At: clk.Now(), Call: true})
+				obs = append(obs, risk.Observation{Number: n, Tenant: "t" + n[len(n)-1:], At: now(clk), Call: true})
 			}
 		}
 		record(t, s, obs...)
@@ -146,7 +129,7 @@ func Run(t *testing.T, newStore NewStore) {
 		for w := range 4 {
 			wg.Go(func() {
 				for range 25 {
-					if err := s.Record(context.Background(), []risk.Observation{{Number: robo, Tenant: string(rune('a' + w)), At: clk.Now(), Call: true}}); err != nil {
+					if err := s.Record(context.Background(), []risk.Observation{{Number: robo, Tenant: string(rune('a' + w)), At: now(clk), Call: true}}); err != nil {
 						t.Error(err)
 					}
 				}
