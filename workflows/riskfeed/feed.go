@@ -137,11 +137,10 @@ func (unmarshaler) Unmarshal(m *nats.Msg) (*message.Message, error) {
 // handle records what one CALLS message tells; a message that is not
 // events is dropped (logged), a store that fails gets it again.
 func (f *Feed) handle(msg *message.Message) error {
-	envs, err := events.DecodeBatch(msg.Payload)
+	obs, err := Observe(msg.Payload, f.d.Tenants)
 	if err != nil {
-		f.log.Warn("risk feed: undecodable message dropped", "err", err)
+		f.log.Warn("risk feed: undecodable events skipped", "err", err)
 	}
-	obs := Observe(envs, f.d.Tenants)
 	if len(obs) == 0 {
 		return nil
 	}

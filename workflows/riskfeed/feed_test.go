@@ -2,7 +2,10 @@ package riskfeed_test
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -71,10 +74,21 @@ func TestObserve(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := riskfeed.Observe([]events.Envelope{tt.env}, reg); !slices.Equal(got, tt.want) {
-				t.Errorf("Observe = %+v\nwant %+v", got, tt.want)
+			line, _ := json.Marshal(tt.env)
+			got, err := riskfeed.Observe(line, reg)
+			if err != nil || !slices.Equal(got, tt.want) {
+				t.Errorf("Observe = %+v, %v\nwant %+v", got, err, tt.want)
 			}
 		})
+	}
+}
+
+func TestObserveSkipsWhatIsNotAnEvent(t *testing.T) {
+	reg := registry(t, "acme")
+	line, _ := json.Marshal(envelope(t, events.TypeCallLookup, "acme", time.Now(), events.CallLookup{Number: "41791234567"}))
+	got, err := riskfeed.Observe(append([]byte("not json\n\n"), line...), reg)
+	if err == nil || !strings.Contains(err.Error(), "event 1 of the message") || len(got) != 1 || got[0].Number != "+41791234567" {
+		t.Errorf("Observe = %+v, %v; want the second event and an error naming the first", got, err)
 	}
 }
 
@@ -159,4 +173,27 @@ func TestSyntheticPrecisionRecall(t *testing.T) {
 	if tp+fn == 0 || tn == 0 {
 		t.Fatal("the stream has no risky or no ordinary callers")
 	}
+}
+
+// BenchmarkObserve is the feed's cost per call.lookup event (decoding the
+// message and reading the number) beside the ingress in one process.
+func BenchmarkObserve(b *testing.B) {
+	reg := registry(&testing.T{}, "acme")
+	var lines []byte
+	for i := range 16 {
+		env, err := events.New("x", events.TypeCallLookup, "acme", "", time.Now(), events.CallLookup{Dialect: "peoplefone", Number: fmt.Sprintf("4121552%04d", i)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		line, _ := json.Marshal(env)
+		lines = append(append(lines, line...), '\n')
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		obs, err := riskfeed.Observe(lines, reg)
+		if err != nil || len(obs) != 16 {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*16), "ns/event")
 }
