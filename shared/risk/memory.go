@@ -19,6 +19,9 @@ type Memory struct {
 	w  Window
 	mu sync.Mutex
 	m  map[string]*memEntry
+	// swept is the bucket of the last sweep: a full store sweeps once
+	// per bucket, not for every new number of a flood.
+	swept int64
 }
 
 // memEntry is a ring of a number's buckets.
@@ -51,11 +54,12 @@ func (s *Memory) Record(_ context.Context, obs []Observation) error {
 		}
 		e := s.m[o.Number]
 		if e == nil {
-			if len(s.m) >= s.w.MaxNumbers {
+			if len(s.m) >= s.w.MaxNumbers && s.swept != cur {
 				s.sweep(cur)
-				if len(s.m) >= s.w.MaxNumbers {
-					continue
-				}
+				s.swept = cur
+			}
+			if len(s.m) >= s.w.MaxNumbers {
+				continue
 			}
 			e = &memEntry{slots: make([]memSlot, s.w.buckets())}
 			s.m[o.Number] = e

@@ -166,3 +166,21 @@ func BenchmarkCacheAssess(b *testing.B) {
 		})
 	}
 }
+
+func TestMemoryStoreIsBounded(t *testing.T) {
+	s, err := risk.NewMemory(risk.Window{MaxNumbers: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var obs []risk.Observation
+	for i := range 5 {
+		obs = append(obs, risk.Observation{Number: "+4179111000" + string(rune('0'+i)), Tenant: "a", At: time.Now(), Call: true})
+	}
+	if err := s.Record(t.Context(), obs); err != nil {
+		t.Fatal(err)
+	}
+	top, err := s.Top(t.Context(), 10)
+	if err != nil || len(top) != 3 {
+		t.Errorf("Top = %v, %v; want the first 3 numbers only", top, err)
+	}
+}

@@ -73,9 +73,9 @@ type Window struct {
 	// (default 200,000); past it, new numbers are not counted until old
 	// ones expire.
 	MaxNumbers int
-	// MaxTop bounds the busiest numbers kept per bucket for Top (default
-	// 10,000): the heavy hitters; quieter numbers keep their counts but
-	// Top does not list them.
+	// MaxTop bounds the busiest numbers the Redis store keeps per bucket
+	// for Top (default 10,000): the heavy hitters; quieter numbers keep
+	// their counts but Top does not list them. (Memory ranks them all.)
 	MaxTop int
 	// Now is the clock (default time.Now); tests move it.
 	Now func() time.Time
