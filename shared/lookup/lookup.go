@@ -11,6 +11,7 @@ import (
 
 	"github.com/calldex/calldex/shared/index"
 	"github.com/calldex/calldex/shared/phone"
+	"github.com/calldex/calldex/shared/risk"
 	"github.com/calldex/calldex/shared/tenant"
 )
 
@@ -23,14 +24,33 @@ type Result struct {
 	// not a client error, since phone systems send what the caller sent.
 	NotANumber string `json:"notANumber,omitempty"`
 	// Live is set when the matches came from a live source, not the index.
-	Live bool          `json:"live,omitempty"`
-	Took time.Duration `json:"tookNs"`
+	Live bool `json:"live,omitempty"`
+	// Risk is the caller's risk signal; zero when there is none or the
+	// service has no Assessor.
+	Risk risk.Assessment `json:"risk,omitzero"`
+	Took time.Duration   `json:"tookNs"`
 }
+
+// Assessor scores callers from memory (risk.Cache): it must not wait on
+// anything, as it runs on the ringing path.
+type Assessor interface {
+	Assess(keys []phone.Key, region string, t risk.Thresholds) risk.Assessment
+}
+
+var _ Assessor = (*risk.Cache)(nil)
 
 // Service looks numbers up in an index.
 type Service struct {
-	idx index.Index
-	fb  *fallback
+	idx  index.Index
+	fb   *fallback
+	risk Assessor
+}
+
+// WithRisk scores every lookup's caller with a (nil: none) for tenants that
+// do not disable it.
+func (s *Service) WithRisk(a Assessor) *Service {
+	s.risk = a
+	return s
 }
 
 // New builds the lookup core over an index.
@@ -54,6 +74,9 @@ func (s *Service) Lookup(ctx context.Context, t *tenant.Tenant, number string) (
 		return res, nil
 	}
 	res.Candidates = keys
+	if s.risk != nil && !t.Risk.Disabled {
+		res.Risk = s.risk.Assess(keys, t.Region, t.Risk.Thresholds)
+	}
 	res.Matches, err = s.lookupIndex(ctx, t, keys)
 	if err != nil {
 		res.Took = time.Since(start)

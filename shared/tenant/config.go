@@ -16,6 +16,7 @@ import (
 
 	"github.com/calldex/calldex/events"
 	"github.com/calldex/calldex/shared/phone"
+	"github.com/calldex/calldex/shared/risk"
 )
 
 // Defaults applied to a tenant that leaves a field empty.
@@ -72,8 +73,36 @@ type Tenant struct {
 	// AppConnect holds the tenant's RingCentral App Connect options, read
 	// by the App Connect dialect (allowCreate, crm, livePhoneSearch, …).
 	AppConnect map[string]any `yaml:"appConnect"`
+	// Risk holds the tenant's caller risk settings.
+	Risk Risk `yaml:"risk,omitempty"`
 
 	cidrs []netip.Prefix
+}
+
+// Risk is a tenant's caller risk settings: the rules' thresholds (zero
+// fields are risk's defaults), when it expects calls, and where a PBX
+// should send high-risk callers.
+type Risk struct {
+	// Disabled leaves the risk signal out of the tenant's answers; its
+	// calls still count for everyone else's.
+	Disabled        bool `yaml:"disabled,omitempty"`
+	risk.Thresholds `yaml:",inline"`
+	// Timezone of the business hours (IANA name, default UTC).
+	Timezone string `yaml:"timezone,omitempty"`
+	// BusinessHours are "HH:MM-HH:MM", Monday to Friday (default
+	// 08:00-18:00); calls outside them count for after_hours.
+	BusinessHours string `yaml:"businessHours,omitempty"`
+	// HighRiskRoute, when set, replaces the routing fields of the PBX
+	// answer for a high-risk caller (to a voicemail, say).
+	HighRiskRoute HighRiskRoute `yaml:"highRiskRoute,omitempty"`
+
+	hours risk.BusinessHours
+}
+
+// HighRiskRoute is the PBX routing of high-risk callers.
+type HighRiskRoute struct {
+	RouteIdentifier string `yaml:"routeIdentifier,omitempty"`
+	DirectLine      string `yaml:"directLine,omitempty"`
 }
 
 // Fallback configures the live search of a tenant's CRMs on an index miss.
@@ -323,8 +352,19 @@ func (t *Tenant) validate(prefix []any, scope string) []Problem {
 			bad([]any{"connectors", name}, "connector %s: type is required", name)
 		}
 	}
+	hours, err := risk.ParseBusinessHours(t.Risk.Timezone, t.Risk.BusinessHours)
+	for _, e := range append(unjoin(t.Risk.Thresholds.Validate()), unjoin(err)...) {
+		if fe := (*risk.FieldError)(nil); errors.As(e, &fe) {
+			bad([]any{"risk", fe.Field}, "risk: %v", e)
+		}
+	}
+	t.Risk.hours = hours
 	return ps
 }
+
+// BusinessHours are when the tenant expects calls (Risk.Timezone and
+// Risk.BusinessHours, read when the tenant was validated).
+func (t *Tenant) BusinessHours() risk.BusinessHours { return t.Risk.hours }
 
 func sortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))

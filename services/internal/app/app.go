@@ -22,6 +22,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/calldex/calldex/events"
 	"github.com/calldex/calldex/services/internal/appconnect"
@@ -43,6 +44,7 @@ import (
 	"github.com/calldex/calldex/shared/phone"
 	"github.com/calldex/calldex/shared/projector"
 	"github.com/calldex/calldex/shared/redisx"
+	"github.com/calldex/calldex/shared/risk"
 	"github.com/calldex/calldex/shared/tenant"
 	"github.com/calldex/calldex/shared/tenantstore"
 	"github.com/calldex/calldex/workflows/breaker"
@@ -50,6 +52,7 @@ import (
 	"github.com/calldex/calldex/workflows/crmsync"
 	"github.com/calldex/calldex/workflows/deadletter"
 	"github.com/calldex/calldex/workflows/dispatch"
+	"github.com/calldex/calldex/workflows/riskfeed"
 	"github.com/calldex/calldex/workflows/worker"
 )
 
@@ -104,6 +107,8 @@ type App struct {
 	// in reverse order of acquisition.
 	afterHTTP []func()
 	closers   []func()
+	// rdb is the Redis of the index, nil with the in-process one.
+	rdb redis.UniversalClient
 
 	// Tenants is the tenants file this process started with (admin token,
 	// bootstrap tenants); the tenants in force are the store's.
@@ -204,6 +209,13 @@ func Build(ctx context.Context, cfg Config, opt ...Option) (_ *App, err error) {
 		}
 	}
 
+	var riskStore risk.Store
+	if cfg.Risk && idx != nil {
+		if riskStore, err = a.openRisk(js, reg, topo); err != nil {
+			return nil, err
+		}
+	}
+
 	var pub *eventpub.Async
 	if roles.Has(RoleIngress) {
 		pub = eventpub.New(js, 8192, m.EventsDropped.WithLabelValues(events.StreamCalls), m.EventsFailed.WithLabelValues(events.StreamCalls), a.log)
@@ -259,7 +271,7 @@ func Build(ctx context.Context, cfg Config, opt ...Option) (_ *App, err error) {
 	if roles.Has(RoleIngress) {
 		if handler, err = a.ingress(ctx, ingressParts{
 			topo: topo, js: js, buckets: buckets, reg: reg, store: store, idx: idx, proj: proj, ready: ready, contacts: contacts,
-			pub: pub, factory: factory, m: m, checks: checks,
+			pub: pub, factory: factory, m: m, checks: checks, risk: riskStore,
 		}); err != nil {
 			return nil, err
 		}
@@ -292,13 +304,20 @@ type ingressParts struct {
 	factory  *connectors.Factory
 	m        *metrics.Metrics
 	checks   []ingress.Check
+	// risk is nil when caller risk is off.
+	risk risk.Store
 }
 
 func (a *App) ingress(ctx context.Context, p ingressParts) (http.Handler, error) {
 	disp := dispatch.New(p.js, p.buckets.WorkflowResults, p.topo)
 	a.afterHTTP = append(a.afterHTTP, func() { _ = disp.Close() })
-	look := lookup.NewRecorder(lookup.New(p.idx).WithFallback(lookup.FallbackConfig{}, fallbackSources{p.factory, a.log}, p.contacts, a.log),
-		p.m, p.pub, p.topo, a.log)
+	svc := lookup.New(p.idx).WithFallback(lookup.FallbackConfig{}, fallbackSources{p.factory, a.log}, p.contacts, a.log)
+	if p.risk != nil {
+		cache := risk.NewCache(p.risk, risk.CacheConfig{}, a.log)
+		a.parts = append(a.parts, part{"risk cache", cache.Run})
+		svc.WithRisk(cache)
+	}
+	look := lookup.NewRecorder(svc, p.m, p.pub, p.topo, a.log)
 	guard, err := authguard.New(authguard.Config{MaxFailures: a.cfg.AuthMaxFailures, MaxTenantFailures: 10 * a.cfg.AuthMaxFailures,
 		Window: a.cfg.AuthWindow}, p.m.AuthFailures, a.log)
 	if err != nil {
@@ -350,7 +369,7 @@ func (a *App) ingress(ctx context.Context, p ingressParts) (http.Handler, error)
 		Config:      a.Tenants, Tenants: p.reg, Lookup: look, Contacts: p.contacts,
 		Projection: a.projection(p), JS: p.js, Topology: p.topo, Metrics: p.m, Log: a.log,
 		Workflows: disp, AppConnect: ac, Webhooks: hooks, Resync: requests, Ready: p.checks, Guard: guard,
-		Audit: auditor, Eraser: eraser,
+		Audit: auditor, Eraser: eraser, Risk: p.risk,
 		Names: p.idx, Runs: disp, DeadLetters: deadletter.New(p.js, p.topo, deadletter.Config{}),
 		Sources: sourceStatuses{kv: p.buckets.SyncCursors, cfg: crmsync.Config{Topology: p.topo}, factory: p.factory},
 		Console: cons,
@@ -654,6 +673,7 @@ func (a *App) openIndex(ctx context.Context, topo events.Topology) (index.Index,
 		return nil, nil, nil, fmt.Errorf("REDIS_URL: %w", err)
 	}
 	a.closers = append(a.closers, func() { rdb.Close() })
+	a.rdb = rdb
 	a.log.Info("redis", "kind", kind)
 	cp := projector.NewRedis(rdb, a.cfg.RedisPrefix, topo.Stream(events.StreamContacts))
 	idx := index.NewRedis(rdb, a.cfg.RedisPrefix)
@@ -667,6 +687,37 @@ func (a *App) openIndex(ctx context.Context, topo events.Topology) (index.Index,
 		return ctx.Err()
 	}})
 	return idx, cp, func(ctx context.Context) error { return rdb.Ping(ctx).Err() }, nil
+}
+
+// openRisk opens the callers' counts beside the index (in Redis, or in
+// process with the in-process index) and, with the projector role, the
+// feed that fills them from CALLS, on a connection of its own.
+func (a *App) openRisk(js jetstream.JetStream, reg *tenant.Registry, topo events.Topology) (risk.Store, error) {
+	var store risk.Store
+	var err error
+	if a.rdb != nil {
+		store, err = risk.NewRedis(a.rdb, a.cfg.RedisPrefix, risk.Window{})
+	} else {
+		store, err = risk.NewMemory(risk.Window{})
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !a.cfg.Roles.Has(RoleProjector) {
+		return store, nil
+	}
+	conn, err := ConnectNATS(a.natsURL, "calldex-risk", a.log)
+	if err != nil {
+		return nil, err
+	}
+	feed, err := riskfeed.New(riskfeed.Config{Topology: topo}, riskfeed.Deps{Conn: conn, JS: js, Store: store, Tenants: reg, Logger: a.log})
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	a.closers = append(a.closers, func() { drain(conn, a.cfg.ShutdownTimeout) })
+	a.parts = append(a.parts, part{"risk feed", feed.Run})
+	return store, nil
 }
 
 // phoneOptions adapts the tenant registry to the projector.

@@ -94,6 +94,9 @@ type Config struct {
 	// Retention is the maximum age of CALLS, WORKFLOWS and workflow
 	// results, applied to the streams at every start.
 	Retention events.Retention
+	// Risk counts callers across tenants (the projector role) and adds
+	// their risk to lookup answers (the ingress role).
+	Risk bool
 }
 
 // envVar is one environment variable of Config: its default (as written
@@ -154,6 +157,10 @@ var envVars = []envVar{
 	}},
 	{"CALLDEX_RESULTS_MAX_AGE", "720h", "how long workflow results stay readable", func(c *Config, v string) (err error) {
 		c.Retention.Results, err = time.ParseDuration(v)
+		return err
+	}},
+	{"CALLDEX_RISK", "true", "caller risk: count calls across tenants and score callers in lookup answers", func(c *Config, v string) (err error) {
+		c.Risk, err = strconv.ParseBool(v)
 		return err
 	}},
 	{"CALLDEX_AUTH_WINDOW", "1m", "window failed credentials are counted in", func(c *Config, v string) (err error) {

@@ -13,6 +13,7 @@ import (
 	"github.com/calldex/calldex/shared/contact"
 	"github.com/calldex/calldex/shared/lookup"
 	"github.com/calldex/calldex/shared/phone"
+	"github.com/calldex/calldex/shared/risk"
 	"github.com/calldex/calldex/shared/tenant"
 	"github.com/calldex/calldex/workflows/crm"
 )
@@ -97,6 +98,20 @@ func toContactInfo(c events.Contact, number string) contactInfo {
 	return ci
 }
 
+// withRisk adds the caller's risk signal to a contact's additionalInfo:
+// "risk" (the score, 0–100) and "riskReasons" (reason codes).
+func withRisk(ci contactInfo, rk risk.Assessment) contactInfo {
+	if rk.IsZero() {
+		return ci
+	}
+	if ci.AdditionalInfo == nil {
+		ci.AdditionalInfo = map[string]any{}
+	}
+	ci.AdditionalInfo["risk"] = rk.Score
+	ci.AdditionalInfo["riskReasons"] = rk.Reasons.Codes()
+	return ci
+}
+
 // findContact answers GET /contact: the index first (it matches every
 // format a number was stored in), then, on a miss, the tenant's CRM live
 // with the user's alternative formats when the tenant asks for it.
@@ -128,7 +143,7 @@ func (h *Handler) findContact(w http.ResponseWriter, r *http.Request, s *session
 	}
 	out := make([]contactInfo, 0, len(found)+1)
 	for _, c := range found {
-		out = append(out, toContactInfo(c, e164))
+		out = append(out, withRisk(toContactInfo(c, e164), res.Risk))
 	}
 	msg := &returnMessage{Message: "Found " + plural(len(found), "contact"), MessageType: "success", TTL: 1000}
 	if len(found) == 0 {

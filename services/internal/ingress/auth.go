@@ -58,6 +58,10 @@ func (s *Server) adminAuth(next func(http.ResponseWriter, *http.Request, *tenant
 			}
 			actor = "admin-token"
 		}
+		if r.Pattern != "" && !strings.Contains(r.Pattern, "{tenant}") {
+			next(sw, r, nil) // a route of no tenant
+			return
+		}
 		t, ok := s.Tenants.Tenant(r.PathValue("tenant"))
 		if !ok {
 			writeError(sw, http.StatusNotFound, "unknown_tenant", "no tenant "+r.PathValue("tenant"))

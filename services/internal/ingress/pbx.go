@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/calldex/calldex/shared/risk"
 	"github.com/calldex/calldex/shared/tenant"
 )
 
@@ -20,6 +21,8 @@ type pbxAnswer struct {
 	OutboundNumber  *string `json:"outbound_number,omitempty"`
 	Language        *string `json:"language,omitempty"`
 	ExternalID      *string `json:"external_id,omitempty"`
+	// Risk is the caller's risk signal, absent when there is none.
+	Risk *risk.Assessment `json:"risk,omitempty"`
 }
 
 // pbxLookup answers GET ?telephone=&dnid=: the best match as one object, or
@@ -51,6 +54,19 @@ func (s *Server) pbxLookup(w http.ResponseWriter, r *http.Request, t *tenant.Ten
 		for _, kv := range c.CustomData {
 			if kv.Key == "external_id" {
 				out.ExternalID = optional(kv.Value)
+			}
+		}
+	}
+	if !res.Risk.IsZero() {
+		out.Risk = &res.Risk
+		if route := t.Risk.HighRiskRoute; res.Risk.High {
+			// The PBX routes by these: a high-risk caller goes where the
+			// tenant chose (a voicemail, say) instead of the contact's line.
+			if route.RouteIdentifier != "" {
+				out.RouteIdentifier = &route.RouteIdentifier
+			}
+			if route.DirectLine != "" {
+				out.DirectLine = &route.DirectLine
 			}
 		}
 	}

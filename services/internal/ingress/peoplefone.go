@@ -3,9 +3,11 @@ package ingress
 import (
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/calldex/calldex/events"
+	"github.com/calldex/calldex/shared/risk"
 	"github.com/calldex/calldex/shared/tenant"
 )
 
@@ -53,7 +55,7 @@ func (s *Server) peoplefoneLookup(w http.ResponseWriter, r *http.Request, t *ten
 		lookupFailed(w)
 		return
 	}
-	writePeoplefoneAnswer(w, res.Matches, t.Actions())
+	writePeoplefoneAnswer(w, res.Matches, t.Actions(), res.Risk)
 }
 
 // peoplefoneLookupV1 answers GET <url>?PhoneNumber= of the first version.
@@ -72,7 +74,7 @@ func (s *Server) peoplefoneLookupV1(w http.ResponseWriter, r *http.Request, t *t
 	for i, m := range res.Matches {
 		c := m.Contact
 		out[i] = peoplefoneEntryV1{Name: c.Name, Company: c.Company, ContactURI: c.ContactURI, CompanyURI: c.CompanyURI,
-			ID: c.ID, CRMName: c.CRMName, CRMLogo: c.CRMLogo, CustomData: customData(c)}
+			ID: c.ID, CRMName: c.CRMName, CRMLogo: c.CRMLogo, CustomData: withRisk(customData(c), res.Risk)}
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -87,4 +89,16 @@ func customData(c events.Contact) events.CustomData {
 		return events.CustomData{{Key: "email", Value: c.Emails[0]}}
 	}
 	return events.CustomData{}
+}
+
+// withRisk adds the caller's risk to custom data, when there is a signal:
+// "Risk" (the score) and "RiskReasons" (reason codes, comma-separated).
+func withRisk(cd events.CustomData, rk risk.Assessment) events.CustomData {
+	if rk.IsZero() {
+		return cd
+	}
+	out := make(events.CustomData, len(cd), len(cd)+2)
+	copy(out, cd)
+	return append(out, events.KV{Key: "Risk", Value: strconv.Itoa(rk.Score)},
+		events.KV{Key: "RiskReasons", Value: string(rk.Reasons.AppendCodes(nil))})
 }

@@ -5,12 +5,14 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"unicode/utf8"
 
 	"github.com/calldex/calldex/events"
 	"github.com/calldex/calldex/shared/index"
+	"github.com/calldex/calldex/shared/risk"
 )
 
 // The peoplefone lookup is the ringing path: its request and answer are
@@ -140,10 +142,10 @@ func (s *scanner) plainString() (string, bool) {
 
 // writePeoplefoneAnswer writes the lookup answer of the current CONNECTOR
 // API: 200 and an array of entries (see peoplefoneEntry).
-func writePeoplefoneAnswer(w http.ResponseWriter, matches []index.Match, actions []string) {
+func writePeoplefoneAnswer(w http.ResponseWriter, matches []index.Match, actions []string, rk risk.Assessment) {
 	bp := codecBufs.Get().(*[]byte)
 	defer codecBufs.Put(bp)
-	b := appendPeoplefoneEntries((*bp)[:0], matches, actions)
+	b := appendPeoplefoneEntries((*bp)[:0], matches, actions, rk)
 	*bp = b[:0]
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
@@ -151,8 +153,9 @@ func writePeoplefoneAnswer(w http.ResponseWriter, matches []index.Match, actions
 }
 
 // appendPeoplefoneEntries appends the JSON array of peoplefoneEntry values
-// of matches and a newline, as json.Encoder would.
-func appendPeoplefoneEntries(b []byte, matches []index.Match, actions []string) []byte {
+// of matches and a newline, as json.Encoder would; each entry's customData
+// carries the caller's risk, if any.
+func appendPeoplefoneEntries(b []byte, matches []index.Match, actions []string, rk risk.Assessment) []byte {
 	b = append(b, '[')
 	for i := range matches {
 		c := &matches[i].Contact
@@ -167,7 +170,7 @@ func appendPeoplefoneEntries(b []byte, matches []index.Match, actions []string) 
 		b = appendField(b, `,"crmName":`, c.CRMName)
 		b = appendField(b, `,"crmLogo":`, c.CRMLogo)
 		b = append(b, `,"customData":`...)
-		b = appendCustomData(b, c)
+		b = appendCustomData(b, c, rk)
 		b = append(b, `,"crmActions":`...)
 		b = appendJSONStrings(b, actions)
 		b = append(b, '}')
@@ -182,8 +185,8 @@ func appendField(b []byte, name, v string) []byte {
 }
 
 // appendCustomData appends customData(c) as events.CustomData marshals it,
-// without building it.
-func appendCustomData(b []byte, c *events.Contact) []byte {
+// without building it, and the risk data of rk (withRisk).
+func appendCustomData(b []byte, c *events.Contact, rk risk.Assessment) []byte {
 	switch {
 	case len(c.CustomData) > 0:
 		b = append(b, '{')
@@ -195,13 +198,27 @@ func appendCustomData(b []byte, c *events.Contact) []byte {
 			b = append(b, ':')
 			b = events.AppendJSONString(b, kv.Value)
 		}
-		return append(b, '}')
+		return appendRiskData(b, rk, true)
 	case len(c.Emails) > 0:
 		b = append(b, `{"email":`...)
 		b = events.AppendJSONString(b, c.Emails[0])
-		return append(b, '}')
+		return appendRiskData(b, rk, true)
 	}
-	return append(b, "{}"...)
+	return appendRiskData(append(b, '{'), rk, false)
+}
+
+// appendRiskData closes a customData object, adding "Risk" and
+// "RiskReasons" when rk is a signal (codes need no escaping); after is set
+// when the object has members already.
+func appendRiskData(b []byte, rk risk.Assessment, after bool) []byte {
+	if !rk.IsZero() {
+		if after {
+			b = append(b, ',')
+		}
+		b = strconv.AppendInt(append(b, `"Risk":"`...), int64(rk.Score), 10)
+		b = append(rk.Reasons.AppendCodes(append(b, `","RiskReasons":"`...)), '"')
+	}
+	return append(b, '}')
 }
 
 // appendJSONStrings appends a JSON array of strings; nil is null.

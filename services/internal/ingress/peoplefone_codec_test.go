@@ -11,6 +11,7 @@ import (
 
 	"github.com/calldex/calldex/events"
 	"github.com/calldex/calldex/shared/index"
+	"github.com/calldex/calldex/shared/risk"
 )
 
 // tricky strings: everything encoding/json escapes, and invalid UTF-8.
@@ -20,12 +21,12 @@ var tricky = []string{
 	"emoji 🎉 中文", "https://crm.example.com/c?a=1&b=2",
 }
 
-func encodeLikeBefore(matches []index.Match, actions []string) []byte {
+func encodeLikeBefore(matches []index.Match, actions []string, rk risk.Assessment) []byte {
 	out := make([]peoplefoneEntry, len(matches))
 	for i, m := range matches {
 		c := m.Contact
 		out[i] = peoplefoneEntry{Name: c.Name, Company: c.Company, ContactURI: c.ContactURI, CompanyURI: c.CompanyURI,
-			ID: c.ID, CRMName: c.CRMName, CRMLogo: c.CRMLogo, CustomData: customData(c), CRMActions: actions}
+			ID: c.ID, CRMName: c.CRMName, CRMLogo: c.CRMLogo, CustomData: withRisk(customData(c), rk), CRMActions: actions}
 	}
 	var b bytes.Buffer
 	_ = json.NewEncoder(&b).Encode(out)
@@ -45,11 +46,14 @@ func TestPeoplefoneAnswerIsWhatEncodingJSONWrites(t *testing.T) {
 		}
 		matches = append(matches, index.Match{Contact: c})
 	}
-	for _, actions := range [][]string{nil, {}, {"CallFlow", "Ticket"}, {"<&>"}} {
-		for _, ms := range [][]index.Match{nil, matches[:1], matches} {
-			want := encodeLikeBefore(ms, actions)
-			if got := appendPeoplefoneEntries(nil, ms, actions); !bytes.Equal(got, want) {
-				t.Fatalf("actions %q, %d matches:\n got %s\nwant %s", actions, len(ms), got, want)
+	robocaller := risk.Assessment{Score: 85, Reasons: 1<<risk.ManyTenants | 1<<risk.ShortCalls | 1<<risk.Unanswered, High: true}
+	for _, rk := range []risk.Assessment{{}, robocaller} {
+		for _, actions := range [][]string{nil, {}, {"CallFlow", "Ticket"}, {"<&>"}} {
+			for _, ms := range [][]index.Match{nil, matches[:1], matches} {
+				want := encodeLikeBefore(ms, actions, rk)
+				if got := appendPeoplefoneEntries(nil, ms, actions, rk); !bytes.Equal(got, want) {
+					t.Fatalf("risk %+v, actions %q, %d matches:\n got %s\nwant %s", rk, actions, len(ms), got, want)
+				}
 			}
 		}
 	}
@@ -129,6 +133,6 @@ func BenchmarkPeoplefoneCodec(b *testing.B) {
 		if _, err := readPeoplefoneNumber(w, r); err != nil {
 			b.Fatal(err)
 		}
-		writePeoplefoneAnswer(w, matches, actions)
+		writePeoplefoneAnswer(w, matches, actions, risk.Assessment{})
 	}
 }

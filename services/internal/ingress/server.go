@@ -19,6 +19,7 @@ import (
 	"github.com/calldex/calldex/shared/lookup"
 	"github.com/calldex/calldex/shared/metrics"
 	"github.com/calldex/calldex/shared/phone"
+	"github.com/calldex/calldex/shared/risk"
 	"github.com/calldex/calldex/shared/tenant"
 )
 
@@ -84,6 +85,9 @@ type Deps struct {
 	// Console serves the operators' web console under /console; nil
 	// disables it.
 	Console http.Handler
+	// Risk holds the callers' counts (risk.Store); nil disables the risk
+	// admin routes.
+	Risk risk.Store
 }
 
 // Eraser removes a tenant's number from every store (*erasure.Eraser).
@@ -174,6 +178,10 @@ func (s *Server) routes() {
 	if s.Console != nil {
 		s.mux.Handle("/console/", s.Console)
 		s.mux.Handle("GET /console", http.RedirectHandler("/console/", http.StatusSeeOther))
+	}
+	if s.Risk != nil {
+		s.handle("GET /admin/v1/risk", s.adminAuth(s.adminRiskTop))
+		s.handle("GET /admin/v1/risk/{number}", s.adminAuth(s.adminRiskExplain))
 	}
 }
 

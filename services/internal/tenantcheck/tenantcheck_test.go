@@ -58,6 +58,9 @@ const refused = `# \${CALLDEX_DATA_DIR} in a comment needs no environment
       liveNameSearch: true
       colour: red                      # <- unknown
       crm: zap
+    risk:
+      high: 120                        # <- out of range
+      timezone: Mars/Olympus           # <- unknown zone
 `
 
 func TestCheckFindsWhatTheServicesRefuse(t *testing.T) {
@@ -82,6 +85,8 @@ func TestCheckFindsWhatTheServicesRefuse(t *testing.T) {
 			`tenants[0].fallback.sources[2]: fallback source zap (webhook) cannot search by phone`},
 		40: {"tenants[0].appConnect.allowCreate: appConnect: cannot unmarshal !!str `maybe` into bool"},
 		42: {"tenants[0].appConnect.colour: appConnect: field colour not found in type appconnect.TenantOptions"},
+		45: {"tenants[0].risk.high: risk: high 120 must be between 1 and 100"},
+		46: {`tenants[0].risk.timezone: risk: timezone "Mars/Olympus"`},
 	}
 	for line, msgs := range want {
 		for _, w := range msgs {
@@ -162,6 +167,17 @@ const accepted = head + `    workflows:
       liveNameSearch: true
       directory:
         - {number: "201", name: Reception}
+    risk:
+      high: 60
+      minTenants: 8
+      minCalls: 4
+      shortRatio: 0.5
+      unansweredRatio: 0.7
+      afterHoursRatio: 0.6
+      burstCalls: 50
+      timezone: Europe/Zurich
+      businessHours: "07:30-17:30"
+      highRiskRoute: {routeIdentifier: voicemail, directLine: "+41215550099"}
 `
 
 func TestCheckAcceptsAWorkingConfig(t *testing.T) {

@@ -169,6 +169,7 @@ Ctrl-C kills it.`,
 		tenantsCmd(a),
 		auditCmd(a),
 		eraseCmd(a),
+		riskCmd(a),
 	)
 	return root
 }

@@ -1,0 +1,199 @@
+package riskfeed_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/calldex/calldex/events"
+	"github.com/calldex/calldex/shared/natstest"
+	"github.com/calldex/calldex/shared/risk"
+	"github.com/calldex/calldex/shared/tenant"
+	"github.com/calldex/calldex/shared/testwait"
+	"github.com/calldex/calldex/workflows/riskfeed"
+)
+
+func registry(t *testing.T, ids ...string) *tenant.Registry {
+	t.Helper()
+	cfg := &tenant.Config{}
+	cfg.Admin.Token = "admin-token-123"
+	for _, id := range ids {
+		cfg.Tenants = append(cfg.Tenants, tenant.Tenant{ID: id, Region: "CH",
+			Credentials: []tenant.Credential{{Header: "X-Token", Value: "token-of-" + id}}})
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	return tenant.NewRegistry(cfg)
+}
+
+func envelope(t *testing.T, typ, tenantID string, at time.Time, data any) events.Envelope {
+	t.Helper()
+	env, err := events.New("x", typ, tenantID, "", at, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return env
+}
+
+func TestObserve(t *testing.T) {
+	reg := registry(t, "acme")
+	monday := time.Date(2026, 1, 5, 10, 0, 0, 0, time.UTC)
+	ended := func(answered, ended string) events.CallEvent {
+		return events.CallEvent{Event: events.CallEnded, CallID: "1", Direction: "incoming", OriginatorNumber: "0791234567",
+			StartedTime: "2026-01-05T10:00:00Z", AnsweredTime: answered, EndedTime: ended}
+	}
+	tests := []struct {
+		name string
+		env  events.Envelope
+		want []risk.Observation
+	}{
+		{"lookup in business hours", envelope(t, events.TypeCallLookup, "acme", monday, events.CallLookup{Number: "41791234567"}),
+			[]risk.Observation{{Number: "+41791234567", Tenant: "acme", At: monday, Call: true}}},
+		{"lookup on a Sunday", envelope(t, events.TypeCallLookup, "acme", monday.Add(-30*time.Hour), events.CallLookup{Number: "0791234567"}),
+			[]risk.Observation{{Number: "+41791234567", Tenant: "acme", At: monday.Add(-30 * time.Hour), Call: true, AfterHours: true}}},
+		{"long answered call", envelope(t, events.TypeCallEvent, "acme", monday, ended("2026-01-05T10:00:05Z", "2026-01-05T10:03:00Z")),
+			[]risk.Observation{{Number: "+41791234567", Tenant: "acme", At: monday, Finished: true, Answered: true}}},
+		{"answered, hung up at once", envelope(t, events.TypeCallEvent, "acme", monday, ended("2026-01-05T10:00:20Z", "2026-01-05T10:00:22Z")),
+			[]risk.Observation{{Number: "+41791234567", Tenant: "acme", At: monday, Finished: true, Answered: true, Short: true}}},
+		{"one ring, missed", envelope(t, events.TypeCallEvent, "acme", monday, events.CallEvent{Event: events.CallMissed, CallID: "1",
+			Direction: "incoming", OriginatorNumber: "+41791234567", StartedTime: "2026-01-05T10:00:00Z", EndedTime: "2026-01-05T10:00:03Z"}),
+			[]risk.Observation{{Number: "+41791234567", Tenant: "acme", At: monday, Finished: true, Short: true}}},
+		{"outgoing call", envelope(t, events.TypeCallEvent, "acme", monday, events.CallEvent{Event: events.CallEnded, Direction: "outgoing",
+			OriginatorNumber: "0791234567"}), nil},
+		{"ringing", envelope(t, events.TypeCallEvent, "acme", monday, events.CallEvent{Event: events.CallRinging, Direction: "incoming",
+			OriginatorNumber: "0791234567"}), nil},
+		{"unknown tenant", envelope(t, events.TypeCallLookup, "other", monday, events.CallLookup{Number: "41791234567"}), nil},
+		{"not a number", envelope(t, events.TypeCallLookup, "acme", monday, events.CallLookup{Number: "204"}), nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			line, _ := json.Marshal(tt.env)
+			got, err := riskfeed.Observe(line, reg)
+			if err != nil || !slices.Equal(got, tt.want) {
+				t.Errorf("Observe = %+v, %v\nwant %+v", got, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestObserveSkipsWhatIsNotAnEvent(t *testing.T) {
+	reg := registry(t, "acme")
+	line, _ := json.Marshal(envelope(t, events.TypeCallLookup, "acme", time.Now(), events.CallLookup{Number: "41791234567"}))
+	got, err := riskfeed.Observe(append([]byte("not json\n\n"), line...), reg)
+	if err == nil || !strings.Contains(err.Error(), "event 1 of the message") || len(got) != 1 || got[0].Number != "+41791234567" {
+		t.Errorf("Observe = %+v, %v; want the second event and an error naming the first", got, err)
+	}
+}
+
+// TestSyntheticPrecisionRecall feeds a seeded synthetic hour of calls
+// (see synthetic_test.go) through NATS, the feed and a store, then scores
+// every caller at the default thresholds: the README's figures.
+func TestSyntheticPrecisionRecall(t *testing.T) {
+	env := natstest.Connect(t)
+	start := time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC) // a Monday
+	end := start.Add(62 * time.Minute)
+	store, err := risk.NewMemory(risk.Window{Now: func() time.Time { return end }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	syn := generate(20260105, start)
+	reg := registry(t, syn.tenants...)
+	conn, err := nats.Connect(env.URL, nats.MaxReconnects(-1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(conn.Close)
+	feed, err := riskfeed.New(riskfeed.Config{Topology: env.Topology}, riskfeed.Deps{Conn: conn, JS: env.JS, Store: store, Tenants: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- feed.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	msgs := syn.messages(env.Topology)
+	for _, m := range msgs {
+		if _, err := env.JS.PublishAsync(m.subject, m.data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case <-env.JS.PublishAsyncComplete():
+	case <-time.After(30 * time.Second):
+		t.Fatal("publishes not acknowledged")
+	}
+	stream := env.Topology.Stream(events.StreamCalls)
+	testwait.Until(t, 60*time.Second, "the feed consumed every message", func() bool {
+		c, err := env.JS.PushConsumer(t.Context(), stream, "calldex-risk")
+		if err != nil {
+			return false
+		}
+		info, err := c.Info(t.Context())
+		return err == nil && info.NumPending == 0 && info.NumAckPending == 0 && info.Delivered.Stream >= uint64(len(msgs))
+	})
+
+	var tp, fp, fn, tn int
+	missed := map[string]int{}
+	flagged := map[string]int{}
+	for _, c := range syn.callers {
+		st, err := store.Stats(t.Context(), c.number)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := risk.Score(st, risk.FactsOf(c.number, ""), risk.Thresholds{})
+		switch {
+		case a.High && c.risky:
+			tp++
+		case a.High:
+			fp++
+			flagged[c.kind]++
+		case c.risky:
+			fn++
+			missed[c.kind]++
+		default:
+			tn++
+		}
+	}
+	precision := float64(tp) / float64(tp+fp)
+	recall := float64(tp) / float64(tp+fn)
+	t.Logf("%d callers (%d to flag), %d calls in %d messages to %d tenants", len(syn.callers), tp+fn, len(syn.calls), len(msgs), len(syn.tenants))
+	t.Logf("high risk at the default thresholds: precision %.3f (%d of %d flagged), recall %.3f (%d of %d)", precision, tp, tp+fp, recall, tp, tp+fn)
+	t.Logf("missed by kind %v; wrongly flagged by kind %v", missed, flagged)
+	if precision < 0.95 || recall < 0.85 {
+		t.Errorf("precision %.3f, recall %.3f: want at least 0.95 and 0.85", precision, recall)
+	}
+	if tp+fn == 0 || tn == 0 {
+		t.Fatal("the stream has no risky or no ordinary callers")
+	}
+}
+
+// BenchmarkObserve is the feed's cost per call.lookup event (decoding the
+// message and reading the number) beside the ingress in one process.
+func BenchmarkObserve(b *testing.B) {
+	reg := registry(&testing.T{}, "acme")
+	var lines []byte
+	for i := range 16 {
+		env, err := events.New("x", events.TypeCallLookup, "acme", "", time.Now(), events.CallLookup{Dialect: "peoplefone", Number: fmt.Sprintf("4121552%04d", i)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		line, _ := json.Marshal(env)
+		lines = append(append(lines, line...), '\n')
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		obs, err := riskfeed.Observe(lines, reg)
+		if err != nil || len(obs) != 16 {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*16), "ns/event")
+}
