@@ -91,14 +91,21 @@ func (r Result) MergedFrom(i int, source string) (c events.Contact, ok bool) {
 	if r.Matches[i].Contact.Source == source {
 		return r.Matches[i].Contact, true
 	}
-	if r.Merged != nil {
-		for _, c := range r.Merged[i] {
-			if c.Source == source {
-				return c, true
-			}
+	for _, c := range r.MergedInto(i) {
+		if c.Source == source {
+			return c, true
 		}
 	}
 	return events.Contact{}, false
+}
+
+// MergedInto is Merged[i]: the other sources' entries of the person of
+// Matches[i], none when nothing was merged.
+func (r Result) MergedInto(i int) []events.Contact {
+	if r.Merged == nil {
+		return nil
+	}
+	return r.Merged[i]
 }
 
 // lookupIndex asks the index within the tenant's LookupTimeout.

@@ -10,7 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/calldex/calldex/events"
-	"github.com/calldex/calldex/shared/index"
+	"github.com/calldex/calldex/shared/lookup"
 )
 
 // The peoplefone lookup is the ringing path: its request and answer are
@@ -140,10 +140,10 @@ func (s *scanner) plainString() (string, bool) {
 
 // writePeoplefoneAnswer writes the lookup answer of the current CONNECTOR
 // API: 200 and an array of entries (see peoplefoneEntry).
-func writePeoplefoneAnswer(w http.ResponseWriter, matches []index.Match, actions []string) {
+func writePeoplefoneAnswer(w http.ResponseWriter, res lookup.Result, actions []string) {
 	bp := codecBufs.Get().(*[]byte)
 	defer codecBufs.Put(bp)
-	b := appendPeoplefoneEntries((*bp)[:0], matches, actions)
+	b := appendPeoplefoneEntries((*bp)[:0], res, actions)
 	*bp = b[:0]
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
@@ -151,11 +151,11 @@ func writePeoplefoneAnswer(w http.ResponseWriter, matches []index.Match, actions
 }
 
 // appendPeoplefoneEntries appends the JSON array of peoplefoneEntry values
-// of matches and a newline, as json.Encoder would.
-func appendPeoplefoneEntries(b []byte, matches []index.Match, actions []string) []byte {
+// of res's matches and a newline, as json.Encoder would.
+func appendPeoplefoneEntries(b []byte, res lookup.Result, actions []string) []byte {
 	b = append(b, '[')
-	for i := range matches {
-		c := &matches[i].Contact
+	for i := range res.Matches {
+		c := &res.Matches[i].Contact
 		if i > 0 {
 			b = append(b, ',')
 		}
@@ -167,7 +167,7 @@ func appendPeoplefoneEntries(b []byte, matches []index.Match, actions []string) 
 		b = appendField(b, `,"crmName":`, c.CRMName)
 		b = appendField(b, `,"crmLogo":`, c.CRMLogo)
 		b = append(b, `,"customData":`...)
-		b = appendCustomData(b, c)
+		b = appendCustomData(b, c, res.MergedInto(i))
 		b = append(b, `,"crmActions":`...)
 		b = appendJSONStrings(b, actions)
 		b = append(b, '}')
@@ -181,27 +181,35 @@ func appendField(b []byte, name, v string) []byte {
 	return events.AppendJSONString(append(b, name...), v)
 }
 
-// appendCustomData appends customData(c) as events.CustomData marshals it,
-// without building it.
-func appendCustomData(b []byte, c *events.Contact) []byte {
+// appendCustomData appends customData(c, others) as events.CustomData
+// marshals it, without building it when others is empty (always, unless
+// one person came from several sources).
+func appendCustomData(b []byte, c *events.Contact, others []events.Contact) []byte {
 	switch {
+	case len(others) > 0:
+		return appendKVs(b, customData(*c, others))
 	case len(c.CustomData) > 0:
-		b = append(b, '{')
-		for i, kv := range c.CustomData {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = events.AppendJSONString(b, kv.Key)
-			b = append(b, ':')
-			b = events.AppendJSONString(b, kv.Value)
-		}
-		return append(b, '}')
+		return appendKVs(b, c.CustomData)
 	case len(c.Emails) > 0:
 		b = append(b, `{"email":`...)
 		b = events.AppendJSONString(b, c.Emails[0])
 		return append(b, '}')
 	}
 	return append(b, "{}"...)
+}
+
+// appendKVs appends kvs as one JSON object, in order.
+func appendKVs(b []byte, kvs events.CustomData) []byte {
+	b = append(b, '{')
+	for i, kv := range kvs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = events.AppendJSONString(b, kv.Key)
+		b = append(b, ':')
+		b = events.AppendJSONString(b, kv.Value)
+	}
+	return append(b, '}')
 }
 
 // appendJSONStrings appends a JSON array of strings; nil is null.
