@@ -12,10 +12,11 @@ import (
 )
 
 // RankWindow is how many contacts a lookup asks the index for when the
-// tenant's ranking is not the index's own: the length of Redis's hit
-// lists, so that Redis still answers with one MGET. A ranking orders the
-// first RankWindow contacts in the index's order (exact matches, then the
-// most recently updated); the answer is then cut to MaxResults.
+// tenant's ranking is not the index's own (more when MaxResults is more):
+// enough to rank a shared number's contacts, few enough to keep the lookup
+// one cheap round trip. A ranking orders the first RankWindow contacts in
+// the index's order (exact matches, then the most recently updated); the
+// answer is then cut to MaxResults.
 const RankWindow = 10
 
 // Rank orders ms as the tenant's ranking wants: exact matches before tail
