@@ -214,9 +214,13 @@ func (rec record) contact() events.Contact {
 	if err := c.UpdatedAt.UnmarshalBinary([]byte(r.str())); err != nil {
 		panic(fmt.Sprintf("index: corrupt memory record of %s: %v", c.ID, err))
 	}
-	if b := r.str(); b != "" {
-		if err := c.CreatedAt.UnmarshalBinary([]byte(b)); err != nil {
-			panic(fmt.Sprintf("index: corrupt memory record of %s: %v", c.ID, err))
+	// Records stored before contacts had a creation time end here (Redis
+	// keeps them across versions).
+	if r.i < len(r.s) {
+		if b := r.str(); b != "" {
+			if err := c.CreatedAt.UnmarshalBinary([]byte(b)); err != nil {
+				panic(fmt.Sprintf("index: corrupt memory record of %s: %v", c.ID, err))
+			}
 		}
 	}
 	return c
