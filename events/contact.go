@@ -25,6 +25,10 @@ type Contact struct {
 	CustomData CustomData `json:"customData,omitempty"`
 	Routing    Routing    `json:"routing,omitzero"`
 	UpdatedAt  time.Time  `json:"updatedAt"`
+	// CreatedAt is when the source created the contact, when it says so
+	// (zero otherwise): what the earliestCreated ranking reads, falling
+	// back to UpdatedAt.
+	CreatedAt time.Time `json:"createdAt,omitzero"`
 }
 
 // Phone is one number of a contact: Raw as the source stored it, Normalized as

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/calldex/calldex/events"
 )
@@ -39,8 +40,10 @@ func FormatOf(contentTypeOrName string) Format {
 }
 
 // CSVHeader is the column set of CSV imports; only id and name are required,
-// columns may come in any order and unknown columns are an error.
-var CSVHeader = []string{"id", "name", "company", "phones", "emails", "contactUri", "companyUri", "crmName", "type"}
+// columns may come in any order and unknown columns are an error. createdAt
+// is an RFC 3339 time (when the contact was created, for the
+// earliestCreated ranking), empty when unknown.
+var CSVHeader = []string{"id", "name", "company", "phones", "emails", "contactUri", "companyUri", "crmName", "type", "createdAt"}
 
 // Read calls fn for every record of r, in order. A bad line is reported
 // through Record.Err and reading goes on; the returned error is for input
@@ -120,8 +123,10 @@ func readCSV(r io.Reader, defaultSource string, fn func(Record) error) error {
 		case len(row) != len(header):
 			rec.Err = fmt.Errorf("%w: %d fields, header has %d", ErrInvalid, len(row), len(header))
 		default:
-			rec.Contact = fromRow(cols, row)
-			rec.Err = Validate(&rec.Contact, defaultSource)
+			rec.Contact, rec.Err = fromRow(cols, row)
+			if rec.Err == nil {
+				rec.Err = Validate(&rec.Contact, defaultSource)
+			}
 		}
 		if err := fn(rec); err != nil {
 			return err
@@ -148,7 +153,7 @@ func csvColumns(header []string) (map[string]int, error) {
 	return cols, nil
 }
 
-func fromRow(cols map[string]int, row []string) events.Contact {
+func fromRow(cols map[string]int, row []string) (events.Contact, error) {
 	get := func(name string) string {
 		if i, ok := cols[strings.ToLower(name)]; ok {
 			return strings.TrimSpace(row[i])
@@ -164,7 +169,14 @@ func fromRow(cols map[string]int, row []string) events.Contact {
 		c.Phones = append(c.Phones, events.Phone{Raw: p})
 	}
 	c.Emails = splitList(get("emails"))
-	return c
+	if v := get("createdAt"); v != "" {
+		t, err := time.Parse(time.RFC3339, v)
+		if err != nil {
+			return c, fmt.Errorf("%w: createdAt %q is not an RFC 3339 time", ErrInvalid, v)
+		}
+		c.CreatedAt = t.UTC()
+	}
+	return c, nil
 }
 
 func splitList(s string) []string {

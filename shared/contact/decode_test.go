@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/calldex/calldex/shared/contact"
 )
@@ -89,5 +90,25 @@ func TestFormatOf(t *testing.T) {
 	if contact.FormatOf("text/csv; charset=utf-8") != contact.CSV || contact.FormatOf("x.CSV") != contact.CSV ||
 		contact.FormatOf("application/x-ndjson") != contact.NDJSON {
 		t.Fatal("FormatOf")
+	}
+}
+
+// createdAt is optional in both formats; a CSV value that is not RFC 3339
+// rejects its line only.
+func TestReadCreatedAt(t *testing.T) {
+	want := time.Date(2019, 10, 30, 3, 30, 17, 0, time.UTC)
+	recs, err := readAll(t, "id,name,createdAt\n1,Ann,2019-10-30T04:30:17+01:00\n2,Bob,\n3,Cy,yesterday\n", contact.CSV)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 3 || recs[0].Err != nil || !recs[0].Contact.CreatedAt.Equal(want) || recs[1].Err != nil || !recs[1].Contact.CreatedAt.IsZero() {
+		t.Fatalf("records %+v", recs)
+	}
+	if !errors.Is(recs[2].Err, contact.ErrInvalid) || !strings.Contains(recs[2].Err.Error(), "createdAt") {
+		t.Errorf("bad createdAt: %v", recs[2].Err)
+	}
+	recs, err = readAll(t, `{"id":"1","name":"Ann","createdAt":"2019-10-30T03:30:17Z"}`+"\n", contact.NDJSON)
+	if err != nil || len(recs) != 1 || recs[0].Err != nil || !recs[0].Contact.CreatedAt.Equal(want) {
+		t.Fatalf("ndjson: %+v, %v", recs, err)
 	}
 }

@@ -3,6 +3,7 @@ package index
 import (
 	"encoding/binary"
 	"fmt"
+	"time"
 
 	"github.com/calldex/calldex/events"
 	"github.com/calldex/calldex/shared/phone"
@@ -69,7 +70,22 @@ func encodeRecord(e Entry) record {
 		t, _ = c.UpdatedAt.UTC().MarshalBinary()
 	}
 	w.str(string(t))
+	w.str(binaryTime(c.CreatedAt))
 	return record(w.b)
+}
+
+// binaryTime is t's MarshalBinary form, "" for the zero time (which then
+// decodes as time.Time{} again).
+func binaryTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	b, err := t.MarshalBinary()
+	if err != nil {
+		// Only an offset that is not a whole minute fails; keep the instant.
+		b, _ = t.UTC().MarshalBinary()
+	}
+	return string(b)
 }
 
 type recordWriter struct{ b []byte }
@@ -197,6 +213,15 @@ func (rec record) contact() events.Contact {
 	}
 	if err := c.UpdatedAt.UnmarshalBinary([]byte(r.str())); err != nil {
 		panic(fmt.Sprintf("index: corrupt memory record of %s: %v", c.ID, err))
+	}
+	// Records stored before contacts had a creation time end here (Redis
+	// keeps them across versions).
+	if r.i < len(r.s) {
+		if b := r.str(); b != "" {
+			if err := c.CreatedAt.UnmarshalBinary([]byte(b)); err != nil {
+				panic(fmt.Sprintf("index: corrupt memory record of %s: %v", c.ID, err))
+			}
+		}
 	}
 	return c
 }

@@ -24,6 +24,7 @@ func TestRecordRoundTrip(t *testing.T) {
 		Routing: events.Routing{DirectLine: "201", QueuePosition: &q, RouteIdentifier: "vip",
 			Language: "fr", OutboundNumber: "+41215522001"},
 		UpdatedAt: time.Date(2026, 3, 4, 5, 6, 7, 891234567, time.FixedZone("", 3600)),
+		CreatedAt: time.Date(2019, 1, 2, 3, 4, 5, 6000, time.UTC),
 	}
 	requireAllSet(t, reflect.ValueOf(c), "Contact")
 	keys := []phone.Key{"e:+41215522000", "t:215522000", "e:+41215522000"}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/calldex/calldex/events"
 	"github.com/calldex/calldex/shared/index"
 	"github.com/calldex/calldex/shared/phone"
 	"github.com/calldex/calldex/shared/risk"
@@ -17,9 +18,16 @@ import (
 
 // Result is a lookup with what it checked, for answers and for explaining.
 type Result struct {
-	Number     string        `json:"number"`
-	Candidates []phone.Key   `json:"candidates"`
-	Matches    []index.Match `json:"matches"`
+	Number     string      `json:"number"`
+	Candidates []phone.Key `json:"candidates"`
+	// Matches are ranked by the tenant's ContactRanking (Rank), one per
+	// person: the same person from several sources is answered once, by
+	// the entry ranked first.
+	Matches []index.Match `json:"matches"`
+	// Merged[i] are the entries of other sources folded into Matches[i] as
+	// the same person (see samePerson), at most one per source; nil when
+	// nothing was folded, as with a single source.
+	Merged [][]events.Contact `json:"merged,omitempty"`
 	// NotANumber is set when the input can never be a phone number: a miss,
 	// not a client error, since phone systems send what the caller sent.
 	NotANumber string `json:"notANumber,omitempty"`
@@ -56,7 +64,8 @@ func (s *Service) WithRisk(a Assessor) *Service {
 // New builds the lookup core over an index.
 func New(idx index.Index) *Service { return &Service{idx: idx} }
 
-// Lookup finds the contacts of a number for a tenant, at most its MaxResults.
+// Lookup finds the contacts of a number for a tenant, at most its
+// MaxResults, ranked by its ContactRanking, each person once.
 // The error is for a failing index only: ErrTimeout when the index did not
 // answer within the tenant's LookupTimeout (default
 // tenant.DefaultLookupTimeout), which bounds the index's part only; a live
@@ -86,8 +95,40 @@ func (s *Service) Lookup(ctx context.Context, t *tenant.Tenant, number string) (
 		res.Matches = s.fb.search(ctx, t, keys)
 		res.Live = len(res.Matches) > 0
 	}
+	Rank(t.ContactRanking, res.Matches)
+	res.Matches, res.Merged = merge(res.Matches)
+	if len(res.Matches) > t.MaxResults {
+		res.Matches = res.Matches[:t.MaxResults]
+		if res.Merged != nil {
+			res.Merged = res.Merged[:t.MaxResults]
+		}
+	}
 	res.Took = time.Since(start)
 	return res, nil
+}
+
+// MergedFrom is the entry of source that answers for Matches[i]: the match
+// itself, or the entry of that source folded into it; ok is false when
+// the person has none from source.
+func (r Result) MergedFrom(i int, source string) (c events.Contact, ok bool) {
+	if r.Matches[i].Contact.Source == source {
+		return r.Matches[i].Contact, true
+	}
+	for _, c := range r.MergedInto(i) {
+		if c.Source == source {
+			return c, true
+		}
+	}
+	return events.Contact{}, false
+}
+
+// MergedInto is Merged[i]: the other sources' entries of the person of
+// Matches[i], none when nothing was merged.
+func (r Result) MergedInto(i int) []events.Contact {
+	if r.Merged == nil {
+		return nil
+	}
+	return r.Merged[i]
 }
 
 // lookupIndex asks the index within the tenant's LookupTimeout.
@@ -98,7 +139,11 @@ func (s *Service) lookupIndex(ctx context.Context, t *tenant.Tenant, keys []phon
 	}
 	ictx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	ms, err := s.idx.Lookup(ictx, t.ID, keys, t.MaxResults)
+	limit := t.MaxResults
+	if t.ContactRanking != tenant.RankMostRecentlyUpdated && t.ContactRanking != "" {
+		limit = max(limit, RankWindow)
+	}
+	ms, err := s.idx.Lookup(ictx, t.ID, keys, limit)
 	// The connection's deadline is the context's (or, in a shared pipeline,
 	// another caller's as late): either may fire first.
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) {

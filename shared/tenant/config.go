@@ -50,6 +50,10 @@ type Tenant struct {
 	TailDigits int `yaml:"tailDigits"`
 	// MaxResults caps every lookup answer.
 	MaxResults int `yaml:"maxResults"`
+	// ContactRanking orders the contacts found under one number, and so
+	// picks the one automatic call logging uses. Default
+	// mostRecentlyUpdated.
+	ContactRanking ContactRanking `yaml:"contactRanking"`
 	// LookupTimeout bounds how long a lookup waits for the index; past it
 	// the dialect's error answer goes out. Default 500ms.
 	LookupTimeout time.Duration `yaml:"lookupTimeout"`
@@ -104,6 +108,26 @@ type HighRiskRoute struct {
 	RouteIdentifier string `yaml:"routeIdentifier,omitempty"`
 	DirectLine      string `yaml:"directLine,omitempty"`
 }
+// ContactRanking is how a tenant wants the contacts of one number ordered
+// (the policies RingCentral App Connect offers for several matched
+// contacts). Exact matches come before tail matches whatever the ranking.
+type ContactRanking string
+
+// The contact rankings.
+const (
+	// RankMostRecentlyUpdated: the most recently updated first (the
+	// index's own order).
+	RankMostRecentlyUpdated ContactRanking = "mostRecentlyUpdated"
+	// RankAlphabetical: by name (case and accents folded), then the most
+	// recently updated.
+	RankAlphabetical ContactRanking = "alphabetical"
+	// RankEarliestCreated: the earliest created first (UpdatedAt when the
+	// source does not tell), then the most recently updated.
+	RankEarliestCreated ContactRanking = "earliestCreated"
+)
+
+// ContactRankings are the rankings a tenant may choose.
+var ContactRankings = []ContactRanking{RankMostRecentlyUpdated, RankAlphabetical, RankEarliestCreated}
 
 // Fallback configures the live search of a tenant's CRMs on an index miss.
 type Fallback struct {
@@ -277,6 +301,12 @@ func (t *Tenant) validate(prefix []any, scope string) []Problem {
 	}
 	if t.MaxResults < 1 || t.MaxResults > 100 {
 		bad([]any{"maxResults"}, "maxResults %d must be between 1 and 100", t.MaxResults)
+	}
+	if t.ContactRanking == "" {
+		t.ContactRanking = RankMostRecentlyUpdated
+	}
+	if !slices.Contains(ContactRankings, t.ContactRanking) {
+		bad([]any{"contactRanking"}, "contactRanking %q must be one of %s, %s, %s", t.ContactRanking, RankMostRecentlyUpdated, RankAlphabetical, RankEarliestCreated)
 	}
 	if t.WorkflowWait == 0 {
 		t.WorkflowWait = DefaultWorkflowWait

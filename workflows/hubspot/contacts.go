@@ -11,7 +11,7 @@ import (
 )
 
 // contactProperties are the properties every contact read asks for.
-var contactProperties = []string{"firstname", "lastname", "company", "phone", "mobilephone", "email", "lastmodifieddate"}
+var contactProperties = []string{"firstname", "lastname", "company", "phone", "mobilephone", "email", "lastmodifieddate", "createdate"}
 
 // Search limits (developers.hubspot.com/docs/api/crm/search): filter groups
 // are ORed, at most 5 per request.
@@ -54,6 +54,11 @@ func (c *Connector) toContact(o object) events.Contact {
 		ct.UpdatedAt = t
 	} else if t, ok := parseTime(o.UpdatedAt); ok {
 		ct.UpdatedAt = t
+	}
+	if t, ok := parseTime(p.get("createdate")); ok {
+		ct.CreatedAt = t
+	} else if t, ok := parseTime(o.CreatedAt); ok {
+		ct.CreatedAt = t
 	}
 	return ct
 }

@@ -32,6 +32,7 @@ var (
 		Phones:    []events.Phone{{Raw: "(555) 555-5555", Label: "work"}},
 		Emails:    []string{"example@hubspot.com"},
 		UpdatedAt: mustTime("2019-12-07T16:50:06.678Z"),
+		CreatedAt: mustTime("2019-10-30T03:30:17.883Z"),
 	}
 	alexa = events.Contact{
 		ID: "513", Source: "hubspot", Type: "contact", Name: "Alexa Holiday", Company: "White Cross Co",
@@ -39,6 +40,7 @@ var (
 		Phones:    []events.Phone{{Raw: "+41 21 552 20 00", Label: "work"}, {Raw: "+41 79 123 45 67", Label: "mobile"}},
 		Emails:    []string{"alexa@whitecross.example"},
 		UpdatedAt: mustTime("2019-12-07T16:51:00Z"),
+		CreatedAt: mustTime("2019-10-30T03:31:02.111Z"),
 	}
 	// A contact without a name is shown by its email, as HubSpot does.
 	nobody = events.Contact{
@@ -46,6 +48,7 @@ var (
 		ContactURI: "https://app.hubspot.com/contacts/62515/record/0-1/514", CRMName: "HubSpot",
 		Emails:    []string{"nobody@example.com"},
 		UpdatedAt: mustTime("2019-12-08T09:00:00Z"),
+		CreatedAt: mustTime("2019-11-02T10:00:00Z"),
 	}
 )
 
@@ -214,7 +217,7 @@ func TestCreateContact(t *testing.T) {
 		ID: "512", Source: "hubspot", Type: "contact", Name: "Jane Doe",
 		ContactURI: "https://app.hubspot.com/contacts/62515/record/0-1/512", CRMName: "HubSpot",
 		CRMLogo: "https://example.com/hubspot.png", Phones: []events.Phone{{Raw: "+41215522000", Label: "work"}},
-		UpdatedAt: mustTime("2019-12-07T16:50:06.678Z"),
+		UpdatedAt: mustTime("2019-12-07T16:50:06.678Z"), CreatedAt: mustTime("2019-10-30T03:30:17.883Z"),
 	}
 	crmfake.AssertContacts(t, []events.Contact{got}, []events.Contact{want})
 

@@ -64,6 +64,9 @@ func (c *Connector) toContact(p person) events.Contact {
 	if t, ok := parseTime(p.UpdateTime); ok {
 		ct.UpdatedAt = t
 	}
+	if t, ok := parseTime(p.AddTime); ok {
+		ct.CreatedAt = t
+	}
 	return ct
 }
 

@@ -262,6 +262,7 @@ type personV2 struct {
 	Phones     []field `json:"phones"`
 	Emails     []field `json:"emails"`
 	OrgID      *int64  `json:"org_id"`
+	AddTime    string  `json:"add_time"`
 	UpdateTime string  `json:"update_time"`
 }
 
@@ -272,9 +273,7 @@ func (p personV2) v1(orgName string) person {
 	if p.OrgID != nil {
 		v.OrgID = &orgRef{ID: *p.OrgID}
 	}
-	if t, err := time.Parse(time.RFC3339, p.UpdateTime); err == nil {
-		v.UpdateTime = t.UTC().Format(timeLayout)
-	}
+	v.AddTime, v.UpdateTime = v1Time(p.AddTime), v1Time(p.UpdateTime)
 	return v
 }
 
@@ -288,7 +287,17 @@ type person struct {
 	Email      fields  `json:"email"`
 	OrgID      *orgRef `json:"org_id"`
 	OrgName    string  `json:"org_name"`
+	AddTime    string  `json:"add_time"`
 	UpdateTime string  `json:"update_time"`
+}
+
+// v1Time turns a v2 timestamp (RFC 3339) into v1's timeLayout; "" when it
+// is not one.
+func v1Time(s string) string {
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t.UTC().Format(timeLayout)
+	}
+	return ""
 }
 
 // timeLayout is Pipedrive's UTC timestamp format.

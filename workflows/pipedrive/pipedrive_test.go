@@ -43,20 +43,27 @@ func decode(t *testing.T, s string) cursor {
 var (
 	willFull = func() events.Contact {
 		c := pdContact("1", "Will Smith", at("2020-05-08 05:30:20"))
+		c.CreatedAt = at("2017-10-18 13:23:07")
 		c.Company, c.CompanyURI = "Org Name", "https://acme.pipedrive.com/organization/1234"
 		c.Phones = []events.Phone{{Raw: "12345", Label: "work"}, {Raw: "+41 79 123 45 67", Label: "mobile"}}
 		c.Emails = []string{"12345@email.com"}
 		return c
 	}()
-	alexaFull = pdContact("2", "Alexa Holiday", at("2021-01-02 03:04:05"))
-	bobFull   = func() events.Contact {
+	alexaFull = func() events.Contact {
+		c := pdContact("2", "Alexa Holiday", at("2021-01-02 03:04:05"))
+		c.CreatedAt = at("2021-01-02 03:04:05")
+		return c
+	}()
+	bobFull = func() events.Contact {
 		c := pdContact("3", "Bob Builder", at("2022-02-02 02:02:02"))
+		c.CreatedAt = at("2022-02-02 02:02:02")
 		c.Company, c.CompanyURI = "Org Name", "https://acme.pipedrive.com/organization/1234"
 		c.Phones = []events.Phone{{Raw: "(123) 123-1234", Label: "home"}}
 		return c
 	}()
 	willRecent = func() events.Contact {
 		c := pdContact("1", "Will Smith", at("2024-05-01 10:01:00"))
+		c.CreatedAt = at("2017-10-18 13:23:07")
 		c.Company, c.CompanyURI = "Org Name", "https://acme.pipedrive.com/organization/1234"
 		c.Phones = []events.Phone{{Raw: "12345", Label: "work"}}
 		c.Emails = []string{"12345@email.com"}
@@ -64,6 +71,7 @@ var (
 	}()
 	dora = func() events.Contact {
 		c := pdContact("4", "Dora Explorer", at("2024-05-01 10:03:30"))
+		c.CreatedAt = at("2024-05-01 10:03:30")
 		c.Phones = []events.Phone{{Raw: "0041 79 000 00 00", Label: "mobile"}}
 		c.Emails = []string{"dora@example.com"}
 		return c
@@ -248,6 +256,7 @@ func TestCreateContact(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := pdContact("1", "Will Smith", at("2024-05-01 10:00:00"))
+	want.CreatedAt = at("2024-05-01 10:00:00")
 	want.CRMLogo = "https://example.com/pd.png"
 	want.Phones = []events.Phone{{Raw: "+41215522000"}}
 	crmfake.AssertContacts(t, []events.Contact{got}, []events.Contact{want})

@@ -13,10 +13,10 @@ import (
 // columns maps the result columns of a read statement to contact fields,
 // by name (see the package documentation for the contract).
 type columns struct {
-	// id, updatedAt, deletedAt index the columns; -1 when absent.
-	id, updatedAt, deletedAt int
-	fields                   []field
-	n                        int
+	// id, updatedAt, deletedAt, createdAt index the columns; -1 when absent.
+	id, updatedAt, deletedAt, createdAt int
+	fields                              []field
+	n                                   int
 }
 
 // field sets one contact field from a column's non-empty text.
@@ -26,7 +26,7 @@ type field struct {
 }
 
 // knownColumns names the columns of the contract, for error messages.
-const knownColumns = "id, updated_at, deleted_at, name, title, company, type, contact_uri, company_uri, " +
+const knownColumns = "id, updated_at, deleted_at, created_at, name, title, company, type, contact_uri, company_uri, " +
 	"phone, phones, phone_<label>, email, emails, email_<label>, direct_line, queue_position, " +
 	"route_identifier, language, outbound_number, custom_<key>"
 
@@ -35,7 +35,7 @@ const knownColumns = "id, updated_at, deleted_at, name, title, company, type, co
 // no known name is an error, so that a misspelt alias is found at once
 // rather than leaving a field empty.
 func (s *Store) mapColumns(stmt string, names []string) (*columns, error) {
-	m := &columns{id: -1, updatedAt: -1, deletedAt: -1, n: len(names)}
+	m := &columns{id: -1, updatedAt: -1, deletedAt: -1, createdAt: -1, n: len(names)}
 	var unknown []string
 	add := func(i int, set func(c *events.Contact, v string)) { m.fields = append(m.fields, field{i, set}) }
 	phones := func(i int, label string) {
@@ -59,6 +59,8 @@ func (s *Store) mapColumns(stmt string, names []string) (*columns, error) {
 			m.updatedAt = i
 		case name == "deleted_at":
 			m.deletedAt = i
+		case name == "created_at":
+			m.createdAt = i
 		case name == "name":
 			add(i, func(c *events.Contact, v string) { c.Name = v })
 		case name == "title":
@@ -137,6 +139,12 @@ func (s *Store) contact(m *columns, vals []any) (c events.Contact, deleted bool,
 	}
 	if m.deletedAt >= 0 {
 		deleted = isSet(vals[m.deletedAt])
+	}
+	if m.createdAt >= 0 && isSet(vals[m.createdAt]) {
+		// Only the earliestCreated ranking reads it, which falls back to
+		// updated_at: an unreadable one is left out rather than stopping
+		// the sync over one row.
+		c.CreatedAt, _ = dbTime(vals[m.createdAt])
 	}
 	for _, f := range m.fields {
 		if v := strings.TrimSpace(text(vals[f.col])); v != "" {

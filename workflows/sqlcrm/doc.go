@@ -23,6 +23,9 @@
 //	                            or RFC 3339, or Unix seconds
 //	deleted_at                  set (not NULL, 0, false, '' or a zero date):
 //	                            the contact was deleted, a tombstone is sent
+//	created_at                  optional, a time as updated_at: when the
+//	                            contact was created (earliestCreated ranking);
+//	                            an unreadable one is left out
 //	name, title, company, type  text
 //	contact_uri, company_uri    links; without contact_uri, contactUrlTemplate
 //	                            ({id} replaced) makes one

@@ -287,7 +287,7 @@ func testOverlap(t *testing.T, db sqltest.DB) {
 var customerTime = map[string]string{"postgres": "TIMESTAMPTZ", "mysql": "DATETIME(6)", "sqlite": "TEXT"}
 
 const customerStatements = `SELECT cust_no AS id, full_name AS name, firm AS company, tel AS phone, mobile AS phone_mobile,
-	mail AS emails, segment AS custom_segment, queue AS queue_position, modified AS updated_at
+	mail AS emails, segment AS custom_segment, queue AS queue_position, modified AS updated_at, modified AS created_at
 FROM {{prefix}}customers
 WHERE modified > :cursor_time OR (modified = :cursor_time AND cust_no > :cursor_id) OR :cursor_time IS NULL
 ORDER BY modified, cust_no LIMIT :limit`
@@ -336,7 +336,7 @@ func testCustomTableReconcile(t *testing.T, db sqltest.DB) {
 	want := events.Contact{ID: "K-001", Name: "Customer 1", Company: "Firm AG", ContactURI: "https://crm.example.com/customers/K-001",
 		CRMName: "Test CRM", Phones: []events.Phone{{Raw: "021 552 20 01"}, {Raw: "021 552 21 01"}, {Raw: "079 555 01 01", Label: "mobile"}},
 		Emails: []string{"a1@firm.ch", "b1@firm.ch"}, CustomData: events.CustomData{{Key: "segment", Value: "SME"}},
-		Routing: events.Routing{QueuePosition: &q}, UpdatedAt: base.Add(time.Millisecond)}
+		Routing: events.Routing{QueuePosition: &q}, UpdatedAt: base.Add(time.Millisecond), CreatedAt: base.Add(time.Millisecond)}
 	if got := d.upserts[0]; !reflect.DeepEqual(got, want) {
 		t.Fatalf("contact %+v\nwant    %+v", got, want)
 	}

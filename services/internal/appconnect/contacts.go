@@ -41,6 +41,7 @@ type contactInfo struct {
 	Title                  string         `json:"title,omitempty"`
 	Company                string         `json:"company,omitempty"`
 	Email                  string         `json:"email,omitempty"`
+	CreatedDate            string         `json:"createdDate,omitempty"`
 	MostRecentActivityDate string         `json:"mostRecentActivityDate,omitempty"`
 	AdditionalInfo         map[string]any `json:"additionalInfo,omitempty"`
 	IsNewContact           bool           `json:"isNewContact"`
@@ -58,8 +59,10 @@ type contactSearchResponse struct {
 var createNewContact = contactInfo{ID: createNewContactID, Name: "Create new contact...", IsNewContact: true}
 
 // toContactInfo describes a contact for App Connect; number is the E.164
-// form of the number it was found by, if any.
-func toContactInfo(c events.Contact, number string) contactInfo {
+// form of the number it was found by, if any; others are the same person's
+// entries from other sources (lookup.Result.Merged), listed in
+// additionalInfo.otherSources with their source, id, CRM name and link.
+func toContactInfo(c events.Contact, number string, others []events.Contact) contactInfo {
 	ci := contactInfo{
 		ID: c.ID, Name: c.Name, Type: c.Type, Title: c.Title, Company: c.Company,
 	}
@@ -86,11 +89,20 @@ func toContactInfo(c events.Contact, number string) contactInfo {
 	if !c.UpdatedAt.IsZero() {
 		ci.MostRecentActivityDate = c.UpdatedAt.UTC().Format(time.RFC3339)
 	}
-	info := map[string]any{}
-	for k, v := range map[string]string{"source": c.Source, "crmName": c.CRMName, "contactUri": c.ContactURI, "companyUri": c.CompanyURI} {
-		if v != "" {
-			info[k] = v
+	if !c.CreatedAt.IsZero() {
+		ci.CreatedDate = c.CreatedAt.UTC().Format(time.RFC3339)
+	}
+	info := sourceInfo(c)
+	if c.CompanyURI != "" {
+		info["companyUri"] = c.CompanyURI
+	}
+	if len(others) > 0 {
+		list := make([]map[string]any, len(others))
+		for i, o := range others {
+			list[i] = sourceInfo(o)
+			list[i]["id"] = o.ID
 		}
+		info["otherSources"] = list
 	}
 	if len(info) > 0 {
 		ci.AdditionalInfo = info
@@ -110,6 +122,18 @@ func withRisk(ci contactInfo, rk risk.Assessment) contactInfo {
 	ci.AdditionalInfo["risk"] = rk.Score
 	ci.AdditionalInfo["riskReasons"] = rk.Reasons.Codes()
 	return ci
+}
+
+// sourceInfo is where a contact comes from: its source, CRM name and link,
+// those it has.
+func sourceInfo(c events.Contact) map[string]any {
+	info := map[string]any{}
+	for k, v := range map[string]string{"source": c.Source, "crmName": c.CRMName, "contactUri": c.ContactURI} {
+		if v != "" {
+			info[k] = v
+		}
+	}
+	return info
 }
 
 // findContact answers GET /contact: the index first (it matches every
@@ -142,8 +166,9 @@ func (h *Handler) findContact(w http.ResponseWriter, r *http.Request, s *session
 		found = h.livePhoneSearch(r.Context(), t, opts, number, e164, q.Get("overridingFormat"))
 	}
 	out := make([]contactInfo, 0, len(found)+1)
-	for _, c := range found {
-		out = append(out, withRisk(toContactInfo(c, e164), res.Risk))
+	for i, c := range found {
+		// Live contacts (res has no matches then) were never merged.
+		out = append(out, withRisk(toContactInfo(c, e164, res.MergedInto(i)), res.Risk))
 	}
 	msg := &returnMessage{Message: "Found " + plural(len(found), "contact"), MessageType: "success", TTL: 1000}
 	if len(found) == 0 {
@@ -235,9 +260,9 @@ func (h *Handler) findExtension(w http.ResponseWriter, r *http.Request, t *tenan
 		writeJSON(w, http.StatusOK, contactSearchResponse{ReturnMessage: danger("Contact lookup is not available right now"), Contact: out})
 		return
 	}
-	for _, m := range res.Matches {
+	for i, m := range res.Matches {
 		if contains(extensionTypes, strings.ToLower(m.Contact.Type)) {
-			out = append(out, toContactInfo(m.Contact, ""))
+			out = append(out, toContactInfo(m.Contact, "", res.MergedInto(i)))
 		}
 	}
 	for _, e := range opts.Directory {
@@ -294,7 +319,7 @@ func (h *Handler) searchContactByName(w http.ResponseWriter, r *http.Request, s 
 	}
 	out := make([]contactInfo, 0, len(found))
 	for _, c := range found {
-		out = append(out, toContactInfo(c, ""))
+		out = append(out, toContactInfo(c, "", nil))
 	}
 	if len(out) == 0 {
 		writeJSON(w, http.StatusOK, contactSearchResponse{Successful: true, ReturnMessage: warning("No contact found with name " + truncate(name, 64)), Contact: out})
@@ -443,7 +468,7 @@ func (h *Handler) createContact(w http.ResponseWriter, r *http.Request, s *sessi
 		writeJSON(w, http.StatusOK, contactMutationResponse{ReturnMessage: danger("The new contact could not be stored: " + truncate(err.Error(), 200))})
 		return
 	}
-	ci := toContactInfo(c, stored)
+	ci := toContactInfo(c, stored, nil)
 	ci.AdditionalInfo = nil
 	seq, err := h.d.Contacts.Upsert(r.Context(), t.ID, c)
 	if err != nil {

@@ -186,6 +186,9 @@ type Explanation struct {
 type ExplainedMatch struct {
 	Kind    string         `json:"kind"`
 	Contact events.Contact `json:"contact"`
+	// Merged are the same person's entries from other sources, answered as
+	// this contact (lookup.Result.Merged).
+	Merged []events.Contact `json:"merged,omitempty"`
 }
 
 // adminLookup explains a lookup: candidates, matches with their kind, time.
@@ -203,7 +206,7 @@ func (s *Server) adminLookup(w http.ResponseWriter, r *http.Request, t *tenant.T
 	ex := Explanation{Number: res.Number, Candidates: res.Candidates, NotANumber: res.NotANumber,
 		Matches: make([]ExplainedMatch, len(res.Matches)), TookMicros: res.Took.Microseconds()}
 	for i, m := range res.Matches {
-		ex.Matches[i] = ExplainedMatch{Kind: m.Kind.String(), Contact: m.Contact}
+		ex.Matches[i] = ExplainedMatch{Kind: m.Kind.String(), Contact: m.Contact, Merged: res.MergedInto(i)}
 	}
 	writeJSON(w, http.StatusOK, ex)
 }

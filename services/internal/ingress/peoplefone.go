@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"slices"
 	"strings"
 
 	"github.com/calldex/calldex/events"
@@ -55,7 +56,7 @@ func (s *Server) peoplefoneLookup(w http.ResponseWriter, r *http.Request, t *ten
 		lookupFailed(w)
 		return
 	}
-	writePeoplefoneAnswer(w, res.Matches, t.Actions(), res.Risk)
+	writePeoplefoneAnswer(w, res, t.Actions())
 }
 
 // peoplefoneLookupV1 answers GET <url>?PhoneNumber= of the first version.
@@ -74,21 +75,39 @@ func (s *Server) peoplefoneLookupV1(w http.ResponseWriter, r *http.Request, t *t
 	for i, m := range res.Matches {
 		c := m.Contact
 		out[i] = peoplefoneEntryV1{Name: c.Name, Company: c.Company, ContactURI: c.ContactURI, CompanyURI: c.CompanyURI,
-			ID: c.ID, CRMName: c.CRMName, CRMLogo: c.CRMLogo, CustomData: withRisk(customData(c), res.Risk)}
+			ID: c.ID, CRMName: c.CRMName, CRMLogo: c.CRMLogo, CustomData: withRisk(customData(c, res.MergedInto(i)), res.Risk)}
 	}
 	writeJSON(w, http.StatusOK, out)
 }
 
 // customData is what the agent sees beside the name: the contact's own
-// custom data, or else its first email, so the card is never bare.
-func customData(c events.Contact) events.CustomData {
-	if len(c.CustomData) > 0 {
-		return c.CustomData
+// custom data, or else its first email, so the card is never bare; then,
+// for each entry of the same person from another source (others), that
+// source's id and link: "<CRM name> id", "<CRM name> link" (the source's
+// name when it has no CRM name).
+func customData(c events.Contact, others []events.Contact) events.CustomData {
+	own := c.CustomData
+	if len(own) == 0 {
+		own = events.CustomData{}
+		if len(c.Emails) > 0 {
+			own = events.CustomData{{Key: "email", Value: c.Emails[0]}}
+		}
 	}
-	if len(c.Emails) > 0 {
-		return events.CustomData{{Key: "email", Value: c.Emails[0]}}
+	if len(others) == 0 {
+		return own
 	}
-	return events.CustomData{}
+	out := slices.Clip(own)
+	for _, o := range others {
+		label := o.CRMName
+		if label == "" {
+			label = o.Source
+		}
+		out = append(out, events.KV{Key: label + " id", Value: o.ID})
+		if o.ContactURI != "" {
+			out = append(out, events.KV{Key: label + " link", Value: o.ContactURI})
+		}
+	}
+	return out
 }
 
 // withRisk adds the caller's risk to custom data, when there is a signal:

@@ -11,7 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/calldex/calldex/events"
-	"github.com/calldex/calldex/shared/index"
+	"github.com/calldex/calldex/shared/lookup"
 	"github.com/calldex/calldex/shared/risk"
 )
 
@@ -142,10 +142,10 @@ func (s *scanner) plainString() (string, bool) {
 
 // writePeoplefoneAnswer writes the lookup answer of the current CONNECTOR
 // API: 200 and an array of entries (see peoplefoneEntry).
-func writePeoplefoneAnswer(w http.ResponseWriter, matches []index.Match, actions []string, rk risk.Assessment) {
+func writePeoplefoneAnswer(w http.ResponseWriter, res lookup.Result, actions []string) {
 	bp := codecBufs.Get().(*[]byte)
 	defer codecBufs.Put(bp)
-	b := appendPeoplefoneEntries((*bp)[:0], matches, actions, rk)
+	b := appendPeoplefoneEntries((*bp)[:0], res, actions)
 	*bp = b[:0]
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
@@ -153,12 +153,12 @@ func writePeoplefoneAnswer(w http.ResponseWriter, matches []index.Match, actions
 }
 
 // appendPeoplefoneEntries appends the JSON array of peoplefoneEntry values
-// of matches and a newline, as json.Encoder would; each entry's customData
-// carries the caller's risk, if any.
-func appendPeoplefoneEntries(b []byte, matches []index.Match, actions []string, rk risk.Assessment) []byte {
+// of res's matches and a newline, as json.Encoder would; each entry's
+// customData carries the caller's risk, if any.
+func appendPeoplefoneEntries(b []byte, res lookup.Result, actions []string) []byte {
 	b = append(b, '[')
-	for i := range matches {
-		c := &matches[i].Contact
+	for i := range res.Matches {
+		c := &res.Matches[i].Contact
 		if i > 0 {
 			b = append(b, ',')
 		}
@@ -170,7 +170,7 @@ func appendPeoplefoneEntries(b []byte, matches []index.Match, actions []string, 
 		b = appendField(b, `,"crmName":`, c.CRMName)
 		b = appendField(b, `,"crmLogo":`, c.CRMLogo)
 		b = append(b, `,"customData":`...)
-		b = appendCustomData(b, c, rk)
+		b = appendCustomData(b, c, res.MergedInto(i), res.Risk)
 		b = append(b, `,"crmActions":`...)
 		b = appendJSONStrings(b, actions)
 		b = append(b, '}')
@@ -184,21 +184,15 @@ func appendField(b []byte, name, v string) []byte {
 	return events.AppendJSONString(append(b, name...), v)
 }
 
-// appendCustomData appends customData(c) as events.CustomData marshals it,
-// without building it, and the risk data of rk (withRisk).
-func appendCustomData(b []byte, c *events.Contact, rk risk.Assessment) []byte {
+// appendCustomData appends withRisk(customData(c, others), rk) as
+// events.CustomData marshals it, without building it when others is empty
+// (always, unless one person came from several sources).
+func appendCustomData(b []byte, c *events.Contact, others []events.Contact, rk risk.Assessment) []byte {
 	switch {
+	case len(others) > 0:
+		return appendKVs(b, customData(*c, others), rk)
 	case len(c.CustomData) > 0:
-		b = append(b, '{')
-		for i, kv := range c.CustomData {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = events.AppendJSONString(b, kv.Key)
-			b = append(b, ':')
-			b = events.AppendJSONString(b, kv.Value)
-		}
-		return appendRiskData(b, rk, true)
+		return appendKVs(b, c.CustomData, rk)
 	case len(c.Emails) > 0:
 		b = append(b, `{"email":`...)
 		b = events.AppendJSONString(b, c.Emails[0])
@@ -219,6 +213,21 @@ func appendRiskData(b []byte, rk risk.Assessment, after bool) []byte {
 		b = append(rk.Reasons.AppendCodes(append(b, `","RiskReasons":"`...)), '"')
 	}
 	return append(b, '}')
+}
+
+// appendKVs appends kvs as one JSON object, in order, with the risk data
+// of rk.
+func appendKVs(b []byte, kvs events.CustomData, rk risk.Assessment) []byte {
+	b = append(b, '{')
+	for i, kv := range kvs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = events.AppendJSONString(b, kv.Key)
+		b = append(b, ':')
+		b = events.AppendJSONString(b, kv.Value)
+	}
+	return appendRiskData(b, rk, len(kvs) > 0)
 }
 
 // appendJSONStrings appends a JSON array of strings; nil is null.

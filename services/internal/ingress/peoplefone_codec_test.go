@@ -11,6 +11,7 @@ import (
 
 	"github.com/calldex/calldex/events"
 	"github.com/calldex/calldex/shared/index"
+	"github.com/calldex/calldex/shared/lookup"
 	"github.com/calldex/calldex/shared/risk"
 )
 
@@ -21,12 +22,12 @@ var tricky = []string{
 	"emoji 🎉 中文", "https://crm.example.com/c?a=1&b=2",
 }
 
-func encodeLikeBefore(matches []index.Match, actions []string, rk risk.Assessment) []byte {
-	out := make([]peoplefoneEntry, len(matches))
-	for i, m := range matches {
+func encodeLikeBefore(res lookup.Result, actions []string) []byte {
+	out := make([]peoplefoneEntry, len(res.Matches))
+	for i, m := range res.Matches {
 		c := m.Contact
 		out[i] = peoplefoneEntry{Name: c.Name, Company: c.Company, ContactURI: c.ContactURI, CompanyURI: c.CompanyURI,
-			ID: c.ID, CRMName: c.CRMName, CRMLogo: c.CRMLogo, CustomData: withRisk(customData(c), rk), CRMActions: actions}
+			ID: c.ID, CRMName: c.CRMName, CRMLogo: c.CRMLogo, CustomData: withRisk(customData(c, res.MergedInto(i)), res.Risk), CRMActions: actions}
 	}
 	var b bytes.Buffer
 	_ = json.NewEncoder(&b).Encode(out)
@@ -46,13 +47,22 @@ func TestPeoplefoneAnswerIsWhatEncodingJSONWrites(t *testing.T) {
 		}
 		matches = append(matches, index.Match{Contact: c})
 	}
+	// The same person from other sources, on every third match.
+	merged := make([][]events.Contact, len(matches))
+	for i := 0; i < len(merged); i += 3 {
+		merged[i] = []events.Contact{{ID: tricky[i], Source: "hubspot", CRMName: tricky[(i+1)%len(tricky)], ContactURI: tricky[(i+2)%len(tricky)]},
+			{ID: "77", Source: "pipedrive"}}
+	}
 	robocaller := risk.Assessment{Score: 85, Reasons: 1<<risk.ManyTenants | 1<<risk.ShortCalls | 1<<risk.Unanswered, High: true}
 	for _, rk := range []risk.Assessment{{}, robocaller} {
 		for _, actions := range [][]string{nil, {}, {"CallFlow", "Ticket"}, {"<&>"}} {
 			for _, ms := range [][]index.Match{nil, matches[:1], matches} {
-				want := encodeLikeBefore(ms, actions, rk)
-				if got := appendPeoplefoneEntries(nil, ms, actions, rk); !bytes.Equal(got, want) {
-					t.Fatalf("risk %+v, actions %q, %d matches:\n got %s\nwant %s", rk, actions, len(ms), got, want)
+				for _, merged := range [][][]events.Contact{nil, merged[:len(ms)]} {
+					res := lookup.Result{Matches: ms, Merged: merged, Risk: rk}
+					want := encodeLikeBefore(res, actions)
+					if got := appendPeoplefoneEntries(nil, res, actions); !bytes.Equal(got, want) {
+						t.Fatalf("risk %+v, actions %q, %d matches:\n got %s\nwant %s", rk, actions, len(ms), got, want)
+					}
 				}
 			}
 		}
@@ -133,6 +143,6 @@ func BenchmarkPeoplefoneCodec(b *testing.B) {
 		if _, err := readPeoplefoneNumber(w, r); err != nil {
 			b.Fatal(err)
 		}
-		writePeoplefoneAnswer(w, matches, actions, risk.Assessment{})
+		writePeoplefoneAnswer(w, lookup.Result{Matches: matches}, actions)
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/calldex/calldex/events"
 	"github.com/calldex/calldex/services/internal/httpjson"
+	"github.com/calldex/calldex/shared/lookup"
 	"github.com/calldex/calldex/shared/tenant"
 	"github.com/calldex/calldex/workflows/dispatch"
 )
@@ -177,8 +178,9 @@ func (s *Server) callEvent(w http.ResponseWriter, r *http.Request, t *tenant.Ten
 	}
 	runs := map[string]string{}
 	if ev.Event == events.CallEnded || ev.Event == events.CallMissed {
-		in := s.callInput(r.Context(), t, ev)
+		in, res := s.callInput(r.Context(), t, ev)
 		for _, name := range t.Automatic {
+			in.ContactCRMID = automaticContact(t, name, res)
 			key, err := s.Workflows.Submit(r.Context(), t.ID, name, in, false)
 			if err != nil {
 				s.workflowUnavailable(w, err)
@@ -215,9 +217,9 @@ func validateCallEvent(ev *events.CallEvent) []string {
 	return bad
 }
 
-// callInput turns a finished call into workflow inputs, with the contact
-// matched from the other party's number.
-func (s *Server) callInput(ctx context.Context, t *tenant.Tenant, ev events.CallEvent) events.CallInput {
+// callInput turns a finished call into workflow inputs, and looks the
+// other party's number up for its contact (automaticContact).
+func (s *Server) callInput(ctx context.Context, t *tenant.Tenant, ev events.CallEvent) (events.CallInput, lookup.Result) {
 	in := events.CallInput{
 		CallID: ev.CallID, UserCRMID: ev.UserCRMID, Direction: ev.Direction,
 		OriginatorNumber: ev.OriginatorNumber, OriginatorName: ev.OriginatorName,
@@ -231,10 +233,23 @@ func (s *Server) callInput(ctx context.Context, t *tenant.Tenant, ev events.Call
 	if ev.Direction == "outgoing" {
 		other = ev.DestinationNumber
 	}
-	if res, err := s.Lookup.Service().Lookup(ctx, t, other); err == nil && len(res.Matches) > 0 {
-		in.ContactCRMID = res.Matches[0].Contact.ID
+	// A failed lookup logs the call without a contact.
+	res, _ := s.Lookup.Service().Lookup(ctx, t, other)
+	return in, res
+}
+
+// automaticContact is the contact id an automatic workflow logs the call
+// on: the tenant's ranking picks the person (the first match), and of that
+// person the entry of the workflow's own connector when it has one (the id
+// that CRM knows), else the entry ranked first. "" without a match.
+func automaticContact(t *tenant.Tenant, workflow string, res lookup.Result) string {
+	if len(res.Matches) == 0 {
+		return ""
 	}
-	return in
+	if c, ok := res.MergedFrom(0, t.Workflows[workflow].Connector); ok {
+		return c.ID
+	}
+	return res.Matches[0].Contact.ID
 }
 
 // publishCall stores a call event; the message id makes a re-sent event a

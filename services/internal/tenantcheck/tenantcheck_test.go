@@ -58,6 +58,7 @@ const refused = `# \${CALLDEX_DATA_DIR} in a comment needs no environment
       liveNameSearch: true
       colour: red                      # <- unknown
       crm: zap
+    contactRanking: newest             # <- not a ranking
     risk:
       high: 120                        # <- out of range
       timezone: Mars/Olympus           # <- unknown zone
@@ -85,8 +86,9 @@ func TestCheckFindsWhatTheServicesRefuse(t *testing.T) {
 			`tenants[0].fallback.sources[2]: fallback source zap (webhook) cannot search by phone`},
 		40: {"tenants[0].appConnect.allowCreate: appConnect: cannot unmarshal !!str `maybe` into bool"},
 		42: {"tenants[0].appConnect.colour: appConnect: field colour not found in type appconnect.TenantOptions"},
-		45: {"tenants[0].risk.high: risk: high 120 must be between 1 and 100"},
-		46: {`tenants[0].risk.timezone: risk: timezone "Mars/Olympus"`},
+		44: {`tenants[0].contactRanking: contactRanking "newest" must be one of mostRecentlyUpdated, alphabetical, earliestCreated`},
+		46: {"tenants[0].risk.high: risk: high 120 must be between 1 and 100"},
+		47: {`tenants[0].risk.timezone: risk: timezone "Mars/Olympus"`},
 	}
 	for line, msgs := range want {
 		for _, w := range msgs {
@@ -123,7 +125,8 @@ func hasProblem(ps []tenant.Problem, line int, msg string) bool {
 }
 
 // accepted uses every connector type as documented in the README.
-const accepted = head + `    workflows:
+const accepted = head + `    contactRanking: alphabetical
+    workflows:
       CallFlow: {action: logCall, connector: hubspot}
       Ticket: {action: createTicket, connector: crm}
       Message: {action: logMessage, connector: zapier}

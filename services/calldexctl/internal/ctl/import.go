@@ -55,7 +55,7 @@ func importCmd(a *app) *cobra.Command {
 		Use:   "import FILE --tenant T",
 		Short: "Import contacts from CSV or NDJSON into CONTACTS, reporting rejected lines by number",
 		Long: `Reads contacts from FILE (NDJSON, one contact per line, or CSV with the header
-id,name,company,phones,emails,contactUri,companyUri,crmName,type and phones
+id,name,company,phones,emails,contactUri,companyUri,crmName,type,createdAt and phones
 separated by ";"; the format follows the extension, or --format) and
 publishes every valid one to CONTACTS, waiting for JetStream to acknowledge
 each batch. The projector indexes them. Invalid lines are reported by number

@@ -16,6 +16,7 @@ import (
 
 	"github.com/calldex/calldex/events"
 	"github.com/calldex/calldex/services/internal/ingress"
+	"github.com/calldex/calldex/shared/lookup"
 	"github.com/calldex/calldex/shared/phone"
 	"github.com/calldex/calldex/shared/projector"
 )
@@ -42,6 +43,18 @@ type explainedMatch struct {
 	UpdatedAt time.Time      `json:"updatedAt"`
 	FoundBy   []phone.Key    `json:"foundBy,omitempty"`
 	Contact   events.Contact `json:"contact"`
+	// Merged are the same person's entries from other sources ("source/id"),
+	// answered as this one (lookup.Result.Merged).
+	Merged []string `json:"merged,omitempty"`
+}
+
+// mergedRefs names the contacts of lookup.Result.Merged[i] by source/id.
+func mergedRefs(cs []events.Contact) []string {
+	var out []string
+	for _, c := range cs {
+		out = append(out, c.Source+"/"+c.ID)
+	}
+	return out
 }
 
 // lookupExplain is calldexctl lookup's answer.
@@ -53,6 +66,7 @@ type lookupExplain struct {
 	Region     string           `json:"region,omitempty"`
 	TailDigits int              `json:"tailDigits,omitempty"`
 	MaxResults int              `json:"maxResults,omitempty"`
+	Ranking    string           `json:"ranking,omitempty"`
 	NotANumber string           `json:"notANumber,omitempty"`
 	Candidates []candidateKey   `json:"candidates"`
 	Matches    []explainedMatch `json:"matches"`
@@ -119,7 +133,7 @@ func (a *app) lookupRedis(ctx context.Context, number string, o lookupOptions) (
 	}
 	opts := t.PhoneOptions()
 	ex := lookupExplain{Tenant: t.ID, Number: number, Via: "redis " + a.opts.redisURL, Region: opts.Region,
-		TailDigits: opts.TailDigits, MaxResults: t.MaxResults, Candidates: []candidateKey{}, Matches: []explainedMatch{}}
+		TailDigits: opts.TailDigits, MaxResults: t.MaxResults, Ranking: string(t.ContactRanking), Candidates: []candidateKey{}, Matches: []explainedMatch{}}
 	keys, err := phone.Candidates(number, opts)
 	if errors.Is(err, phone.ErrNotANumber) {
 		ex.NotANumber = err.Error()
@@ -137,13 +151,13 @@ func (a *app) lookupRedis(ctx context.Context, number string, o lookupOptions) (
 		n := r.Contacts
 		ex.Candidates = append(ex.Candidates, candidateKey{Key: r.Key, Kind: r.Kind, RedisKey: r.RedisKey, Contacts: &n})
 	}
-	start := time.Now()
-	ms, err := ix.Lookup(ctx, t.ID, keys, t.MaxResults)
-	ex.TookMicros = time.Since(start).Microseconds()
+	// The lookup the dialects make: the tenant's ranking, each person once.
+	res, err := lookup.New(ix).Lookup(ctx, t, number)
+	ex.TookMicros = res.Took.Microseconds()
 	if err != nil {
 		return ex, err
 	}
-	for i, m := range ms {
+	for i, m := range res.Matches {
 		own := projector.Entry(m.Contact, opts).Keys
 		var by []phone.Key
 		for _, k := range keys {
@@ -151,7 +165,8 @@ func (a *app) lookupRedis(ctx context.Context, number string, o lookupOptions) (
 				by = append(by, k)
 			}
 		}
-		ex.Matches = append(ex.Matches, explainedMatch{Rank: i + 1, Kind: m.Kind.String(), UpdatedAt: m.Contact.UpdatedAt, FoundBy: by, Contact: m.Contact})
+		ex.Matches = append(ex.Matches, explainedMatch{Rank: i + 1, Kind: m.Kind.String(), UpdatedAt: m.Contact.UpdatedAt, FoundBy: by, Contact: m.Contact,
+			Merged: mergedRefs(res.MergedInto(i))})
 	}
 	return ex, nil
 }
@@ -180,7 +195,8 @@ func (a *app) lookupAPI(ctx context.Context, number string, o lookupOptions) (lo
 				}
 			}
 		}
-		ex.Matches = append(ex.Matches, explainedMatch{Rank: i + 1, Kind: m.Kind, UpdatedAt: m.Contact.UpdatedAt, FoundBy: by, Contact: m.Contact})
+		ex.Matches = append(ex.Matches, explainedMatch{Rank: i + 1, Kind: m.Kind, UpdatedAt: m.Contact.UpdatedAt, FoundBy: by, Contact: m.Contact,
+			Merged: mergedRefs(m.Merged)})
 	}
 	return ex, nil
 }
@@ -217,16 +233,20 @@ func (a *app) printLookup(ex lookupExplain) {
 		a.printf("\nno match (%dµs)\n", ex.TookMicros)
 		return
 	}
-	a.printf("\nmatches, ranked exact before tail, then most recently updated (%dµs):\n", ex.TookMicros)
+	ranking := "the tenant's contactRanking"
+	if ex.Ranking != "" {
+		ranking = ex.Ranking
+	}
+	a.printf("\nmatches, ranked exact before tail, then %s, each person once (%dµs):\n", ranking, ex.TookMicros)
 	w = a.table()
-	fmt.Fprintln(w, "  #\tKIND\tCONTACT\tNAME\tCOMPANY\tUPDATED\tFOUND BY")
+	fmt.Fprintln(w, "  #\tKIND\tCONTACT\tNAME\tCOMPANY\tUPDATED\tFOUND BY\tSAME PERSON")
 	for _, m := range ex.Matches {
 		var by []string
 		for _, k := range m.FoundBy {
 			by = append(by, string(k))
 		}
-		fmt.Fprintf(w, "  %d\t%s\t%s/%s\t%s\t%s\t%s\t%s\n", m.Rank, m.Kind, m.Contact.Source, m.Contact.ID, m.Contact.Name,
-			m.Contact.Company, m.UpdatedAt.Local().Format(time.DateTime), strings.Join(by, " "))
+		fmt.Fprintf(w, "  %d\t%s\t%s/%s\t%s\t%s\t%s\t%s\t%s\n", m.Rank, m.Kind, m.Contact.Source, m.Contact.ID, m.Contact.Name,
+			m.Contact.Company, m.UpdatedAt.Local().Format(time.DateTime), strings.Join(by, " "), strings.Join(m.Merged, " "))
 	}
 	w.Flush()
 }
