@@ -108,6 +108,7 @@ type HighRiskRoute struct {
 	RouteIdentifier string `yaml:"routeIdentifier,omitempty"`
 	DirectLine      string `yaml:"directLine,omitempty"`
 }
+
 // ContactRanking is how a tenant wants the contacts of one number ordered
 // (the policies RingCentral App Connect offers for several matched
 // contacts). Exact matches come before tail matches whatever the ranking.

@@ -3,8 +3,8 @@ package ingress
 import (
 	"errors"
 	"net/http"
-	"strconv"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/calldex/calldex/events"
