@@ -52,7 +52,14 @@ type Service struct {
 	idx  index.Index
 	fb   *fallback
 	risk Assessor
+	// instant: the index answers from memory (see Instant).
+	instant bool
 }
+
+// Instant is an index that answers from the process's memory and never
+// waits on anything its context could end: a deadline would never fire,
+// and setting one costs every lookup (index.Memory).
+type Instant interface{ Instant() }
 
 // WithRisk scores every lookup's caller with a (nil: none) for tenants that
 // do not disable it.
@@ -62,7 +69,10 @@ func (s *Service) WithRisk(a Assessor) *Service {
 }
 
 // New builds the lookup core over an index.
-func New(idx index.Index) *Service { return &Service{idx: idx} }
+func New(idx index.Index) *Service {
+	_, instant := idx.(Instant)
+	return &Service{idx: idx, instant: instant}
+}
 
 // Lookup finds the contacts of a number for a tenant, at most its
 // MaxResults, ranked by its ContactRanking, each person once.
@@ -137,8 +147,12 @@ func (s *Service) lookupIndex(ctx context.Context, t *tenant.Tenant, keys []phon
 	if timeout <= 0 {
 		timeout = tenant.DefaultLookupTimeout
 	}
-	ictx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
+	ictx := ctx
+	if !s.instant {
+		var cancel context.CancelFunc
+		ictx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
 	limit := t.MaxResults
 	if t.ContactRanking != tenant.RankMostRecentlyUpdated && t.ContactRanking != "" {
 		limit = max(limit, RankWindow)

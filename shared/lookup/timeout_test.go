@@ -90,3 +90,37 @@ func TestLookupDeadline(t *testing.T) {
 	srv.Kill()
 	lookups("refused", 20, nil)
 }
+
+// deadlineSeen records whether lookups reached it with a deadline.
+type deadlineSeen struct {
+	index.Index
+	had bool
+}
+
+func (d *deadlineSeen) Lookup(ctx context.Context, tenant string, keys []phone.Key, limit int) ([]index.Match, error) {
+	_, d.had = ctx.Deadline()
+	return d.Index.Lookup(ctx, tenant, keys, limit)
+}
+
+// instantSeen is deadlineSeen over an index that answers from memory.
+type instantSeen struct{ *deadlineSeen }
+
+func (instantSeen) Instant() {}
+
+// An index that answers from memory gets no deadline (it could never
+// fire); any other index gets the tenant's lookupTimeout.
+func TestLookupDeadlineOnlyWhereItCanFire(t *testing.T) {
+	waits := &deadlineSeen{Index: index.NewMemory()}
+	instant := &deadlineSeen{Index: index.NewMemory()}
+	for _, idx := range []index.Index{waits, instantSeen{instant}} {
+		if _, err := lookup.New(idx).Lookup(t.Context(), acme, "+41215522000"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !waits.had {
+		t.Error("an index that may wait saw no deadline")
+	}
+	if instant.had {
+		t.Error("an index answering from memory saw a deadline")
+	}
+}

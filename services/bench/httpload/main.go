@@ -36,6 +36,11 @@ type options struct {
 	profileDir  string
 	repo        string
 	keep        bool
+	// env is added to the server's environment (KEY=VALUE,…).
+	env string
+	// console: load the web console's overview this often during the
+	// rounds (0: not at all).
+	console time.Duration
 	// openloop child
 	url string
 }
@@ -54,6 +59,8 @@ func main() {
 	flag.StringVar(&o.profileDir, "cpuprofile", "", "directory: take a CPU profile of the server (CALLDEX_PPROF_ADDR) during a lookup round of each target")
 	flag.StringVar(&o.repo, "repo", ".", "repository root (the demo config and contacts are read from there)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the data directories")
+	flag.StringVar(&o.env, "env", "", "extra environment of the server, KEY=VALUE,… (e.g. CALLDEX_RISK=false)")
+	flag.DurationVar(&o.console, "console", 0, "log into the web console and load its overview this often during the rounds, as an open tab does (0: no console)")
 	flag.StringVar(&o.url, "url", "", "openloop: lookup URL")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -129,7 +136,7 @@ func bench(ctx context.Context, o options) error {
 func measure(ctx context.Context, o options, wrk, bin, repo, work, target string) (summary, error) {
 	s := summary{target: target}
 	srv, err := startServer(ctx, serverConfig{bin: bin, repo: repo, dir: filepath.Join(work, target), target: target,
-		redisURL: o.redisURL, pprof: o.profileDir != ""})
+		redisURL: o.redisURL, pprof: o.profileDir != "", env: strings.Split(o.env, ",")})
 	if err != nil {
 		return s, err
 	}
@@ -151,6 +158,19 @@ func measure(ctx context.Context, o options, wrk, bin, repo, work, target string
 	script, err := writeScripts(filepath.Join(work, target), o.contacts)
 	if err != nil {
 		return s, err
+	}
+	if o.console > 0 {
+		cctx, stopConsole := context.WithCancel(ctx)
+		wait, err := watchConsole(cctx, srv.base, o.console)
+		if err != nil {
+			stopConsole()
+			return s, err
+		}
+		defer func() {
+			stopConsole()
+			n, err := wait()
+			fmt.Fprintf(os.Stderr, "%s: console pages loaded during the rounds: %d (%v)\n", target, n, err)
+		}()
 	}
 	var lookups, healths []wrkResult
 	var ratios []float64

@@ -44,6 +44,7 @@ func build(ctx context.Context, repo, bin string) error {
 type serverConfig struct {
 	bin, repo, dir, target, redisURL string
 	pprof                            bool
+	env                              []string
 }
 
 // server is a running calldex process.
@@ -94,6 +95,11 @@ func startServer(ctx context.Context, c serverConfig) (*server, error) {
 	if c.pprof {
 		s.pprofAddr = "127.0.0.1:" + strconv.Itoa(ports[2])
 		env = append(env, "CALLDEX_PPROF_ADDR="+s.pprofAddr)
+	}
+	for _, kv := range c.env {
+		if kv != "" {
+			env = append(env, kv)
+		}
 	}
 	s.cmd = exec.Command(c.bin)
 	s.cmd.Dir = c.repo // the demo config and contacts are relative to it
