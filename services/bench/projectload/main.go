@@ -472,9 +472,9 @@ func (b *bench) reportMemory(ctx context.Context, prefix string, before int64) {
 	}
 	var total int64
 	parts := make([]string, 0, len(usage))
-	for _, part := range []string{"doc", "meta", "name", "k", "stats"} {
+	for _, part := range []string{"rec", "p", "words", "count"} {
 		total += usage[part]
-		if part != "stats" {
+		if part != "count" {
 			parts = append(parts, fmt.Sprintf("%s %.0f", part, float64(usage[part])/n))
 		}
 	}
@@ -483,7 +483,7 @@ func (b *bench) reportMemory(ctx context.Context, prefix string, before int64) {
 }
 
 // memoryUsage sums MEMORY USAGE (every element sampled) of every key under
-// tenantPrefix, by part: doc, meta, name, stats or k (the phone-key sets).
+// tenantPrefix, by part: rec, words, count or p (the phone-key buckets).
 func memoryUsage(ctx context.Context, rdb *redis.Client, tenantPrefix string) (map[string]int64, int, error) {
 	usage := map[string]int64{}
 	n := 0
