@@ -36,6 +36,9 @@ func (e Envelope) AppendJSON(b []byte) []byte {
 func (c CallLookup) AppendJSON(b []byte) []byte {
 	b = appendField(b, `{"dialect":`, c.Dialect)
 	b = appendField(b, `,"number":`, c.Number)
+	if c.E164 != "" {
+		b = appendField(b, `,"e164":`, c.E164)
+	}
 	if c.DNID != "" {
 		b = appendField(b, `,"dnid":`, c.DNID)
 	}

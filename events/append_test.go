@@ -12,7 +12,7 @@ var strs = []string{"", "demo", "41215522000", `q"b\`, "<&>", "tab\tnl\n\x00\x1f
 
 func TestAppendJSONIsWhatEncodingJSONWrites(t *testing.T) {
 	for i, s := range strs {
-		c := CallLookup{Dialect: s, Number: strs[(i+1)%len(strs)], DNID: strs[(i+2)%len(strs)], Hits: i,
+		c := CallLookup{Dialect: s, Number: strs[(i+1)%len(strs)], E164: strs[(i+6)%len(strs)], DNID: strs[(i+2)%len(strs)], Hits: i,
 			ContactID: strs[(i+3)%len(strs)], Latency: time.Duration(i) * 1234567}
 		want, _ := json.Marshal(c)
 		got := c.AppendJSON(nil)

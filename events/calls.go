@@ -6,6 +6,9 @@ import "time"
 type CallLookup struct {
 	Dialect   string        `json:"dialect"`
 	Number    string        `json:"number"`
+	// E164 is the number's valid E.164 reading, when it has one: the
+	// lookup's first candidate, so that readers need not parse it again.
+	E164      string        `json:"e164,omitempty"`
 	DNID      string        `json:"dnid,omitempty"`
 	Hits      int           `json:"hits"`
 	ContactID string        `json:"contactId,omitempty"`

@@ -117,6 +117,18 @@ func (s *Service) Lookup(ctx context.Context, t *tenant.Tenant, number string) (
 	return res, nil
 }
 
+// E164 is the number's most likely valid E.164 reading (what
+// phone.Normalize returns), "" when it has none: the first E.164
+// candidate.
+func (r Result) E164() string {
+	for _, k := range r.Candidates {
+		if e, ok := k.E164(); ok {
+			return e
+		}
+	}
+	return ""
+}
+
 // MergedFrom is the entry of source that answers for Matches[i]: the match
 // itself, or the entry of that source folded into it; ok is false when
 // the person has none from source.

@@ -142,3 +142,23 @@ func TestFallbackNotAskedOnIndexHit(t *testing.T) {
 		t.Fatalf("res = %+v, live calls %d", res, src.calls.Load())
 	}
 }
+
+// A result's E164 is what phone.Normalize reads, however the number is
+// written, and "" for what never becomes a valid number.
+func TestResultE164IsNormalize(t *testing.T) {
+	svc := lookup.New(index.NewMemory())
+	for _, number := range []string{"0215522000", "+41 21 552 20 00", "0041215522000", "41215522000",
+		"+33 1 42 68 53 00", "0033142685300", "079 123 45 67", "5522000", "021 552", "call me", "+1 650 253 0000"} {
+		res, err := svc.Lookup(context.Background(), acme, number)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := phone.Normalize(number, acme.PhoneOptions())
+		if err != nil {
+			want = ""
+		}
+		if got := res.E164(); got != want {
+			t.Errorf("%q: E164 %q, Normalize %q", number, got, want)
+		}
+	}
+}

@@ -60,7 +60,7 @@ func (r *Recorder) Lookup(ctx context.Context, t *tenant.Tenant, dialect, number
 		r.metrics.LookupTimeouts.WithLabelValues(dialect).Inc()
 	}
 	if err == nil && r.events != nil {
-		ev := events.CallLookup{Dialect: dialect, Number: number, DNID: dnid, Hits: len(res.Matches), Latency: took}
+		ev := events.CallLookup{Dialect: dialect, Number: number, E164: res.E164(), DNID: dnid, Hits: len(res.Matches), Latency: took}
 		if len(res.Matches) > 0 {
 			ev.ContactID = res.Matches[0].Contact.ID
 		}

@@ -34,6 +34,11 @@ const (
 	prefixTail   = "t:"
 )
 
+// E164 is the number of an "e:" key; ok is false for other keys.
+func (k Key) E164() (e164 string, ok bool) {
+	return strings.CutPrefix(string(k), prefixE164)
+}
+
 // Kind tells whether a match through k is exact or a tail match.
 func (k Key) Kind() Kind {
 	if strings.HasPrefix(string(k), prefixTail) {

@@ -23,6 +23,7 @@ type eventLine struct {
 	SchemaVersion int       `json:"schemaVersion"`
 	Data          struct {
 		Number string `json:"number"`
+		E164   string `json:"e164"`
 		events.CallEvent
 	} `json:"data"`
 }
@@ -63,9 +64,14 @@ func observe(ev *eventLine, tenants Tenants) (risk.Observation, bool) {
 	}
 	switch ev.Type {
 	case events.TypeCallLookup:
-		n, err := phone.Normalize(ev.Data.Number, t.PhoneOptions())
-		if err != nil {
-			return risk.Observation{}, false
+		// The ingress read the number already; events written before it
+		// said so are read again.
+		n := ev.Data.E164
+		if n == "" {
+			var err error
+			if n, err = phone.Normalize(ev.Data.Number, t.PhoneOptions()); err != nil {
+				return risk.Observation{}, false
+			}
 		}
 		return risk.Observation{Number: n, Tenant: t.ID, At: ev.Time, Call: true, AfterHours: t.BusinessHours().Outside(ev.Time)}, true
 	case events.TypeCallEvent:
