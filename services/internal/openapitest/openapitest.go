@@ -150,3 +150,19 @@ func pathShape(path string) string {
 	}
 	return strings.Join(segs, "/")
 }
+
+// RequireDocumented fails t for each of patterns doc does not document
+// (Undocumented).
+func RequireDocumented(t testing.TB, doc []byte, patterns []string) {
+	t.Helper()
+	if len(patterns) == 0 {
+		t.Fatal("no routes to check")
+	}
+	missing, err := Undocumented(doc, patterns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range missing {
+		t.Errorf("route %q is not in the OpenAPI document", p)
+	}
+}
