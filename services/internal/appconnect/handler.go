@@ -31,6 +31,8 @@ type Handler struct {
 	keys   jwt.VerificationKeySet
 	now    func() time.Time
 	log    *slog.Logger
+	// patterns are the routes registered on mux, for Patterns.
+	patterns []string
 }
 
 // New validates cfg and builds the handler.
@@ -102,6 +104,14 @@ func (h *Handler) routes() {
 func (h *Handler) handle(pattern string, fn http.HandlerFunc) {
 	method, path, _ := strings.Cut(pattern, " ")
 	h.mux.HandleFunc(method+" "+Prefix+path, fn)
+	h.patterns = append(h.patterns, method+" "+Prefix+path)
+}
+
+// Patterns are the routes the handler answers, as http.ServeMux patterns
+// under Prefix ("GET /appconnect/contact"); the ingress lists them in
+// place of its /appconnect/ subtree.
+func (h *Handler) Patterns() []string {
+	return slices.Clone(h.patterns)
 }
 
 // ServeHTTP answers the routes under Prefix. Every answer allows any

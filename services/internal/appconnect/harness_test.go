@@ -19,6 +19,7 @@ import (
 
 	"github.com/calldex/calldex/events"
 	"github.com/calldex/calldex/services/internal/appconnect"
+	"github.com/calldex/calldex/services/internal/ingress"
 	"github.com/calldex/calldex/services/internal/openapitest"
 	"github.com/calldex/calldex/shared/contact"
 	"github.com/calldex/calldex/shared/index"
@@ -108,7 +109,8 @@ func (r *reloadable) load(t *testing.T, yaml string) {
 // harness is the App Connect handler on real NATS JetStream (CONTACTS, the
 // KV buckets), a running projector and an in-process index, with a fake
 // dispatcher and a fake strict CRM. Every request and response it sees is
-// checked against App Connect's OpenAPI document.
+// checked against App Connect's OpenAPI document and the one Calldex serves
+// (GET /openapi.yaml).
 type harness struct {
 	t        *testing.T
 	srv      *httptest.Server
@@ -122,7 +124,8 @@ type harness struct {
 	handler  *appconnect.Handler
 	revoked  jetstream.KeyValue
 	client   *http.Client
-	val      *openapitest.Transport
+	// val checks App Connect's document, served Calldex's.
+	val, served *openapitest.Transport
 }
 
 type harnessOption func(*appconnect.Config, *appconnect.Deps)
@@ -192,7 +195,8 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	h.srv = httptest.NewServer(handler)
 	t.Cleanup(h.srv.Close)
 	h.val = &openapitest.Transport{T: t, Router: openAPIRouter(t), StripPrefix: appconnect.Prefix, Requests: true}
-	h.client = &http.Client{Transport: h.val, Timeout: 15 * time.Second}
+	h.served = &openapitest.Transport{T: t, Router: servedRouter(t), Requests: true, Base: h.val}
+	h.client = &http.Client{Transport: h.served, Timeout: 15 * time.Second}
 	return h
 }
 
@@ -274,6 +278,7 @@ func (h *harness) do(method, path, body string, header ...string) response {
 func (h *harness) invalid(method, path, body string, header ...string) response {
 	h.t.Helper()
 	defer h.val.SkipRequests()()
+	defer h.served.SkipRequests()()
 	return h.do(method, path, body, header...)
 }
 
@@ -335,6 +340,23 @@ func openAPIRouter(t testing.TB) routers.Router {
 		t.Fatalf("App Connect OpenAPI document: %v", specErr)
 	}
 	return specRouter
+}
+
+// servedRouter loads the document Calldex serves at GET /openapi.yaml.
+func servedRouter(t testing.TB) routers.Router {
+	t.Helper()
+	r, err := openapitest.Router(ingress.OpenAPI)
+	if err != nil {
+		t.Fatalf("Calldex OpenAPI document: %v", err)
+	}
+	return r
+}
+
+// TestOpenAPIDocumentsEveryRoute checks that every route the handler
+// registers is in the document Calldex serves.
+func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
+	h := newHarness(t)
+	openapitest.RequireDocumented(t, ingress.OpenAPI, h.handler.Patterns())
 }
 
 // TestSpecIsAppConnects checks that testdata holds shared/specs' document

@@ -54,6 +54,7 @@ tenants:
 // OpenAPI document.
 type harness struct {
 	t      *testing.T
+	server *ingress.Server
 	srv    *httptest.Server
 	nats   *natstest.Env
 	client *http.Client
@@ -103,7 +104,7 @@ func newHarnessWith(t *testing.T, config string, env *natstest.Env, mutate ...fu
 	}
 	srv := httptest.NewServer(s)
 	t.Cleanup(srv.Close)
-	return &harness{t: t, srv: srv, nats: env, client: &http.Client{Transport: &openapitest.Transport{T: t, Router: openAPIRouter(t)}, Timeout: 10 * time.Second}}
+	return &harness{t: t, server: s, srv: srv, nats: env, client: &http.Client{Transport: &openapitest.Transport{T: t, Router: openAPIRouter(t)}, Timeout: 10 * time.Second}}
 }
 
 type regOptions struct{ reg *tenant.Registry }

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -109,6 +111,8 @@ type Resyncer interface {
 type Server struct {
 	Deps
 	mux *http.ServeMux
+	// patterns are the routes registered on mux, for Patterns.
+	patterns []string
 }
 
 // New builds the HTTP handler.
@@ -140,20 +144,20 @@ func (s *Server) routes() {
 	s.handle("POST /admin/v1/tenants/{tenant}/contacts", s.adminAuth(s.adminBulkContacts))
 	s.handle("GET /admin/v1/tenants/{tenant}/lookup", s.adminAuth(s.adminLookup))
 
-	opsRoutes(s.mux, s.Metrics, s.Ready)
+	opsRoutes(s.mount, s.Metrics, s.Ready)
 	s.handle("GET /openapi.yaml", s.openapi)
 	if s.Workflows != nil {
 		s.workflowRoutes()
 	}
 	if s.AppConnect != nil {
-		s.mux.Handle("/appconnect/", s.AppConnect)
+		s.mount("/appconnect/", s.AppConnect)
 	}
 	if s.Webhooks != nil {
-		s.mux.Handle("/webhooks/", s.Webhooks)
+		s.mount("/webhooks/", s.Webhooks)
 	}
 	if s.TenantAdmin != nil {
 		for _, p := range tenantadmin.Patterns {
-			s.mux.Handle(p, s.TenantAdmin)
+			s.mount(p, s.TenantAdmin)
 		}
 	}
 	if s.Resync != nil {
@@ -176,8 +180,8 @@ func (s *Server) routes() {
 		s.handle("POST /admin/v1/tenants/{tenant}/dead-letters/redrive", s.adminAuth(s.adminRedrive))
 	}
 	if s.Console != nil {
-		s.mux.Handle("/console/", s.Console)
-		s.mux.Handle("GET /console", http.RedirectHandler("/console/", http.StatusSeeOther))
+		s.mount("/console/", s.Console)
+		s.mount("GET /console", http.RedirectHandler("/console/", http.StatusSeeOther))
 	}
 	if s.Risk != nil {
 		s.handle("GET /admin/v1/risk", s.adminAuth(s.adminRiskTop))
@@ -186,7 +190,30 @@ func (s *Server) routes() {
 }
 
 func (s *Server) handle(pattern string, h http.HandlerFunc) {
-	s.mux.HandleFunc(pattern, h)
+	s.mount(pattern, h)
+}
+
+// mount registers h for pattern and remembers the route: a handler mounted
+// on a subtree that lists its own routes stands for them.
+func (s *Server) mount(pattern string, h http.Handler) {
+	s.mux.Handle(pattern, h)
+	if p, ok := h.(patterned); ok && strings.HasSuffix(pattern, "/") && !strings.Contains(pattern, " ") {
+		s.patterns = append(s.patterns, p.Patterns()...)
+		return
+	}
+	s.patterns = append(s.patterns, pattern)
+}
+
+// patterned is a handler that lists its routes (*appconnect.Handler).
+type patterned interface {
+	Patterns() []string
+}
+
+// Patterns are the routes the server answers, as http.ServeMux patterns
+// ("GET /pbx/lookup", or a subtree such as "/console/" handed to another
+// handler): the OpenAPI document's test checks each is documented.
+func (s *Server) Patterns() []string {
+	return slices.Clone(s.patterns)
 }
 
 // ServeHTTP answers every route; unknown ones get a JSON 404.
@@ -198,16 +225,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // liveness, readiness and metrics.
 func Ops(m *metrics.Metrics, ready []Check) http.Handler {
 	mux := http.NewServeMux()
-	opsRoutes(mux, m, ready)
+	opsRoutes(mux.Handle, m, ready)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { serve(mux, m, w, r) })
 }
 
-func opsRoutes(mux *http.ServeMux, m *metrics.Metrics, ready []Check) {
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+func opsRoutes(handle func(string, http.Handler), m *metrics.Metrics, ready []Check) {
+	handle("GET /healthz", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) { readyz(w, r, ready) })
-	mux.Handle("GET /metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
+	}))
+	handle("GET /readyz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { readyz(w, r, ready) }))
+	handle("GET /metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
 }
 
 // serve routes r through mux, counting it by route pattern and status code;

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -100,4 +101,68 @@ func (v *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		v.T.Errorf("openapi: %s %s → %d does not match the document: %v\nbody: %s", req.Method, req.URL.Path, resp.StatusCode, err, body)
 	}
 	return resp, nil
+}
+
+// Undocumented returns the route patterns (http.ServeMux's "[METHOD ]/path")
+// that doc does not document. A pattern with a method needs that operation
+// on its path, whatever its wildcards are named; a subtree handed to
+// another handler ("/console/") needs a documented path under it.
+func Undocumented(doc []byte, patterns []string) ([]string, error) {
+	d, err := openapi3.NewLoader().LoadFromData(doc)
+	if err != nil {
+		return nil, err
+	}
+	ops := map[string]bool{} // "METHOD shape" of every documented operation
+	var shapes []string
+	for path, item := range d.Paths.Map() {
+		shape := pathShape(path)
+		shapes = append(shapes, shape)
+		for method := range item.Operations() {
+			ops[method+" "+shape] = true
+		}
+	}
+	var out []string
+	for _, p := range patterns {
+		method, path, ok := strings.Cut(p, " ")
+		if !ok {
+			method, path = "", p
+		}
+		shape := pathShape(path)
+		switch {
+		case method != "" && ops[method+" "+shape]:
+		case method == "" && strings.HasSuffix(shape, "/") && slices.ContainsFunc(shapes, func(s string) bool { return strings.HasPrefix(s, shape) }):
+		default:
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// pathShape names every wildcard "{}", so a document's {id} matches a
+// pattern's {tenant}; ServeMux's {$} (exactly this path) is dropped.
+func pathShape(path string) string {
+	path = strings.TrimSuffix(path, "{$}")
+	segs := strings.Split(path, "/")
+	for i, s := range segs {
+		if strings.HasPrefix(s, "{") && strings.HasSuffix(s, "}") {
+			segs[i] = "{}"
+		}
+	}
+	return strings.Join(segs, "/")
+}
+
+// RequireDocumented fails t for each of patterns doc does not document
+// (Undocumented).
+func RequireDocumented(t testing.TB, doc []byte, patterns []string) {
+	t.Helper()
+	if len(patterns) == 0 {
+		t.Fatal("no routes to check")
+	}
+	missing, err := Undocumented(doc, patterns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range missing {
+		t.Errorf("route %q is not in the OpenAPI document", p)
+	}
 }
