@@ -4,8 +4,8 @@ import "time"
 
 // CallLookup is the payload of call.lookup: one answered lookup.
 type CallLookup struct {
-	Dialect   string        `json:"dialect"`
-	Number    string        `json:"number"`
+	Dialect string `json:"dialect"`
+	Number  string `json:"number"`
 	// E164 is the number's valid E.164 reading, when it has one: the
 	// lookup's first candidate, so that readers need not parse it again.
 	E164      string        `json:"e164,omitempty"`
