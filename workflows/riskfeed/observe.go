@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/calldex/calldex/events"
@@ -44,16 +45,67 @@ func Observe(msg []byte, tenants Tenants) ([]risk.Observation, error) {
 		if len(bytes.TrimSpace(line)) == 0 {
 			continue
 		}
-		var ev eventLine
-		if err := json.Unmarshal(line, &ev); err != nil {
-			errs = append(errs, fmt.Errorf("event %d of the message: %w", n, err))
-			continue
+		ev, ok := readLookup(line)
+		if !ok {
+			ev = eventLine{}
+			if err := json.Unmarshal(line, &ev); err != nil {
+				errs = append(errs, fmt.Errorf("event %d of the message: %w", n, err))
+				continue
+			}
 		}
 		if o, ok := observe(&ev, tenants); ok {
 			out = append(out, o)
 		}
 	}
 	return out, errors.Join(errs...)
+}
+
+// readLookup reads a call.lookup line as events.Envelope.AppendJSON and
+// CallLookup.AppendJSON write it (one per answered lookup, beside the
+// ingress in one process), without reflection: only the fields the feed
+// needs. Inside a JSON string every quote is escaped, so `,"tenant":"` and
+// the others are found only as keys. Anything else — another type, an
+// event written before lookups carried "e164", an escape in a value read —
+// is left to encoding/json: ok is false.
+func readLookup(line []byte) (ev eventLine, ok bool) {
+	if !bytes.Contains(line, []byte(`,"type":"call.lookup",`)) {
+		return ev, false
+	}
+	var at string
+	var version []byte
+	ev.Type = events.TypeCallLookup
+	if ev.Tenant, ok = quoted(line, `,"tenant":"`); !ok {
+		return ev, false
+	}
+	if at, ok = quoted(line, `,"time":"`); !ok {
+		return ev, false
+	}
+	if ev.Data.E164, ok = quoted(line, `,"e164":"`); !ok || ev.Data.E164 == "" {
+		return ev, false
+	}
+	if _, version, ok = bytes.Cut(line, []byte(`,"schemaVersion":`)); !ok {
+		return ev, false
+	}
+	end := bytes.IndexByte(version, ',')
+	var err error
+	if ev.SchemaVersion, err = strconv.Atoi(string(version[:max(end, 0)])); err != nil {
+		return ev, false
+	}
+	if ev.Time, err = time.Parse(time.RFC3339Nano, at); err != nil {
+		return ev, false
+	}
+	return ev, true
+}
+
+// quoted is the string value after key (which ends with its opening
+// quote), if it holds no escape.
+func quoted(line []byte, key string) (string, bool) {
+	_, v, ok := bytes.Cut(line, []byte(key))
+	end := bytes.IndexByte(v, '"')
+	if !ok || end < 0 || bytes.IndexByte(v[:end], '\\') >= 0 {
+		return "", false
+	}
+	return string(v[:end]), true
 }
 
 // observe reads one event.
