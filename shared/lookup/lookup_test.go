@@ -13,7 +13,9 @@ import (
 	"github.com/calldex/calldex/events"
 	"github.com/calldex/calldex/shared/index"
 	"github.com/calldex/calldex/shared/lookup"
+	"github.com/calldex/calldex/shared/metrics"
 	"github.com/calldex/calldex/shared/phone"
+	"github.com/calldex/calldex/shared/risk"
 	"github.com/calldex/calldex/shared/tenant"
 	"github.com/calldex/calldex/shared/testwait"
 )
@@ -160,5 +162,28 @@ func TestResultE164IsNormalize(t *testing.T) {
 		if got := res.E164(); got != want {
 			t.Errorf("%q: E164 %q, Normalize %q", number, got, want)
 		}
+	}
+}
+
+// A recorder counting risk counts each answered lookup of a number as a
+// call ringing at its tenant, hit or miss, and nothing for what is no
+// number.
+func TestRecorderCountsRisk(t *testing.T) {
+	store, err := risk.NewMemory(risk.Window{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := lookup.NewRecorder(lookup.New(index.NewMemory()), metrics.New(), nil, events.Topology{}, quiet).CountRisk(store)
+	for _, number := range []string{"0791110000", "+41 79 111 00 00", "call me"} {
+		if _, err := rec.Lookup(context.Background(), acme, "pbx", number, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err := store.Stats(context.Background(), "+41791110000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Calls != 2 || st.Tenants != 1 || st.Finished != 0 {
+		t.Errorf("stats %+v, want 2 calls at 1 tenant", st)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/calldex/calldex/events"
 	"github.com/calldex/calldex/shared/contact"
 	"github.com/calldex/calldex/shared/metrics"
+	"github.com/calldex/calldex/shared/risk"
 	"github.com/calldex/calldex/shared/tenant"
 )
 
@@ -26,6 +27,25 @@ type Recorder struct {
 	events   EventPublisher
 	topology events.Topology
 	log      *slog.Logger
+	// risk counts each answered lookup's caller (CountRisk); nil: the
+	// risk feed counts them from CALLS.
+	risk RiskCounter
+}
+
+// RiskCounter counts callers (a risk.Store that answers from memory: it
+// runs on the ringing path).
+type RiskCounter interface {
+	Record(ctx context.Context, obs []risk.Observation) error
+}
+
+// CountRisk counts the caller of every answered lookup in c, as a call
+// ringing at its tenant. It is for a store in this process (the
+// all-in-one's risk.Memory), whose feed then consumes only finished calls
+// (riskfeed.Config.CallsOnly): counting here spares the feed reading
+// every call.lookup back from CALLS beside the lookups.
+func (r *Recorder) CountRisk(c RiskCounter) *Recorder {
+	r.risk = c
+	return r
 }
 
 // NewRecorder records lookups of svc; events may be nil (no call.lookup
@@ -58,6 +78,13 @@ func (r *Recorder) Lookup(ctx context.Context, t *tenant.Tenant, dialect, number
 	r.metrics.Lookups.WithLabelValues(dialect, result).Inc()
 	if errors.Is(err, ErrTimeout) {
 		r.metrics.LookupTimeouts.WithLabelValues(dialect).Inc()
+	}
+	if e164 := res.E164(); err == nil && r.risk != nil && e164 != "" {
+		// Counted for every tenant: one that turns risk off for its own
+		// answers still tells everyone else.
+		if rerr := r.risk.Record(ctx, []risk.Observation{risk.Rang(e164, t.ID, start, t.BusinessHours())}); rerr != nil {
+			r.log.Warn("risk count failed", "tenant", t.ID, "err", rerr)
+		}
 	}
 	if err == nil && r.events != nil {
 		ev := events.CallLookup{Dialect: dialect, Number: number, E164: res.E164(), DNID: dnid, Hits: len(res.Matches), Latency: took}

@@ -27,6 +27,12 @@ type Observation struct {
 	Short    bool
 }
 
+// Rang is what a lookup tells: a call from number rang at tenant at at,
+// inside its business hours or not.
+func Rang(number, tenant string, at time.Time, hours BusinessHours) Observation {
+	return Observation{Number: number, Tenant: tenant, At: at, Call: true, AfterHours: hours.Outside(at)}
+}
+
 // Stats are a number's counts over the window, all tenants together.
 type Stats struct {
 	Tenants    int `json:"tenants"`

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -37,6 +38,12 @@ type Config struct {
 	Since time.Duration
 	// AckWait before JetStream redelivers a message (default 30s).
 	AckWait time.Duration
+	// CallsOnly: the lookups are counted where they are answered (the
+	// all-in-one's in-process store, lookup.Recorder.CountRisk), so the
+	// feed acks the call.lookup messages unread (told by their subject)
+	// and counts only calls, under its own consumer (default durable
+	// "calldex-risk-calls").
+	CallsOnly bool
 }
 
 // Validate reports every problem at once.
@@ -85,6 +92,9 @@ func New(cfg Config, d Deps) (*Feed, error) {
 	}
 	if cfg.Durable == "" {
 		cfg.Durable = "calldex-risk"
+		if cfg.CallsOnly {
+			cfg.Durable = "calldex-risk-calls"
+		}
 	}
 	if cfg.Since == 0 {
 		cfg.Since = risk.DefaultWindow
@@ -127,16 +137,27 @@ func New(cfg Config, d Deps) (*Feed, error) {
 	return f, nil
 }
 
-// unmarshaler hands the message's bytes on; the handler decodes them.
+// unmarshaler hands the message's bytes and subject on; the handler
+// decodes them.
 type unmarshaler struct{}
 
+// subjectKey is the metadata key of the message's subject.
+const subjectKey = "subject"
+
 func (unmarshaler) Unmarshal(m *nats.Msg) (*message.Message, error) {
-	return message.NewMessage(watermill.NewUUID(), m.Data), nil
+	msg := message.NewMessage(watermill.NewUUID(), m.Data)
+	msg.Metadata.Set(subjectKey, m.Subject)
+	return msg, nil
 }
 
 // handle records what one CALLS message tells; a message that is not
 // events is dropped (logged), a store that fails gets it again.
 func (f *Feed) handle(msg *message.Message) error {
+	// One filter, not a list of call kinds: JetStream before 2.10 takes
+	// one subject per consumer.
+	if f.cfg.CallsOnly && strings.HasSuffix(msg.Metadata.Get(subjectKey), ".lookup") {
+		return nil
+	}
 	obs, err := Observe(msg.Payload, f.d.Tenants)
 	if err != nil {
 		f.log.Warn("risk feed: undecodable events skipped", "err", err)

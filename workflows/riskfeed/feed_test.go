@@ -209,3 +209,59 @@ func BenchmarkObserve(b *testing.B) {
 		})
 	}
 }
+
+// With CallsOnly the feed reads finished calls only, under its own
+// consumer: the lookups are counted where they are answered.
+func TestCallsOnlyLeavesLookupsOut(t *testing.T) {
+	env := natstest.Connect(t)
+	store, err := risk.NewMemory(risk.Window{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := registry(t, "acme")
+	conn, err := nats.Connect(env.URL, nats.MaxReconnects(-1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(conn.Close)
+	feed, err := riskfeed.New(riskfeed.Config{Topology: env.Topology, CallsOnly: true}, riskfeed.Deps{Conn: conn, JS: env.JS, Store: store, Tenants: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- feed.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	now := time.Now().UTC()
+	const number = "+41791110000"
+	lookup := envelope(t, events.TypeCallLookup, "acme", now, events.CallLookup{Dialect: "pbx", Number: number[1:], E164: number})
+	missed := envelope(t, events.TypeCallEvent, "acme", now, events.CallEvent{Event: events.CallMissed, CallID: "c1", Direction: "incoming",
+		OriginatorNumber: number, DestinationNumber: "0215550000", StartedTime: now.Format(time.RFC3339), EndedTime: now.Add(2 * time.Second).Format(time.RFC3339)})
+	for _, m := range []struct {
+		subject string
+		env     events.Envelope
+	}{
+		{env.Topology.CallSubject("acme", "lookup"), lookup},
+		{env.Topology.CallSubject("acme", events.CallMissed), missed},
+	} {
+		line, err := json.Marshal(m.env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := env.JS.Publish(t.Context(), m.subject, line); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var st risk.Stats
+	testwait.Until(t, 20*time.Second, "the missed call counted", func() bool {
+		st, err = store.Stats(t.Context(), number)
+		return err == nil && st.Finished == 1
+	})
+	if st.Calls != 0 {
+		t.Errorf("stats %+v: the lookup was counted by the feed too", st)
+	}
+	if _, err := env.JS.PushConsumer(t.Context(), env.Topology.Stream(events.StreamCalls), "calldex-risk-calls"); err != nil {
+		t.Errorf("the feed's own consumer: %v", err)
+	}
+}

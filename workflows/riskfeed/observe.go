@@ -125,7 +125,7 @@ func observe(ev *eventLine, tenants Tenants) (risk.Observation, bool) {
 				return risk.Observation{}, false
 			}
 		}
-		return risk.Observation{Number: n, Tenant: t.ID, At: ev.Time, Call: true, AfterHours: t.BusinessHours().Outside(ev.Time)}, true
+		return risk.Rang(n, t.ID, ev.Time, t.BusinessHours()), true
 	case events.TypeCallEvent:
 		p := &ev.Data.CallEvent
 		if p.Direction != "incoming" || (p.Event != events.CallEnded && p.Event != events.CallMissed) {

@@ -318,6 +318,9 @@ func (a *App) ingress(ctx context.Context, p ingressParts) (http.Handler, error)
 		svc.WithRisk(cache)
 	}
 	look := lookup.NewRecorder(svc, p.m, p.pub, p.topo, a.log)
+	if p.risk != nil && a.countsLookupRisk() {
+		look.CountRisk(p.risk)
+	}
 	guard, err := authguard.New(authguard.Config{MaxFailures: a.cfg.AuthMaxFailures, MaxTenantFailures: 10 * a.cfg.AuthMaxFailures,
 		Window: a.cfg.AuthWindow}, p.m.AuthFailures, a.log)
 	if err != nil {
@@ -710,7 +713,7 @@ func (a *App) openRisk(js jetstream.JetStream, reg *tenant.Registry, topo events
 	if err != nil {
 		return nil, err
 	}
-	feed, err := riskfeed.New(riskfeed.Config{Topology: topo}, riskfeed.Deps{Conn: conn, JS: js, Store: store, Tenants: reg, Logger: a.log})
+	feed, err := riskfeed.New(riskfeed.Config{Topology: topo, CallsOnly: a.countsLookupRisk()}, riskfeed.Deps{Conn: conn, JS: js, Store: store, Tenants: reg, Logger: a.log})
 	if err != nil {
 		conn.Close()
 		return nil, err
@@ -719,6 +722,12 @@ func (a *App) openRisk(js jetstream.JetStream, reg *tenant.Registry, topo events
 	a.parts = append(a.parts, part{"risk feed", feed.Run})
 	return store, nil
 }
+
+// countsLookupRisk: the ingress counts its lookups' callers straight into
+// the in-process risk store (lookup.Recorder.CountRisk), and the feed
+// reads only finished calls. With Redis the feed counts every replica's
+// lookups from CALLS, and the ringing path never writes to Redis.
+func (a *App) countsLookupRisk() bool { return a.rdb == nil && a.cfg.Roles.Has(RoleIngress) }
 
 // phoneOptions adapts the tenant registry to the projector.
 type phoneOptions struct{ reg *tenant.Registry }
