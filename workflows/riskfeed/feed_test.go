@@ -33,6 +33,24 @@ func registry(t *testing.T, ids ...string) *tenant.Registry {
 	return tenant.NewRegistry(cfg)
 }
 
+// runFeed runs a feed on a connection of its own until the test ends.
+func runFeed(t *testing.T, env *natstest.Env, cfg riskfeed.Config, store risk.Store, reg *tenant.Registry) {
+	t.Helper()
+	conn, err := nats.Connect(env.URL, nats.MaxReconnects(-1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(conn.Close)
+	feed, err := riskfeed.New(cfg, riskfeed.Deps{Conn: conn, JS: env.JS, Store: store, Tenants: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- feed.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
 func envelope(t *testing.T, typ, tenantID string, at time.Time, data any) events.Envelope {
 	t.Helper()
 	env, err := events.New("x", typ, tenantID, "", at, data)
@@ -105,19 +123,7 @@ func TestSyntheticPrecisionRecall(t *testing.T) {
 	}
 	syn := generate(20260105, start)
 	reg := registry(t, syn.tenants...)
-	conn, err := nats.Connect(env.URL, nats.MaxReconnects(-1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(conn.Close)
-	feed, err := riskfeed.New(riskfeed.Config{Topology: env.Topology}, riskfeed.Deps{Conn: conn, JS: env.JS, Store: store, Tenants: reg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- feed.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	runFeed(t, env, riskfeed.Config{Topology: env.Topology}, store, reg)
 
 	msgs := syn.messages(env.Topology)
 	for _, m := range msgs {
@@ -219,19 +225,7 @@ func TestCallsOnlyLeavesLookupsOut(t *testing.T) {
 		t.Fatal(err)
 	}
 	reg := registry(t, "acme")
-	conn, err := nats.Connect(env.URL, nats.MaxReconnects(-1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(conn.Close)
-	feed, err := riskfeed.New(riskfeed.Config{Topology: env.Topology, CallsOnly: true}, riskfeed.Deps{Conn: conn, JS: env.JS, Store: store, Tenants: reg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- feed.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	runFeed(t, env, riskfeed.Config{Topology: env.Topology, CallsOnly: true}, store, reg)
 
 	now := time.Now().UTC()
 	const number = "+41791110000"
