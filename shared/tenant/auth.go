@@ -1,9 +1,11 @@
 package tenant
 
 import (
+	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
+	"hash"
 	"maps"
 	"net/http"
 	"net/netip"
@@ -25,8 +27,11 @@ var (
 // (an atomic pointer), and Replace and Apply publish a new one.
 type Registry struct {
 	key []byte
-	cur atomic.Pointer[snapshot]
-	mu  sync.Mutex // serialises writers
+	// macs are HMAC states keyed with key, reused across requests: a new
+	// one costs every request two hash blocks and its allocations.
+	macs sync.Pool
+	cur  atomic.Pointer[snapshot]
+	mu   sync.Mutex // serialises writers
 }
 
 // snapshot is one version of the tenant set. It is never modified once
@@ -69,6 +74,7 @@ func NewRegistry(cfg *Config) *Registry {
 // The registry keeps the tenants: callers must not modify them.
 func NewKeyedRegistry(key []byte, tenants []*Tenant) *Registry {
 	r := &Registry{key: key}
+	r.macs.New = func() any { return hmac.New(sha256.New, key) }
 	r.cur.Store(r.build(nil, tenants))
 	return r
 }
@@ -247,7 +253,9 @@ func (r *Registry) byCredential(req *http.Request) *Tenant {
 // access; a hashed credential is checked with argon2 only the first time
 // a token passes on this replica.
 func (r *Registry) match(s *snapshot, kind, name, value string) *credEntry {
-	m := mac(r.key, kind, name, value)
+	h := r.macs.Get().(hash.Hash)
+	m := sum(h, kind, name, value)
+	r.macs.Put(h)
 	e, ok := s.byLookup[lookupOf(m)]
 	if !ok {
 		return nil

@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"hash"
 	"net/http"
 	"os"
 	"regexp"
@@ -61,7 +62,12 @@ type lookupID [16]byte
 // mac is HMAC-SHA256(key, kind, name, value); its first 16 bytes are the
 // lookup id.
 func mac(key []byte, kind, name, value string) [32]byte {
-	h := hmac.New(sha256.New, key)
+	return sum(hmac.New(sha256.New, key), kind, name, value)
+}
+
+// sum is mac with the HMAC state h (reset first).
+func sum(h hash.Hash, kind, name, value string) [32]byte {
+	h.Reset()
 	h.Write([]byte(kind))
 	h.Write([]byte{0})
 	h.Write([]byte(name))
