@@ -179,6 +179,9 @@ func TestOneReplicaSyncsAndAnotherTakesOverWhenItStops(t *testing.T) {
 	h := newHarness(t, nil, nil)
 	h.crm.put("a", "b")
 	cfg1, cfg2 := fastConfig(h, "r1"), fastConfig(h, "r2")
+	// Long enough that a machine busy with other tests does not delay a
+	// renewal past it: this test is about a stable leader, then a handover.
+	cfg1.LeasePeriod, cfg2.LeasePeriod = 3*time.Second, 3*time.Second
 	r1 := h.start(cfg1, nil)
 	r2 := h.start(cfg2, nil)
 	h.waitSynced("a", "b")
