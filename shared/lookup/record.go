@@ -79,7 +79,8 @@ func (r *Recorder) Lookup(ctx context.Context, t *tenant.Tenant, dialect, number
 	if errors.Is(err, ErrTimeout) {
 		r.metrics.LookupTimeouts.WithLabelValues(dialect).Inc()
 	}
-	if e164 := res.E164(); err == nil && r.risk != nil && e164 != "" {
+	e164 := res.E164()
+	if err == nil && r.risk != nil && e164 != "" {
 		// Counted for every tenant: one that turns risk off for its own
 		// answers still tells everyone else.
 		if rerr := r.risk.Record(ctx, []risk.Observation{risk.Rang(e164, t.ID, start, t.BusinessHours())}); rerr != nil {
@@ -87,7 +88,7 @@ func (r *Recorder) Lookup(ctx context.Context, t *tenant.Tenant, dialect, number
 		}
 	}
 	if err == nil && r.events != nil {
-		ev := events.CallLookup{Dialect: dialect, Number: number, E164: res.E164(), DNID: dnid, Hits: len(res.Matches), Latency: took}
+		ev := events.CallLookup{Dialect: dialect, Number: number, E164: e164, DNID: dnid, Hits: len(res.Matches), Latency: took}
 		if len(res.Matches) > 0 {
 			ev.ContactID = res.Matches[0].Contact.ID
 		}
