@@ -12,7 +12,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/calldex/calldex/shared/phone"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -473,11 +472,7 @@ func (r *Redis) dropContacts(ctx context.Context, tk tenantKeys, kv []string) (i
 	fields := make([]string, 0, len(kv)/2)
 	for i := 0; i+1 < len(kv); i += 2 {
 		fields = append(fields, kv[i])
-		rec, err := storedRecord(kv[i+1])
-		if err != nil {
-			continue
-		}
-		pks, err := checked(func() []phone.Key { k, _ := rec.indexed(); return k })
+		pks, _, err := storedIndexed(kv[i+1])
 		if err != nil {
 			continue
 		}

@@ -531,6 +531,21 @@ func checked[T any](read func() T) (v T, err error) {
 	return read(), nil
 }
 
+// storedIndexed is what a stored contact is indexed under: its phone keys
+// and folded name words.
+func storedIndexed(v any) (keys []phone.Key, words []string, err error) {
+	rec, err := storedRecord(v)
+	if err != nil {
+		return nil, nil, err
+	}
+	keys, err = checked(func() []phone.Key {
+		var k []phone.Key
+		k, words = rec.indexed()
+		return k
+	})
+	return keys, words, err
+}
+
 // decodeStored decodes a stored contact from a script reply.
 func decodeStored(v any) (events.Contact, error) {
 	rec, err := storedRecord(v)
@@ -651,15 +666,8 @@ func applyArgs(tk tenantKeys, w *write) ([]string, []any, error) {
 	var prevKeys []phone.Key
 	var prevWords []string
 	if w.seen != "" {
-		rec, err := storedRecord(w.seen)
-		if err == nil {
-			prevKeys, err = checked(func() []phone.Key {
-				keys, words := rec.indexed()
-				prevWords = words
-				return keys
-			})
-		}
-		if err != nil {
+		var err error
+		if prevKeys, prevWords, err = storedIndexed(w.seen); err != nil {
 			return nil, nil, fmt.Errorf("stored contact %s: %w", w.ref, err)
 		}
 	}
