@@ -58,8 +58,9 @@ type wrkResult struct {
 	p50, p99, max time.Duration
 	requests      int64
 	errors        int64
-	// cpu is the server's CPU time per request over the round.
-	cpu time.Duration
+	// cpu is the server's CPU time per request over the round, wrkCPU
+	// the load generator's: on a shared machine both draw on the same cores.
+	cpu, wrkCPU time.Duration
 }
 
 // runWrk runs one wrk round against srv: one thread, conns connections,
@@ -85,6 +86,7 @@ func runWrk(ctx context.Context, srv *server, wrk, script, path string, conns in
 		return r, fmt.Errorf("wrk %s: %w\n%s", url, err, out)
 	}
 	r.cpu = (cpu1 - cpu0) / time.Duration(r.requests)
+	r.wrkCPU = (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()) / time.Duration(r.requests)
 	return r, nil
 }
 
