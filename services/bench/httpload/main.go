@@ -41,6 +41,8 @@ type options struct {
 	// console: load the web console's overview this often during the
 	// rounds (0: not at all).
 	console time.Duration
+	// against: another checkout to compare this one with (compare.go).
+	against string
 	// openloop child
 	url string
 }
@@ -61,6 +63,7 @@ func main() {
 	flag.BoolVar(&o.keep, "keep", false, "keep the data directories")
 	flag.StringVar(&o.env, "env", "", "extra environment of the server, KEY=VALUE,… (e.g. CALLDEX_RISK=false)")
 	flag.DurationVar(&o.console, "console", 0, "log into the web console and load its overview this often during the rounds, as an open tab does (0: no console)")
+	flag.StringVar(&o.against, "against", "", "another checkout of the repository: compare its build (B) with this one's (A), in-process index, alternating lookup rounds")
 	flag.StringVar(&o.url, "url", "", "openloop: lookup URL")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -114,6 +117,9 @@ func bench(ctx context.Context, o options) error {
 	if !o.keep {
 		defer os.RemoveAll(work)
 	}
+	if o.against != "" {
+		return compare(ctx, o, wrk, work, repo)
+	}
 	bin := filepath.Join(work, "calldex")
 	fmt.Fprintln(os.Stderr, "httpload: go build -o", bin, "./services/calldex")
 	if err := build(ctx, repo, bin); err != nil {
@@ -136,7 +142,7 @@ func bench(ctx context.Context, o options) error {
 func measure(ctx context.Context, o options, wrk, bin, repo, work, target string) (summary, error) {
 	s := summary{target: target}
 	srv, err := startServer(ctx, serverConfig{bin: bin, repo: repo, dir: filepath.Join(work, target), target: target,
-		redisURL: o.redisURL, pprof: o.profileDir != "", env: strings.Split(o.env, ",")})
+		redisURL: o.redisURL, pprof: o.profileDir != "", env: splitEnv(o.env)})
 	if err != nil {
 		return s, err
 	}
@@ -255,6 +261,14 @@ func mapSlice[T any](xs []T, f func(T) float64) []float64 {
 		out[i] = f(x)
 	}
 	return out
+}
+
+// splitEnv reads the -env flag, KEY=VALUE,…
+func splitEnv(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, ",")
 }
 
 func envOr(k, def string) string {
