@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -144,6 +145,39 @@ func TestBurstIsOneMessagePerSubject(t *testing.T) {
 		tn := tenants[i/10]
 		if e.Tenant != tn || e.ID != fmt.Sprint(tn, "-", i%10) {
 			t.Fatalf("event %d: %s of %s", i, e.ID, e.Tenant)
+		}
+	}
+	if d, f := testutil.ToFloat64(dropped), testutil.ToFloat64(failed); d != 0 || f != 0 {
+		t.Errorf("dropped %v, failed %v; want none", d, f)
+	}
+}
+
+// A burst too big for one message is split, and nothing is lost or
+// reordered: 2,000 events of ~600 B are more than the server's 1 MiB
+// max_payload.
+func TestBigBurstIsSplit(t *testing.T) {
+	env := natstest.Embedded(t).Connect()
+	dropped, failed := counters()
+	const n = 2000
+	pub := eventpub.New(env.JS, n, dropped, failed, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	dnid := strings.Repeat("4", 400)
+	for i := range n {
+		pub.Publish(env.Topology.CallSubject("acme", "lookup"),
+			events.Envelope{ID: fmt.Sprint(i), Type: events.TypeCallLookup, Tenant: "acme", Time: time.Now().UTC(), SchemaVersion: events.SchemaVersion},
+			events.CallLookup{Dialect: "peoplefone", Number: fmt.Sprint(41215520000 + i), DNID: dnid, Hits: 1})
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if err := pub.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, msgs := storedMessages(t, env, n)
+	if msgs < 4 {
+		t.Fatalf("%d events of ~600 B in %d messages, want at least 4", n, msgs)
+	}
+	for i, e := range got {
+		if e.ID != fmt.Sprint(i) {
+			t.Fatalf("event %d is %s", i, e.ID)
 		}
 	}
 	if d, f := testutil.ToFloat64(dropped), testutil.ToFloat64(failed); d != 0 || f != 0 {
