@@ -4,8 +4,8 @@
 package eventpub
 
 import (
+	"bytes"
 	"context"
-	"encoding/json"
 	"log/slog"
 	"time"
 
@@ -18,7 +18,9 @@ import (
 type item struct {
 	subject string
 	env     events.Envelope
-	payload any
+	// lookup is held by value: an interface would cost an allocation per
+	// lookup.
+	lookup events.CallLookup
 }
 
 // Async buffers events and publishes them from one goroutine.
@@ -28,15 +30,9 @@ type Async struct {
 	dropped prometheus.Counter
 	failed  prometheus.Counter
 	log     *slog.Logger
-	// payload holds one encoded payload, reused (Run's goroutine only).
-	// A message is not: the client keeps it to resend.
-	payload []byte
-}
-
-// jsonAppender is a payload that encodes itself without reflection
-// (events.CallLookup); others go through encoding/json.
-type jsonAppender interface {
-	AppendJSON(b []byte) []byte
+	// payload and msg are reused to encode one payload and one message
+	// (Run's goroutine only).
+	payload, msg []byte
 }
 
 // New builds a publisher with room for size events; Run drains it. dropped
@@ -45,11 +41,11 @@ func New(js jetstream.JetStream, size int, dropped, failed prometheus.Counter, l
 	return &Async{js: js, buf: make(chan item, size), dropped: dropped, failed: failed, log: log}
 }
 
-// Publish queues an event without blocking; payload is marshalled later, off
-// the caller's path. It reports whether the event was queued.
-func (a *Async) Publish(subject string, env events.Envelope, payload any) bool {
+// Publish queues a call.lookup event without blocking; it is encoded
+// later, off the caller's path. It reports whether the event was queued.
+func (a *Async) Publish(subject string, env events.Envelope, ev events.CallLookup) bool {
 	select {
-	case a.buf <- item{subject: subject, env: env, payload: payload}:
+	case a.buf <- item{subject: subject, env: env, lookup: ev}:
 		return true
 	default:
 		a.dropped.Inc()
@@ -98,22 +94,21 @@ const (
 	maxMessage  = 256 << 10
 )
 
-// gather adds to batch what is queued and what arrives within burstWindow.
+// gather adds to batch what is queued and, unless that fills it, what
+// arrives within burstWindow. It sleeps through the window rather than
+// receive each event as it comes: a receiver waiting on the channel would
+// be woken, and rescheduled, once per lookup.
 func (a *Async) gather(ctx context.Context, batch []item) []item {
-	batch = a.drain(batch)
-	t := time.NewTimer(burstWindow)
-	defer t.Stop()
-	for len(batch) < cap(batch) {
-		select {
-		case it := <-a.buf:
-			batch = append(batch, it)
-		case <-t.C:
-			return batch
-		case <-ctx.Done():
-			return batch
-		}
+	if batch = a.drain(batch); len(batch) == cap(batch) {
+		return batch
 	}
-	return batch
+	t := time.NewTimer(burstWindow)
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+		t.Stop()
+	}
+	return a.drain(batch)
 }
 
 // drain adds to batch what is queued, without waiting.
@@ -137,7 +132,7 @@ func (a *Async) sendBurst(batch []item) {
 		if subject == "" {
 			continue // in an earlier subject's message
 		}
-		var msg []byte
+		msg := a.msg[:0]
 		n := 0
 		for j := i; j < len(batch); j++ {
 			if batch[j].subject != subject {
@@ -145,50 +140,34 @@ func (a *Async) sendBurst(batch []item) {
 			}
 			if len(msg) >= maxMessage {
 				a.publish(subject, msg, n)
-				msg, n = nil, 0
+				msg, n = msg[:0], 0
 			}
-			start := len(msg)
 			if n > 0 {
 				msg = append(msg, '\n')
 			}
-			var ok bool
-			if msg, ok = a.encode(msg, &batch[j]); ok {
-				n++
-			} else {
-				msg = msg[:start]
-			}
+			msg = a.encode(msg, &batch[j])
+			n++
 			batch[j].subject = ""
 		}
-		if n > 0 {
-			a.publish(subject, msg, n)
-		}
+		a.publish(subject, msg, n)
+		a.msg = msg
 	}
 }
 
-// encode appends the event's envelope to b; false (logged) if it cannot
-// be encoded.
-func (a *Async) encode(b []byte, it *item) ([]byte, bool) {
-	var raw []byte
-	if p, ok := it.payload.(jsonAppender); ok {
-		raw = p.AppendJSON(a.payload[:0])
-		a.payload = raw
-	} else {
-		var err error
-		if raw, err = json.Marshal(it.payload); err != nil {
-			a.log.Error("event payload", "subject", it.subject, "err", err)
-			return b, false
-		}
-	}
-	it.env.Data = raw
-	return it.env.AppendJSON(b), true
+// encode appends the event's envelope to b.
+func (a *Async) encode(b []byte, it *item) []byte {
+	a.payload = it.lookup.AppendJSON(a.payload[:0])
+	it.env.Data = a.payload
+	return it.env.AppendJSON(b)
 }
 
-// publish sends one message of n events. The ack is not awaited here:
+// publish sends a copy of msg, n events: the client keeps what it sends, to
+// send it again, so msg is not. The ack is not awaited here:
 // refusals reach the error handler the JetStream client was built with
 // (jetstream.WithPublishAsyncErrHandler); failed counts the events of a
 // message the client could not send at all.
 func (a *Async) publish(subject string, msg []byte, n int) {
-	if _, err := a.js.PublishAsync(subject, msg); err != nil {
+	if _, err := a.js.PublishAsync(subject, bytes.Clone(msg)); err != nil {
 		a.failed.Add(float64(n))
 	}
 }

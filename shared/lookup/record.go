@@ -15,7 +15,7 @@ import (
 
 // EventPublisher queues fire-and-forget events (eventpub.Async).
 type EventPublisher interface {
-	Publish(subject string, env events.Envelope, payload any) bool
+	Publish(subject string, env events.Envelope, ev events.CallLookup) bool
 }
 
 // Recorder runs lookups for the dialects and records each one the same

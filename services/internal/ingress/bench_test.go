@@ -23,7 +23,7 @@ import (
 
 type discardEvents struct{}
 
-func (discardEvents) Publish(string, events.Envelope, any) bool { return true }
+func (discardEvents) Publish(string, events.Envelope, events.CallLookup) bool { return true }
 
 type caughtUp struct{}
 
