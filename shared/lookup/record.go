@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/calldex/calldex/events"
 	"github.com/calldex/calldex/shared/contact"
@@ -30,12 +33,15 @@ type Recorder struct {
 	// risk counts each answered lookup's caller (CountRisk); nil: the
 	// risk feed counts them from CALLS.
 	risk RiskCounter
+	// series holds each dialect's *dialectSeries; subjects each tenant's
+	// call.lookup subject.
+	series, subjects sync.Map
 }
 
-// RiskCounter counts callers (a risk.Store that answers from memory: it
-// runs on the ringing path).
+// RiskCounter counts callers in memory (risk.Memory): it runs on the
+// ringing path.
 type RiskCounter interface {
-	Record(ctx context.Context, obs []risk.Observation) error
+	Count(o risk.Observation)
 }
 
 // CountRisk counts the caller of every answered lookup in c, as a call
@@ -57,6 +63,45 @@ func NewRecorder(svc *Service, m *metrics.Metrics, pub EventPublisher, topo even
 	return &Recorder{lookups: svc, metrics: m, events: pub, topology: topo, log: log}
 }
 
+// lookupSubject is the tenant's CallSubject for lookups, built once.
+func (r *Recorder) lookupSubject(tenant string) string {
+	if s, ok := r.subjects.Load(tenant); ok {
+		return s.(string)
+	}
+	s := r.topology.CallSubject(tenant, "lookup")
+	r.subjects.Store(tenant, s)
+	return s
+}
+
+// A lookup's outcome, as the lookups metric labels it.
+const (
+	hit = iota
+	miss
+	failed
+)
+
+var resultLabels = [...]string{hit: "hit", miss: "miss", failed: "error"}
+
+// dialectSeries are a dialect's lookup metrics, resolved once: finding a
+// series by its label values hashes them, on every lookup.
+type dialectSeries struct {
+	seconds  prometheus.Observer
+	results  [len(resultLabels)]prometheus.Counter
+	timeouts prometheus.Counter
+}
+
+func (r *Recorder) dialectMetrics(dialect string) *dialectSeries {
+	if m, ok := r.series.Load(dialect); ok {
+		return m.(*dialectSeries)
+	}
+	m := &dialectSeries{seconds: r.metrics.LookupSeconds.WithLabelValues(dialect), timeouts: r.metrics.LookupTimeouts.WithLabelValues(dialect)}
+	for i, l := range resultLabels {
+		m.results[i] = r.metrics.Lookups.WithLabelValues(dialect, l)
+	}
+	got, _ := r.series.LoadOrStore(dialect, m)
+	return got.(*dialectSeries)
+}
+
 // Service is the lookup core the recorder runs.
 func (r *Recorder) Service() *Service { return r.lookups }
 
@@ -66,33 +111,32 @@ func (r *Recorder) Lookup(ctx context.Context, t *tenant.Tenant, dialect, number
 	start := time.Now()
 	res, err := r.lookups.Lookup(ctx, t, number)
 	took := time.Since(start)
-	result := "miss"
+	result := miss
 	switch {
 	case err != nil:
-		result = "error"
+		result = failed
 		r.log.Error("lookup failed", "tenant", t.ID, "dialect", dialect, "err", err)
 	case len(res.Matches) > 0:
-		result = "hit"
+		result = hit
 	}
-	r.metrics.LookupSeconds.WithLabelValues(dialect).Observe(took.Seconds())
-	r.metrics.Lookups.WithLabelValues(dialect, result).Inc()
+	m := r.dialectMetrics(dialect)
+	m.seconds.Observe(took.Seconds())
+	m.results[result].Inc()
 	if errors.Is(err, ErrTimeout) {
-		r.metrics.LookupTimeouts.WithLabelValues(dialect).Inc()
+		m.timeouts.Inc()
 	}
 	e164 := res.E164()
 	if err == nil && r.risk != nil && e164 != "" {
 		// Counted for every tenant: one that turns risk off for its own
 		// answers still tells everyone else.
-		if rerr := r.risk.Record(ctx, []risk.Observation{risk.Rang(e164, t.ID, start, t.BusinessHours())}); rerr != nil {
-			r.log.Warn("risk count failed", "tenant", t.ID, "err", rerr)
-		}
+		r.risk.Count(risk.Rang(e164, t.ID, start, t.BusinessHours()))
 	}
 	if err == nil && r.events != nil {
 		ev := events.CallLookup{Dialect: dialect, Number: number, E164: e164, DNID: dnid, Hits: len(res.Matches), Latency: took}
 		if len(res.Matches) > 0 {
 			ev.ContactID = res.Matches[0].Contact.ID
 		}
-		r.events.Publish(r.topology.CallSubject(t.ID, "lookup"),
+		r.events.Publish(r.lookupSubject(t.ID),
 			events.Envelope{ID: contact.NewID(), Type: events.TypeCallLookup, Tenant: t.ID, Time: start.UTC(), SchemaVersion: events.SchemaVersion}, ev)
 	}
 	return res, err

@@ -48,32 +48,46 @@ func (s *Memory) Record(_ context.Context, obs []Observation) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, o := range obs {
-		b := s.w.bucket(o.At)
-		if !s.w.live(b, cur) {
-			continue
-		}
-		e := s.m[o.Number]
-		if e == nil {
-			if len(s.m) >= s.w.MaxNumbers && s.swept != cur {
-				s.sweep(cur)
-				s.swept = cur
-			}
-			if len(s.m) >= s.w.MaxNumbers {
-				continue
-			}
-			e = &memEntry{slots: make([]memSlot, s.w.buckets())}
-			s.m[o.Number] = e
-		}
-		slot := &e.slots[b%s.w.buckets()]
-		if slot.bucket != b {
-			*slot = memSlot{bucket: b, tenants: map[string]struct{}{}}
-		}
-		slot.counts.add(o)
-		if len(slot.tenants) < maxTenantsCounted {
-			slot.tenants[o.Tenant] = struct{}{}
-		}
+		s.add(o, cur)
 	}
 	return nil
+}
+
+// Count is Record of one observation: on the ringing path, where a slice
+// passed through an interface would be an allocation per lookup.
+func (s *Memory) Count(o Observation) {
+	cur := s.w.bucket(s.w.Now())
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.add(o, cur)
+}
+
+// add counts o, unless its bucket is gone or the store is full.
+func (s *Memory) add(o Observation, cur int64) {
+	b := s.w.bucket(o.At)
+	if !s.w.live(b, cur) {
+		return
+	}
+	e := s.m[o.Number]
+	if e == nil {
+		if len(s.m) >= s.w.MaxNumbers && s.swept != cur {
+			s.sweep(cur)
+			s.swept = cur
+		}
+		if len(s.m) >= s.w.MaxNumbers {
+			return
+		}
+		e = &memEntry{slots: make([]memSlot, s.w.buckets())}
+		s.m[o.Number] = e
+	}
+	slot := &e.slots[b%s.w.buckets()]
+	if slot.bucket != b {
+		*slot = memSlot{bucket: b, tenants: map[string]struct{}{}}
+	}
+	slot.counts.add(o)
+	if len(slot.tenants) < maxTenantsCounted {
+		slot.tenants[o.Tenant] = struct{}{}
+	}
 }
 
 // sweep drops the numbers without a live bucket.

@@ -318,8 +318,8 @@ func (a *App) ingress(ctx context.Context, p ingressParts) (http.Handler, error)
 		svc.WithRisk(cache)
 	}
 	look := lookup.NewRecorder(svc, p.m, p.pub, p.topo, a.log)
-	if p.risk != nil && a.countsLookupRisk() {
-		look.CountRisk(p.risk)
+	if mem, ok := p.risk.(*risk.Memory); ok && a.countsLookupRisk() {
+		look.CountRisk(mem)
 	}
 	guard, err := authguard.New(authguard.Config{MaxFailures: a.cfg.AuthMaxFailures, MaxTenantFailures: 10 * a.cfg.AuthMaxFailures,
 		Window: a.cfg.AuthWindow}, p.m.AuthFailures, a.log)

@@ -363,11 +363,11 @@ type recordingEvents struct {
 	payloads []events.CallLookup
 }
 
-func (r *recordingEvents) Publish(subject string, _ events.Envelope, payload any) bool {
+func (r *recordingEvents) Publish(subject string, _ events.Envelope, ev events.CallLookup) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.subjects = append(r.subjects, subject)
-	r.payloads = append(r.payloads, payload.(events.CallLookup))
+	r.payloads = append(r.payloads, ev)
 	return true
 }
 
