@@ -1,11 +1,9 @@
 package tenant
 
 import (
-	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
-	"hash"
 	"maps"
 	"net/http"
 	"net/netip"
@@ -74,7 +72,7 @@ func NewRegistry(cfg *Config) *Registry {
 // The registry keeps the tenants: callers must not modify them.
 func NewKeyedRegistry(key []byte, tenants []*Tenant) *Registry {
 	r := &Registry{key: key}
-	r.macs.New = func() any { return hmac.New(sha256.New, key) }
+	r.macs.New = func() any { return newMACState(key) }
 	r.cur.Store(r.build(nil, tenants))
 	return r
 }
@@ -253,9 +251,9 @@ func (r *Registry) byCredential(req *http.Request) *Tenant {
 // access; a hashed credential is checked with argon2 only the first time
 // a token passes on this replica.
 func (r *Registry) match(s *snapshot, kind, name, value string) *credEntry {
-	h := r.macs.Get().(hash.Hash)
-	m := sum(h, kind, name, value)
-	r.macs.Put(h)
+	st := r.macs.Get().(*macState)
+	m := st.sum(kind, name, value)
+	r.macs.Put(st)
 	e, ok := s.byLookup[lookupOf(m)]
 	if !ok {
 		return nil
@@ -272,7 +270,8 @@ func (r *Registry) match(s *snapshot, kind, name, value string) *credEntry {
 	if !e.hash.verify(value) {
 		return nil
 	}
-	e.verified.Store(&m)
+	v := m // a copy, so that m, stored only here, stays off the heap
+	e.verified.Store(&v)
 	return e
 }
 

@@ -62,20 +62,29 @@ type lookupID [16]byte
 // mac is HMAC-SHA256(key, kind, name, value); its first 16 bytes are the
 // lookup id.
 func mac(key []byte, kind, name, value string) [32]byte {
-	return sum(hmac.New(sha256.New, key), kind, name, value)
+	return newMACState(key).sum(kind, name, value)
 }
 
-// sum is mac with the HMAC state h (reset first).
-func sum(h hash.Hash, kind, name, value string) [32]byte {
-	h.Reset()
-	h.Write([]byte(kind))
-	h.Write([]byte{0})
-	h.Write([]byte(name))
-	h.Write([]byte{0})
-	h.Write([]byte(value))
-	var out [32]byte
-	h.Sum(out[:0])
-	return out
+// macState is a keyed HMAC state and the bytes it hashes, both reused:
+// bytes written through the hash.Hash interface escape, an allocation each.
+type macState struct {
+	h   hash.Hash
+	buf []byte
+}
+
+func newMACState(key []byte) *macState { return &macState{h: hmac.New(sha256.New, key)} }
+
+// sum is mac with the state m (reset first).
+func (m *macState) sum(kind, name, value string) [32]byte {
+	m.h.Reset()
+	b := append(m.buf[:0], kind...)
+	b = append(b, 0)
+	b = append(b, name...)
+	b = append(b, 0)
+	b = append(b, value...)
+	m.h.Write(b)
+	m.buf = m.h.Sum(b[:0])
+	return [32]byte(m.buf)
 }
 
 func lookupOf(m [32]byte) lookupID { return lookupID(m[:16]) }
