@@ -41,8 +41,9 @@ type options struct {
 	// console: load the web console's overview this often during the
 	// rounds (0: not at all).
 	console time.Duration
-	// against: another checkout to compare this one with (compare.go).
-	against string
+	// against: another checkout to compare this one with (compare.go),
+	// whose server runs with envB.
+	against, envB string
 	// openloop child
 	url string
 }
@@ -64,6 +65,7 @@ func main() {
 	flag.StringVar(&o.env, "env", "", "extra environment of the server, KEY=VALUE,… (e.g. CALLDEX_RISK=false)")
 	flag.DurationVar(&o.console, "console", 0, "log into the web console and load its overview this often during the rounds, as an open tab does (0: no console)")
 	flag.StringVar(&o.against, "against", "", "another checkout of the repository: compare its build (B) with this one's (A), in-process index, alternating lookup rounds")
+	flag.StringVar(&o.envB, "env-b", "", "with -against: the extra environment of B's server (-env is A's)")
 	flag.StringVar(&o.url, "url", "", "openloop: lookup URL")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
