@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/calldex/calldex/events"
@@ -228,10 +230,22 @@ func TestLookupPublishesCallEvent(t *testing.T) {
 	}
 }
 
+// An unknown route, or a known path with another method, is a JSON 404,
+// counted under the route "unknown"; a known route under its pattern.
 func TestUnknownRouteIsJSON404(t *testing.T) {
 	h := newHarness(t)
-	r := h.do("GET", "/nope", "")
-	if r.Status != 404 || r.errorCode(t) != "not_found" {
-		t.Fatalf("got %d %s", r.Status, r.Body)
+	for _, req := range [][2]string{{"GET", "/nope"}, {"DELETE", "/peoplefone/Lookup"}} {
+		r := h.do(req[0], req[1], "")
+		if r.Status != 404 || r.errorCode(t) != "not_found" {
+			t.Fatalf("%s %s: got %d %s", req[0], req[1], r.Status, r.Body)
+		}
+	}
+	h.peoplefone("41215522000")
+	m := h.server.Metrics.HTTPRequests
+	if got := testutil.ToFloat64(m.WithLabelValues("unknown", "404")); got != 2 {
+		t.Errorf("unknown routes counted %v times, want 2", got)
+	}
+	if got := testutil.ToFloat64(m.WithLabelValues("POST /peoplefone/Lookup", "200")); got != 1 {
+		t.Errorf("lookups counted %v times under their pattern, want 1", got)
 	}
 }

@@ -127,7 +127,7 @@ func New(d Deps) (*Server, error) {
 	if d.Log == nil {
 		d.Log = slog.Default()
 	}
-	s := &Server{Deps: d, mux: http.NewServeMux()}
+	s := &Server{Deps: d, mux: newMux()}
 	s.routes()
 	return s, nil
 }
@@ -224,7 +224,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // Ops serves what every role serves, the ingress and the others alike:
 // liveness, readiness and metrics.
 func Ops(m *metrics.Metrics, ready []Check) http.Handler {
-	mux := http.NewServeMux()
+	mux := newMux()
 	opsRoutes(mux.Handle, m, ready)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { serve(mux, m, w, r) })
 }
@@ -237,17 +237,26 @@ func opsRoutes(handle func(string, http.Handler), m *metrics.Metrics, ready []Ch
 	handle("GET /metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
 }
 
-// serve routes r through mux, counting it by route pattern and status code;
-// an unknown route gets a JSON 404.
-func serve(mux *http.ServeMux, m *metrics.Metrics, w http.ResponseWriter, r *http.Request) {
-	_, pattern := mux.Handler(r)
-	if pattern == "" {
+// newMux is a ServeMux whose unknown routes get a JSON 404, under the
+// catch-all pattern "/".
+func newMux() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no route "+r.Method+" "+r.URL.Path)
-		m.HTTPRequests.WithLabelValues("unknown", "404").Inc()
-		return
-	}
+	})
+	return mux
+}
+
+// serve routes r through mux (built by newMux), counting it by route
+// pattern ("unknown" for none) and status code. The pattern is the one mux
+// sets on r: asking mux for it first would route every request twice.
+func serve(mux *http.ServeMux, m *metrics.Metrics, w http.ResponseWriter, r *http.Request) {
 	sw := statusWriter{ResponseWriter: w, code: http.StatusOK}
 	mux.ServeHTTP(&sw, r)
+	pattern := r.Pattern
+	if pattern == "/" {
+		pattern = "unknown"
+	}
 	m.HTTPRequests.WithLabelValues(pattern, strconv.Itoa(sw.code)).Inc()
 }
 
