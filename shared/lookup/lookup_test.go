@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/calldex/calldex/events"
 	"github.com/calldex/calldex/shared/index"
 	"github.com/calldex/calldex/shared/lookup"
@@ -185,5 +187,28 @@ func TestRecorderCountsRisk(t *testing.T) {
 	}
 	if st.Calls != 2 || st.Tenants != 1 || st.Finished != 0 {
 		t.Errorf("stats %+v, want 2 calls at 1 tenant", st)
+	}
+}
+
+// Answers that carry a risk signal are counted by level: a premium-rate
+// number (70) is high, a shared-cost one (30) a signal, a plain landline
+// nothing.
+func TestRecorderCountsRiskyAnswers(t *testing.T) {
+	store, err := risk.NewMemory(risk.Window{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := metrics.New()
+	svc := lookup.New(index.NewMemory()).WithRisk(risk.NewCache(store, risk.CacheConfig{}, quiet))
+	rec := lookup.NewRecorder(svc, m, nil, events.Topology{}, quiet)
+	for _, number := range []string{"+41 900 123 456", "+41 840 123 456", "+41 21 552 20 00"} {
+		if _, err := rec.Lookup(context.Background(), acme, "pbx", number, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for level, want := range map[string]float64{"high": 1, "signal": 1} {
+		if got := testutil.ToFloat64(m.LookupRisk.WithLabelValues("pbx", level)); got != want {
+			t.Errorf("%s answers: %v, want %v", level, got, want)
+		}
 	}
 }

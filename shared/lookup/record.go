@@ -85,16 +85,18 @@ var resultLabels = [...]string{hit: "hit", miss: "miss", failed: "error"}
 // dialectSeries are a dialect's lookup metrics, resolved once: finding a
 // series by its label values hashes them, on every lookup.
 type dialectSeries struct {
-	seconds  prometheus.Observer
-	results  [len(resultLabels)]prometheus.Counter
-	timeouts prometheus.Counter
+	seconds              prometheus.Observer
+	results              [len(resultLabels)]prometheus.Counter
+	timeouts             prometheus.Counter
+	riskSignal, riskHigh prometheus.Counter
 }
 
 func (r *Recorder) dialectMetrics(dialect string) *dialectSeries {
 	if m, ok := r.series.Load(dialect); ok {
 		return m.(*dialectSeries)
 	}
-	m := &dialectSeries{seconds: r.metrics.LookupSeconds.WithLabelValues(dialect), timeouts: r.metrics.LookupTimeouts.WithLabelValues(dialect)}
+	m := &dialectSeries{seconds: r.metrics.LookupSeconds.WithLabelValues(dialect), timeouts: r.metrics.LookupTimeouts.WithLabelValues(dialect),
+		riskSignal: r.metrics.LookupRisk.WithLabelValues(dialect, "signal"), riskHigh: r.metrics.LookupRisk.WithLabelValues(dialect, "high")}
 	for i, l := range resultLabels {
 		m.results[i] = r.metrics.Lookups.WithLabelValues(dialect, l)
 	}
@@ -124,6 +126,12 @@ func (r *Recorder) Lookup(ctx context.Context, t *tenant.Tenant, dialect, number
 	m.results[result].Inc()
 	if errors.Is(err, ErrTimeout) {
 		m.timeouts.Inc()
+	}
+	switch {
+	case res.Risk.High:
+		m.riskHigh.Inc()
+	case !res.Risk.IsZero():
+		m.riskSignal.Inc()
 	}
 	e164 := res.E164()
 	if err == nil && r.risk != nil && e164 != "" {

@@ -17,9 +17,12 @@ type Metrics struct {
 	// within the tenant's lookupTimeout (lookup.ErrTimeout); each is also
 	// an error in Lookups.
 	LookupTimeouts *prometheus.CounterVec
-	EventsDropped  *prometheus.CounterVec // by stream: buffer full
-	EventsFailed   *prometheus.CounterVec // by stream: NATS refused
-	HTTPRequests   *prometheus.CounterVec // by route, code
+	// LookupRisk counts, by dialect and level (signal, high), answers that
+	// carried a caller risk signal.
+	LookupRisk    *prometheus.CounterVec
+	EventsDropped *prometheus.CounterVec // by stream: buffer full
+	EventsFailed  *prometheus.CounterVec // by stream: NATS refused
+	HTTPRequests  *prometheus.CounterVec // by route, code
 
 	// CRM sync (workflows/crmsync), by tenant and source. The gauges are
 	// set by the replica that holds a source's lease, and removed by a
@@ -70,6 +73,10 @@ func New() *Metrics {
 			Name: "calldex_lookup_timeouts_total",
 			Help: "Lookups answered with an error because the index did not answer within the tenant's lookupTimeout, by dialect.",
 		}, []string{"dialect"}),
+		LookupRisk: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "calldex_lookup_risk_total",
+			Help: "Lookup answers that carried a caller risk signal, by dialect and level (signal: a score below the tenant's high threshold; high).",
+		}, []string{"dialect", "level"}),
 		EventsDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "calldex_events_dropped_total",
 			Help: "Events not published because the buffer was full.",
@@ -121,7 +128,7 @@ func New() *Metrics {
 		Buckets: []float64{1, 2, 3, 5, 8, 13, 21},
 	}, []string{"workflow"})
 	m.Registry.MustRegister(m.Workflows, m.WorkflowAttempts)
-	m.Registry.MustRegister(m.LookupSeconds, m.Lookups, m.LookupTimeouts, m.EventsDropped, m.EventsFailed, m.HTTPRequests,
+	m.Registry.MustRegister(m.LookupSeconds, m.Lookups, m.LookupTimeouts, m.LookupRisk, m.EventsDropped, m.EventsFailed, m.HTTPRequests,
 		m.SyncLagSeconds, m.SyncSinceSuccessSeconds, m.SyncLeader, m.SyncContacts, m.SyncErrors, m.CRMWebhooks, m.AuthFailures,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
