@@ -203,8 +203,8 @@ func measure(ctx context.Context, o options, wrk, bin, repo, work, target string
 		healths, lookups = append(healths, h), append(lookups, l)
 		ratios = append(ratios, l.rps/h.rps)
 		s.errors += h.errors + l.errors
-		fmt.Fprintf(os.Stderr, "%s round %d: /healthz %.0f req/s (p99 %s, CPU/req server %s, wrk %s), lookup %.0f req/s (p50 %s, p99 %s, CPU/req server %s, wrk %s): %.2f\n",
-			target, i+1, h.rps, h.p99, h.cpu, h.wrkCPU, l.rps, l.p50, l.p99, l.cpu, l.wrkCPU, l.rps/h.rps)
+		fmt.Fprintf(os.Stderr, "%s round %d: /healthz %.0f req/s (p99 %s, CPU/req server %s, wrk %s), lookup %.0f req/s (p50 %s, p99 %s, CPU/req server %s, wrk %s, redis %s): %.2f\n",
+			target, i+1, h.rps, h.p99, h.cpu, h.wrkCPU, l.rps, l.p50, l.p99, l.cpu, l.wrkCPU, l.redisCPU, l.rps/h.rps)
 	}
 	s.ratio = median(ratios)
 	s.lookupRPS = median(mapSlice(lookups, func(r wrkResult) float64 { return r.rps }))

@@ -55,8 +55,10 @@ type server struct {
 	pprofAddr string
 	topo      events.Topology
 	cleanup   func()
-	exited    chan struct{}
-	stderr    *tailBuffer
+	// rdb is the Redis of the redis target, nil for the in-process index.
+	rdb    *redis.Client
+	exited chan struct{}
+	stderr *tailBuffer
 }
 
 // startServer runs the binary on the demo config with its own data
@@ -88,7 +90,15 @@ func startServer(ctx context.Context, c serverConfig) (*server, error) {
 	case "memory":
 	case "redis":
 		env = append(env, "REDIS_URL="+c.redisURL, "CALLDEX_REDIS_PREFIX="+prefix)
-		s.cleanup = func() { dropRedisKeys(c.redisURL, prefix) }
+		opts, err := redis.ParseURL(c.redisURL)
+		if err != nil {
+			return nil, fmt.Errorf("redis url: %w", err)
+		}
+		s.rdb = redis.NewClient(opts)
+		s.cleanup = func() {
+			dropRedisKeys(c.redisURL, prefix)
+			_ = s.rdb.Close()
+		}
 	default:
 		return nil, fmt.Errorf("unknown target %q (memory, redis)", c.target)
 	}
@@ -181,6 +191,30 @@ func (s *server) cpuTime() (time.Duration, error) {
 		return 0, fmt.Errorf("server CPU time: %w", err)
 	}
 	return time.Duration(utime+stime) * clockTick, nil
+}
+
+// redisCPU is the CPU time the Redis server used so far (INFO cpu), 0
+// without Redis: the lookups' other cost on a machine that runs both.
+func (s *server) redisCPU(ctx context.Context) (time.Duration, error) {
+	if s.rdb == nil {
+		return 0, nil
+	}
+	info, err := s.rdb.Info(ctx, "cpu").Result()
+	if err != nil {
+		return 0, fmt.Errorf("redis CPU time: %w", err)
+	}
+	var total float64
+	for _, line := range strings.Split(info, "\n") {
+		k, v, _ := strings.Cut(strings.TrimSpace(line), ":")
+		if k == "used_cpu_user" || k == "used_cpu_sys" {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				return 0, fmt.Errorf("redis CPU time %s: %w", k, err)
+			}
+			total += f
+		}
+	}
+	return time.Duration(total * float64(time.Second)), nil
 }
 
 // profile starts a CPU profile of the server for d and returns the wait for

@@ -59,8 +59,9 @@ type wrkResult struct {
 	requests      int64
 	errors        int64
 	// cpu is the server's CPU time per request over the round, wrkCPU
-	// the load generator's: on a shared machine both draw on the same cores.
-	cpu, wrkCPU time.Duration
+	// the load generator's and redisCPU Redis's: on a shared machine all
+	// draw on the same cores.
+	cpu, wrkCPU, redisCPU time.Duration
 }
 
 // runWrk runs one wrk round against srv: one thread, conns connections,
@@ -68,6 +69,10 @@ type wrkResult struct {
 func runWrk(ctx context.Context, srv *server, wrk, script, path string, conns int, d time.Duration) (wrkResult, error) {
 	url := srv.base + path
 	cpu0, err := srv.cpuTime()
+	if err != nil {
+		return wrkResult{}, err
+	}
+	redis0, err := srv.redisCPU(ctx)
 	if err != nil {
 		return wrkResult{}, err
 	}
@@ -81,12 +86,17 @@ func runWrk(ctx context.Context, srv *server, wrk, script, path string, conns in
 	if err != nil {
 		return wrkResult{}, err
 	}
+	redis1, err := srv.redisCPU(ctx)
+	if err != nil {
+		return wrkResult{}, err
+	}
 	r, err := parseWrk(string(out))
 	if err != nil {
 		return r, fmt.Errorf("wrk %s: %w\n%s", url, err, out)
 	}
 	r.cpu = (cpu1 - cpu0) / time.Duration(r.requests)
 	r.wrkCPU = (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()) / time.Duration(r.requests)
+	r.redisCPU = (redis1 - redis0) / time.Duration(r.requests)
 	return r, nil
 }
 
