@@ -1,6 +1,7 @@
 package erasure
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -154,16 +155,22 @@ func (e *Eraser) redactContacts(ctx context.Context, tenant string, m matcher, r
 }
 
 // deleteMessages securely deletes the messages of stream under filter, of
-// tenant, that hold the number. It returns how many it deleted and their
-// Nats-Msg-Id headers (workflow keys).
+// tenant, that hold the number. A batch (events.DecodeBatch: several
+// lookups in one message) holds other callers' events too: those are
+// published again, as one batch on the same subject, before the message
+// is deleted, so that erasing one number loses no other. It returns how
+// many messages it deleted and their Nats-Msg-Id headers (workflow keys).
 func (e *Eraser) deleteMessages(ctx context.Context, stream, filter, tenant string, m matcher) (int, []string, error) {
 	s, err := e.d.JS.Stream(ctx, stream)
 	if err != nil {
 		return 0, nil, fmt.Errorf("erase: stream %s: %w", stream, err)
 	}
 	type hit struct {
-		seq   uint64
-		msgID string
+		seq     uint64
+		msgID   string
+		subject string
+		// others are the batch's events that do not hold the number.
+		others []byte
 	}
 	var hits []hit
 	err = scan(ctx, s, filter, func(msg jetstream.Msg, seq uint64) {
@@ -171,7 +178,7 @@ func (e *Eraser) deleteMessages(ctx context.Context, stream, filter, tenant stri
 			return
 		}
 		if m.holds(msg.Data()) {
-			hits = append(hits, hit{seq, msg.Headers().Get(nats.MsgIdHdr)})
+			hits = append(hits, hit{seq, msg.Headers().Get(nats.MsgIdHdr), msg.Subject(), m.othersOf(msg.Data())})
 		}
 	})
 	if err != nil {
@@ -179,6 +186,11 @@ func (e *Eraser) deleteMessages(ctx context.Context, stream, filter, tenant stri
 	}
 	var keys []string
 	for _, h := range hits {
+		if len(h.others) > 0 {
+			if _, err := e.d.JS.Publish(ctx, h.subject, h.others); err != nil {
+				return 0, nil, fmt.Errorf("erase: keep the other events of %s #%d: %w", stream, h.seq, err)
+			}
+		}
 		if err := s.SecureDeleteMsg(ctx, h.seq); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
 			return 0, nil, fmt.Errorf("erase: delete %s #%d: %w", stream, h.seq, err)
 		}
@@ -244,6 +256,22 @@ func newMatcher(e164 string, opts phone.Options) (matcher, error) {
 		return matcher{}, fmt.Errorf("erase: %q is not a number in E.164 form: %w", e164, errors.Join(err, events.ErrInvalid))
 	}
 	return matcher{e164: e164, digits: strings.TrimPrefix(e164, "+"), key: phone.Key("e:" + e164), opts: opts}, nil
+}
+
+// othersOf returns, of a batch message (one envelope a line), the lines
+// that do not hold the number, joined again; nil for a message of one
+// envelope or of none but the number's.
+func (m matcher) othersOf(data []byte) []byte {
+	if !bytes.Contains(data, []byte{'\n'}) {
+		return nil
+	}
+	var kept [][]byte
+	for line := range bytes.SplitSeq(data, []byte{'\n'}) {
+		if len(bytes.TrimSpace(line)) > 0 && !m.holds(line) {
+			kept = append(kept, line)
+		}
+	}
+	return bytes.Join(kept, []byte{'\n'})
 }
 
 // holds reports whether a JSON document (or any text) holds the number in

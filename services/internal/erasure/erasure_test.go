@@ -1,9 +1,12 @@
 package erasure_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -245,5 +248,63 @@ func TestEraseRemovesTheNumberFromEveryStore(t *testing.T) {
 		if n != 0 {
 			t.Errorf("second erasure removed %d %s", n, k)
 		}
+	}
+}
+
+// A lookup batch (one CALLS message of several callers' lookups) loses
+// the number's lookups only: the others are stored again, on the same
+// subject, and the original message is gone.
+func TestEraseKeepsTheOtherLookupsOfABatch(t *testing.T) {
+	env := natstest.Connect(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	idx, proj := projected(t, ctx, env)
+	topo := env.Topology
+	var lines [][]byte
+	for i, number := range []string{"41215522999", "0041215522000", "41215523000", "021 552 20 00"} {
+		ev, err := events.New(fmt.Sprint("l", i), events.TypeCallLookup, tenantID, "peoplefone", time.Now(), events.CallLookup{Dialect: "peoplefone", Number: number})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := json.Marshal(ev)
+		lines = append(lines, b)
+	}
+	subject := topo.CallSubject(tenantID, "lookup")
+	if _, err := env.JS.Publish(ctx, subject, bytes.Join(lines, []byte{'\n'})); err != nil {
+		t.Fatal(err)
+	}
+	er, err := erasure.New(erasure.Deps{Index: idx, Contacts: contact.NewPublisher(env.JS, topo), Projection: proj, JS: env.JS, Topology: topo,
+		Results: env.Buckets.WorkflowResults})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := er.Erase(ctx, tenantID, erased, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Removed["calls"] != 1 {
+		t.Errorf("removed %d CALLS messages, want the batch", rep.Removed["calls"])
+	}
+	if got := holding(t, env, topo.Stream(events.StreamCalls)); len(got) != 0 {
+		t.Errorf("CALLS still holds the number: %v", got)
+	}
+	s, err := env.JS.Stream(ctx, topo.Stream(events.StreamCalls))
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := s.GetLastMsgForSubject(ctx, subject)
+	if err != nil {
+		t.Fatal(err)
+	}
+	envs, err := events.DecodeBatch(msg.Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, e := range envs {
+		ids = append(ids, e.ID)
+	}
+	if !slices.Equal(ids, []string{"l0", "l2"}) {
+		t.Errorf("the batch kept %v, want [l0 l2]", ids)
 	}
 }
