@@ -90,6 +90,15 @@ func (s *Memory) add(o Observation, cur int64) {
 	}
 }
 
+// Forget implements Store.
+func (s *Memory) Forget(_ context.Context, number string) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, had := s.m[number]
+	delete(s.m, number)
+	return had, nil
+}
+
 // sweep drops the numbers without a live bucket.
 func (s *Memory) sweep(cur int64) {
 	for n, e := range s.m {

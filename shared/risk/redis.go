@@ -173,6 +173,23 @@ func (s *Redis) Stats(ctx context.Context, number string) (Stats, error) {
 	return st[0], nil
 }
 
+// Forget implements Store: the number's counts and tenants, and its place
+// in the top sets, of every bucket of the window.
+func (s *Redis) Forget(ctx context.Context, number string) (bool, error) {
+	cur := s.w.bucket(s.w.Now())
+	keys := []string{s.countsKey(number)}
+	pipe := s.rdb.Pipeline()
+	for b := cur - s.w.buckets(); b <= cur; b++ {
+		keys = append(keys, s.tenantsKey(number, b))
+		pipe.ZRem(ctx, s.topKey(b), number)
+	}
+	del := pipe.Del(ctx, keys...)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return false, fmt.Errorf("risk forget: %w", err)
+	}
+	return del.Val() > 0, nil
+}
+
 // stats reads the Stats of numbers in one pipeline.
 func (s *Redis) stats(ctx context.Context, numbers []string) ([]Stats, error) {
 	cur := s.w.bucket(s.w.Now())

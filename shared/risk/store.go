@@ -60,6 +60,9 @@ type Store interface {
 	// Top returns up to n numbers with the most observations in the
 	// window, busiest first.
 	Top(ctx context.Context, n int) ([]NumberStats, error)
+	// Forget drops every count of a number (an erasure); it reports
+	// whether there were any.
+	Forget(ctx context.Context, number string) (bool, error)
 }
 
 // Defaults of Window.

@@ -340,7 +340,7 @@ func (a *App) ingress(ctx context.Context, p ingressParts) (http.Handler, error)
 		callLogs = logs
 	}
 	eraser, err := erasure.New(erasure.Deps{Index: p.idx, Contacts: p.contacts, Projection: p.proj, JS: p.js, Topology: p.topo,
-		Results: p.buckets.WorkflowResults, CallLogs: callLogs})
+		Results: p.buckets.WorkflowResults, CallLogs: callLogs, Risk: eraserRisk(p.risk)})
 	if err != nil {
 		return nil, err
 	}
@@ -721,6 +721,15 @@ func (a *App) openRisk(js jetstream.JetStream, reg *tenant.Registry, topo events
 	a.closers = append(a.closers, func() { drain(conn, a.cfg.ShutdownTimeout) })
 	a.parts = append(a.parts, part{"risk feed", feed.Run})
 	return store, nil
+}
+
+// eraserRisk is the risk store the eraser forgets numbers in, nil when
+// caller risk is off (a nil risk.Store in the interface would not be nil).
+func eraserRisk(s risk.Store) erasure.Risk {
+	if s == nil {
+		return nil
+	}
+	return s
 }
 
 // countsLookupRisk: the ingress counts its lookups' callers straight into

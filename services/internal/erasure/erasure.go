@@ -41,7 +41,13 @@ type CallLogs interface {
 	Erase(ctx context.Context, tenant string, held func(data []byte) bool) (int, error)
 }
 
-// Deps are what an Eraser works on; CallLogs may be nil (no App Connect).
+// Risk forgets a number's caller risk counts (risk.Store).
+type Risk interface {
+	Forget(ctx context.Context, number string) (bool, error)
+}
+
+// Deps are what an Eraser works on; CallLogs may be nil (no App Connect),
+// Risk too (caller risk off).
 type Deps struct {
 	Index      Index
 	Contacts   Contacts
@@ -51,6 +57,7 @@ type Deps struct {
 	// Results is the workflow_results bucket.
 	Results  jetstream.KeyValue
 	CallLogs CallLogs
+	Risk     Risk
 }
 
 // Eraser erases numbers.
@@ -72,7 +79,7 @@ type Report struct {
 	Contacts []string `json:"contacts"`
 	// Removed counts by store: contacts (redacted), calls, workflows,
 	// dlq (messages deleted), workflowResults, appConnectCallLogs (keys
-	// purged).
+	// purged), riskCounts (1 when the number had caller risk counts).
 	Removed map[string]int `json:"removed"`
 	// Indexed is true once the index no longer finds the number.
 	Indexed bool `json:"indexed"`
@@ -115,6 +122,17 @@ func (e *Eraser) Erase(ctx context.Context, tenant, e164 string, opts phone.Opti
 	if e.d.CallLogs != nil {
 		if rep.Removed["appConnectCallLogs"], err = e.d.CallLogs.Erase(ctx, tenant, m.holds); err != nil {
 			return rep, err
+		}
+	}
+	if e.d.Risk != nil {
+		// The counts are of every tenant's calls together, but of this
+		// number: the caller asked to be forgotten, not just by one tenant.
+		had, err := e.d.Risk.Forget(ctx, m.e164)
+		if err != nil {
+			return rep, fmt.Errorf("erase risk counts: %w", err)
+		}
+		if had {
+			rep.Removed["riskCounts"] = 1
 		}
 	}
 	if seq > 0 {

@@ -21,6 +21,7 @@ import (
 	"github.com/calldex/calldex/shared/natstest"
 	"github.com/calldex/calldex/shared/phone"
 	"github.com/calldex/calldex/shared/projector"
+	"github.com/calldex/calldex/shared/risk"
 	"github.com/calldex/calldex/shared/testwait"
 	"github.com/calldex/calldex/workflows/dispatch"
 )
@@ -177,8 +178,17 @@ func TestEraseRemovesTheNumberFromEveryStore(t *testing.T) {
 		}
 	}
 
+	// Caller risk: both numbers rang.
+	riskStore, err := risk.NewMemory(risk.Window{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{erased, kept} {
+		riskStore.Count(risk.Observation{Number: n, Tenant: "other", At: time.Now(), Call: true})
+	}
+
 	er, err := erasure.New(erasure.Deps{Index: idx, Contacts: contacts, Projection: proj, JS: env.JS, Topology: topo,
-		Results: env.Buckets.WorkflowResults, CallLogs: callLogs})
+		Results: env.Buckets.WorkflowResults, CallLogs: callLogs, Risk: riskStore})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +196,7 @@ func TestEraseRemovesTheNumberFromEveryStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]int{"contacts": 2, "calls": 1, "workflows": 1, "dlq": 1, "workflowResults": 1, "appConnectCallLogs": 1}
+	want := map[string]int{"contacts": 2, "calls": 1, "workflows": 1, "dlq": 1, "workflowResults": 1, "appConnectCallLogs": 1, "riskCounts": 1}
 	for k, n := range want {
 		if rep.Removed[k] != n {
 			t.Errorf("removed %s = %d, want %d (report %+v)", k, rep.Removed[k], n, rep)
@@ -230,6 +240,12 @@ func TestEraseRemovesTheNumberFromEveryStore(t *testing.T) {
 	}
 	if _, err := callLogs.Get(ctx, tenantID, "s2"); err != nil {
 		t.Errorf("another call log: %v", err)
+	}
+	// The risk counts are the number's no more; the other number's stay.
+	for n, calls := range map[string]int{erased: 0, kept: 1} {
+		if st, err := riskStore.Stats(ctx, n); err != nil || st.Calls != calls {
+			t.Errorf("risk counts of %s: %+v, %v; want %d calls", n, st, err, calls)
+		}
 	}
 	// The redacted contacts kept the CRM's UpdatedAt: an incremental sync
 	// does not fetch them again.

@@ -67,6 +67,37 @@ func Run(t *testing.T, newStore NewStore) {
 		}
 	})
 
+	t.Run("forgets a number, and only it", func(t *testing.T) {
+		s, clk := setup(t)
+		at := now(clk)
+		record(t, s,
+			risk.Observation{Number: robo, Tenant: "a", At: at, Call: true},
+			risk.Observation{Number: robo, Tenant: "b", At: at.Add(-30 * time.Minute), Finished: true},
+			risk.Observation{Number: good, Tenant: "a", At: at, Call: true},
+		)
+		for i, want := range []bool{true, false} {
+			had, err := s.Forget(t.Context(), robo)
+			if err != nil || had != want {
+				t.Fatalf("Forget #%d = %v, %v; want %v", i+1, had, err, want)
+			}
+		}
+		if got := stats(t, s, robo); got != (risk.Stats{}) {
+			t.Errorf("forgotten number: %+v", got)
+		}
+		top, err := s.Top(t.Context(), 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(top) != 1 || top[0].Number != good {
+			t.Errorf("Top after Forget = %+v, want only %s", top, good)
+		}
+		// Counted again from scratch when it calls again.
+		record(t, s, risk.Observation{Number: robo, Tenant: "c", At: at, Call: true})
+		if got := stats(t, s, robo); got != (risk.Stats{Tenants: 1, Calls: 1}) {
+			t.Errorf("after a new call: %+v", got)
+		}
+	})
+
 	t.Run("counts expire with the window", func(t *testing.T) {
 		s, clk := setup(t)
 		at := now(clk)
