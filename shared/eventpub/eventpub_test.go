@@ -20,6 +20,13 @@ import (
 	"github.com/calldex/calldex/shared/natstest"
 )
 
+func wantNoneLost(t *testing.T, dropped, failed prometheus.Counter) {
+	t.Helper()
+	if d, f := testutil.ToFloat64(dropped), testutil.ToFloat64(failed); d != 0 || f != 0 {
+		t.Errorf("dropped %v, failed %v; want none", d, f)
+	}
+}
+
 func counters() (dropped, failed prometheus.Counter) {
 	return prometheus.NewCounter(prometheus.CounterOpts{Name: "dropped"}), prometheus.NewCounter(prometheus.CounterOpts{Name: "failed"})
 }
@@ -92,9 +99,7 @@ func TestEventsStoredInOrder(t *testing.T) {
 	}
 	cancel()
 	<-done
-	if d, f := testutil.ToFloat64(dropped), testutil.ToFloat64(failed); d != 0 || f != 0 {
-		t.Errorf("dropped %v, failed %v; want none", d, f)
-	}
+	wantNoneLost(t, dropped, failed)
 }
 
 // A full buffer drops and counts instead of blocking the caller; what was
@@ -149,9 +154,7 @@ func TestBurstIsOneMessagePerSubject(t *testing.T) {
 			t.Fatalf("event %d: %s of %s", i, e.ID, e.Tenant)
 		}
 	}
-	if d, f := testutil.ToFloat64(dropped), testutil.ToFloat64(failed); d != 0 || f != 0 {
-		t.Errorf("dropped %v, failed %v; want none", d, f)
-	}
+	wantNoneLost(t, dropped, failed)
 }
 
 // A burst too big for one message is split, and nothing is lost or
@@ -182,9 +185,7 @@ func TestBigBurstIsSplit(t *testing.T) {
 			t.Fatalf("event %d is %s", i, e.ID)
 		}
 	}
-	if d, f := testutil.ToFloat64(dropped), testutil.ToFloat64(failed); d != 0 || f != 0 {
-		t.Errorf("dropped %v, failed %v; want none", d, f)
-	}
+	wantNoneLost(t, dropped, failed)
 }
 
 // BenchmarkPublishLookups measures what recording lookups costs the whole
