@@ -28,7 +28,7 @@ type numberDesc struct {
 	// none means any length.
 	lengths []int32
 	// re is the national number pattern, anchored at both ends.
-	re *regexp.Regexp
+	re *fullMatcher
 }
 
 // matches is phonenumbers' isNumberMatchingDesc: a possible length, then
@@ -63,7 +63,7 @@ type regionFacts struct {
 
 	// general is the general national number pattern, anchored at both
 	// ends, as parsing tests viability with it.
-	general *regexp.Regexp
+	general *fullMatcher
 	// generalDesc is the general description with its possible lengths.
 	generalDesc numberDesc
 	// possible and localOnly are the general description's possible
@@ -93,7 +93,11 @@ func compileRegion(m *phonenumbers.PhoneMetadata) *regionFacts {
 		return re
 	}
 	desc := func(d *phonenumbers.PhoneNumberDesc) numberDesc {
-		return numberDesc{lengths: d.GetPossibleLength(), re: compile("^(?:" + d.GetNationalNumberPattern() + ")$")}
+		re, cerr := compileFull(d.GetNationalNumberPattern())
+		if cerr != nil {
+			err = cerr
+		}
+		return numberDesc{lengths: d.GetPossibleLength(), re: re}
 	}
 
 	if idd := m.GetInternationalPrefix(); isDigits(idd) {

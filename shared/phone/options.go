@@ -60,9 +60,16 @@ type settings struct {
 	fullParse bool
 }
 
-// resolve checks o with map lookups only, cheap enough for every call.
+// resolve checks o with map lookups only, cheap enough for every call: the
+// compiled region's, or phonenumbers' (a few of them) for a region that
+// has none.
 func (o Options) resolve() (settings, error) {
-	cc := phonenumbers.GetCountryCodeForRegion(o.Region)
+	var cc int
+	if r := facts().region(o.Region); r != nil {
+		cc = int(r.cc)
+	} else {
+		cc = phonenumbers.GetCountryCodeForRegion(o.Region)
+	}
 	tail := o.TailDigits
 	if tail == 0 {
 		tail = DefaultTailDigits
