@@ -3,9 +3,11 @@ package contact
 import (
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -98,9 +100,29 @@ func (p *Publisher) upsertMsg(tenant string, c events.Contact) (string, []byte, 
 	return p.topo.ContactSubject(tenant, c.Source, c.ID), data, err
 }
 
-// NewID returns a random event id.
+// NewID returns a unique event id, 24 hex digits: 48 random bits drawn
+// once per process, then a counter that starts at a random value. Every
+// lookup records an event, and reading the system's randomness for each
+// cost more than the rest of recording it.
 func NewID() string {
-	b := make([]byte, 12)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
+	var b [12]byte
+	copy(b[:6], idPrefix[:])
+	n := idCounter.Add(1)
+	for i := 11; i >= 6; i-- {
+		b[i] = byte(n)
+		n >>= 8
+	}
+	return hex.EncodeToString(b[:])
+}
+
+var (
+	idPrefix  [6]byte
+	idCounter atomic.Uint64
+)
+
+func init() {
+	var seed [8]byte
+	_, _ = rand.Read(idPrefix[:])
+	_, _ = rand.Read(seed[:])
+	idCounter.Store(binary.BigEndian.Uint64(seed[:]))
 }
