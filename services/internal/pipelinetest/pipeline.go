@@ -154,29 +154,45 @@ func (s *Syncer) Upserts() (int64, error) { return s.published("upsert") }
 // (calldex_sync_contacts_total{op="delete"}).
 func (s *Syncer) Deletes() (int64, error) { return s.published("delete") }
 
+// Leading reports whether the process holds the source's lease
+// (calldex_sync_leader): from then on it reads the source.
+func (s *Syncer) Leading() (bool, error) {
+	v, err := s.metric("calldex_sync_leader", map[string]string{"tenant": s.tenant, "source": s.source})
+	return v == 1, err
+}
+
 // published reads the process's calldex_sync_contacts_total of the source
 // and op, as /metrics serves it.
 func (s *Syncer) published(op string) (int64, error) {
+	v, err := s.metric("calldex_sync_contacts_total", map[string]string{"tenant": s.tenant, "source": s.source, "op": op})
+	return int64(v), err
+}
+
+// metric reads the value of the process's counter or gauge of the given
+// name and labels; 0 when it has none (nothing counted yet).
+func (s *Syncer) metric(name string, labels map[string]string) (float64, error) {
 	families, err := s.Metrics.Registry.Gather()
 	if err != nil {
 		return 0, fmt.Errorf("gather metrics: %w", err)
 	}
-	want := map[string]string{"tenant": s.tenant, "source": s.source, "op": op}
 	for _, f := range families {
-		if f.GetName() != "calldex_sync_contacts_total" {
+		if f.GetName() != name {
 			continue
 		}
 		for _, m := range f.GetMetric() {
 			match := 0
 			for _, l := range m.GetLabel() {
-				if want[l.GetName()] == l.GetValue() {
+				if labels[l.GetName()] == l.GetValue() {
 					match++
 				}
 			}
-			if match == len(want) {
-				return int64(m.GetCounter().GetValue()), nil
+			if match == len(labels) {
+				if c := m.GetCounter(); c != nil {
+					return c.GetValue(), nil
+				}
+				return m.GetGauge().GetValue(), nil
 			}
 		}
 	}
-	return 0, nil // nothing published yet
+	return 0, nil
 }
