@@ -19,7 +19,7 @@ func decodeScan(b []byte) (typ, tenant string, c events.Contact, ok bool) {
 	var version int
 	var seen uint64
 	ok = s.object(func(key string) bool {
-		if !s.once(&seen, key, envelopeKeys) {
+		if s.field(&seen, key, envelopeKeys) < 0 {
 			return false
 		}
 		switch key {
@@ -55,18 +55,29 @@ type scanner struct {
 	i int
 }
 
-// once reports whether key is one of keys and not seen before.
-func (s *scanner) once(seen *uint64, key string, keys []string) bool {
+// field returns the index of key in keys, -1 when it is none of them or
+// was seen before.
+func (s *scanner) field(seen *uint64, key string, keys []string) int {
 	for i, k := range keys {
 		if k == key {
 			if *seen&(1<<i) != 0 {
-				return false
+				return -1
 			}
 			*seen |= 1 << i
-			return true
+			return i
 		}
 	}
-	return false
+	return -1
+}
+
+// strs reads the string of the field at i, when there is one (false when
+// the field is none).
+func (s *scanner) strs(fields []*string, i int, ok *bool) bool {
+	if i < 0 || i >= len(fields) {
+		return false
+	}
+	*fields[i], *ok = s.str()
+	return true
 }
 
 func (s *scanner) ws() {
@@ -241,51 +252,23 @@ func (s *scanner) time(t *time.Time) bool {
 
 func (s *scanner) contact(c *events.Contact) bool {
 	var seen uint64
+	// The string fields, in the order of contactKeys.
+	fields := []*string{&c.ID, &c.Source, &c.Type, &c.Name, &c.Title, &c.Company, &c.ContactURI, &c.CompanyURI, &c.CRMName, &c.CRMLogo}
 	return s.object(func(key string) bool {
-		if !s.once(&seen, key, contactKeys) {
-			return false
-		}
+		i := s.field(&seen, key, contactKeys)
 		var ok bool
+		if i < 0 || s.strs(fields, i, &ok) {
+			return ok
+		}
 		switch key {
-		case "id":
-			c.ID, ok = s.str()
-		case "source":
-			c.Source, ok = s.str()
-		case "type":
-			c.Type, ok = s.str()
-		case "name":
-			c.Name, ok = s.str()
-		case "title":
-			c.Title, ok = s.str()
-		case "company":
-			c.Company, ok = s.str()
-		case "contactUri":
-			c.ContactURI, ok = s.str()
-		case "companyUri":
-			c.CompanyURI, ok = s.str()
-		case "crmName":
-			c.CRMName, ok = s.str()
-		case "crmLogo":
-			c.CRMLogo, ok = s.str()
 		case "phones":
 			c.Phones = []events.Phone{}
 			ok = s.array(func() bool {
 				var p events.Phone
 				var seen uint64
 				ok := s.object(func(key string) bool {
-					if !s.once(&seen, key, phoneKeys) {
-						return false
-					}
 					var ok bool
-					switch key {
-					case "raw":
-						p.Raw, ok = s.str()
-					case "normalized":
-						p.Normalized, ok = s.str()
-					default:
-						p.Label, ok = s.str()
-					}
-					return ok
+					return s.strs([]*string{&p.Raw, &p.Normalized, &p.Label}, s.field(&seen, key, phoneKeys), &ok) && ok
 				})
 				c.Phones = append(c.Phones, p)
 				return ok
@@ -317,25 +300,16 @@ func (s *scanner) contact(c *events.Contact) bool {
 
 func (s *scanner) routing(r *events.Routing) bool {
 	var seen uint64
+	// The string fields, in the order of routingKeys but queuePosition.
+	fields := []*string{&r.DirectLine, nil, &r.RouteIdentifier, &r.Language, &r.OutboundNumber}
 	return s.object(func(key string) bool {
-		if !s.once(&seen, key, routingKeys) {
-			return false
+		i := s.field(&seen, key, routingKeys)
+		if i == 1 {
+			n, ok := s.int()
+			r.QueuePosition = &n
+			return ok
 		}
 		var ok bool
-		switch key {
-		case "directLine":
-			r.DirectLine, ok = s.str()
-		case "queuePosition":
-			var n int
-			n, ok = s.int()
-			r.QueuePosition = &n
-		case "routeIdentifier":
-			r.RouteIdentifier, ok = s.str()
-		case "language":
-			r.Language, ok = s.str()
-		default:
-			r.OutboundNumber, ok = s.str()
-		}
-		return ok
+		return s.strs(fields, i, &ok) && ok
 	})
 }

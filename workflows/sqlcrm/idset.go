@@ -71,25 +71,6 @@ func (s *idSet) remove(id string) {
 	delete(s.text, id)
 }
 
-func (s *idSet) has(id string) bool {
-	n, ok := canonicalUint(id)
-	if !ok {
-		_, ok := s.text[id]
-		return ok
-	}
-	s.flush()
-	_, found := slices.BinarySearchFunc(s.runs, n, func(r idRun, n uint64) int {
-		switch {
-		case r.hi < n:
-			return -1
-		case r.lo > n:
-			return 1
-		}
-		return 0
-	})
-	return found
-}
-
 // len counts the ids.
 func (s *idSet) len() int {
 	s.flush()
