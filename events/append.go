@@ -1,6 +1,7 @@
 package events
 
 import (
+	"fmt"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -50,6 +51,94 @@ func (c CallLookup) AppendJSON(b []byte) []byte {
 	b = append(b, `,"latencyNs":`...)
 	b = strconv.AppendInt(b, int64(c.Latency), 10)
 	return append(b, '}')
+}
+
+// AppendJSON appends the contact as JSON, as encoding/json writes it; it
+// fails where encoding/json does, on a time RFC 3339 cannot write. A sync
+// publishes a contact.upserted per row.
+func (c Contact) AppendJSON(b []byte) ([]byte, error) {
+	b = appendField(b, `{"id":`, c.ID)
+	b = appendField(b, `,"source":`, c.Source)
+	b = appendOptional(b, `,"type":`, c.Type)
+	b = appendField(b, `,"name":`, c.Name)
+	b = appendOptional(b, `,"title":`, c.Title)
+	b = appendOptional(b, `,"company":`, c.Company)
+	b = appendOptional(b, `,"contactUri":`, c.ContactURI)
+	b = appendOptional(b, `,"companyUri":`, c.CompanyURI)
+	b = appendOptional(b, `,"crmName":`, c.CRMName)
+	b = appendOptional(b, `,"crmLogo":`, c.CRMLogo)
+	if len(c.Phones) > 0 {
+		b = append(b, `,"phones":[`...)
+		for i, p := range c.Phones {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendField(b, `{"raw":`, p.Raw)
+			b = appendOptional(b, `,"normalized":`, p.Normalized)
+			b = appendOptional(b, `,"label":`, p.Label)
+			b = append(b, '}')
+		}
+		b = append(b, ']')
+	}
+	if len(c.Emails) > 0 {
+		b = append(b, `,"emails":[`...)
+		for i, e := range c.Emails {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = AppendJSONString(b, e)
+		}
+		b = append(b, ']')
+	}
+	if len(c.CustomData) > 0 {
+		b = append(b, `,"customData":{`...)
+		for i, kv := range c.CustomData {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(AppendJSONString(b, kv.Key), ':')
+			b = AppendJSONString(b, kv.Value)
+		}
+		b = append(b, '}')
+	}
+	if r := c.Routing; r != (Routing{}) {
+		b = append(b, `,"routing":{`...)
+		n := len(b)
+		b = appendOptional(b, `,"directLine":`, r.DirectLine)
+		if r.QueuePosition != nil {
+			b = append(b, `,"queuePosition":`...)
+			b = strconv.AppendInt(b, int64(*r.QueuePosition), 10)
+		}
+		b = appendOptional(b, `,"routeIdentifier":`, r.RouteIdentifier)
+		b = appendOptional(b, `,"language":`, r.Language)
+		b = appendOptional(b, `,"outboundNumber":`, r.OutboundNumber)
+		if len(b) > n {
+			b = append(b[:n], b[n+1:]...) // the first field's comma
+		}
+		b = append(b, '}')
+	}
+	var err error
+	b = append(b, `,"updatedAt":"`...)
+	if b, err = c.UpdatedAt.AppendText(b); err != nil {
+		return b, fmt.Errorf("contact %s updatedAt: %w", c.ID, err)
+	}
+	b = append(b, '"')
+	if !c.CreatedAt.IsZero() {
+		b = append(b, `,"createdAt":"`...)
+		if b, err = c.CreatedAt.AppendText(b); err != nil {
+			return b, fmt.Errorf("contact %s createdAt: %w", c.ID, err)
+		}
+		b = append(b, '"')
+	}
+	return append(b, '}'), nil
+}
+
+// appendOptional appends the field unless v is empty (omitempty).
+func appendOptional(b []byte, name, v string) []byte {
+	if v == "" {
+		return b
+	}
+	return appendField(b, name, v)
 }
 
 // appendField appends name (the field's key, colon and whatever

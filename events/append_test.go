@@ -31,6 +31,45 @@ func TestAppendJSONIsWhatEncodingJSONWrites(t *testing.T) {
 	}
 }
 
+func TestContactAppendJSONIsWhatEncodingJSONWrites(t *testing.T) {
+	pos := 3
+	at := time.Date(2026, 1, 5, 10, 0, 0, 123456789, time.UTC)
+	tests := []Contact{
+		{},
+		{ID: "42", Source: "crm", Name: "Jürg", UpdatedAt: at},
+		{ID: "a.b", Source: "hubspot", Type: "lead", Name: `q"b\`, Title: "<&>", Company: "tab\tnl\n", ContactURI: "https://crm/x?a=1&b=2",
+			CompanyURI: "\u2028", CRMName: "bad \xff", CRMLogo: "l", Emails: []string{"a@b", ""},
+			Phones:     []Phone{{Raw: "+41 21 552 20 00", Normalized: "+41215522000", Label: "work"}, {Raw: "0215522000"}, {Label: "x"}},
+			CustomData: CustomData{{"Kundennr", "K-1"}, {"", "<b>"}},
+			Routing:    Routing{DirectLine: "12", QueuePosition: &pos, RouteIdentifier: "r", Language: "de", OutboundNumber: "+41"},
+			UpdatedAt:  at.In(time.FixedZone("CET", 3600)), CreatedAt: at.Add(-time.Hour)},
+		{ID: "1", Phones: []Phone{}, Emails: []string{}, CustomData: CustomData{}, Routing: Routing{Language: "fr"}, CreatedAt: at},
+		{ID: "1", Routing: Routing{QueuePosition: new(int)}},
+		{ID: "1", Routing: Routing{OutboundNumber: "+41"}},
+	}
+	for i, s := range strs {
+		tests = append(tests, Contact{ID: s, Source: strs[(i+1)%len(strs)], Name: strs[(i+2)%len(strs)], Title: strs[(i+3)%len(strs)],
+			Phones: []Phone{{Raw: s, Label: strs[(i+4)%len(strs)]}}, CustomData: CustomData{{s, strs[(i+5)%len(strs)]}}})
+	}
+	for _, c := range tests {
+		want, _ := json.Marshal(c)
+		got, err := c.AppendJSON([]byte("prefix"))
+		if err != nil || string(got) != "prefix"+string(want) {
+			t.Fatalf("%+v:\n got %s, %v\nwant %s", c, got, err, want)
+		}
+	}
+	for _, at := range []time.Time{time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 1, 1, 0, 0, 0, 0, time.FixedZone("", 24*3600))} {
+		for _, c := range []Contact{{ID: "1", UpdatedAt: at}, {ID: "1", CreatedAt: at}} {
+			if _, err := json.Marshal(c); err == nil {
+				t.Fatalf("encoding/json wrote %v", at)
+			}
+			if _, err := c.AppendJSON(nil); err == nil {
+				t.Errorf("%+v written", c)
+			}
+		}
+	}
+}
+
 func FuzzAppendJSONString(f *testing.F) {
 	for _, s := range strs {
 		f.Add(s)

@@ -88,16 +88,19 @@ func (p *Publisher) UpsertMany(ctx context.Context, tenant string, cs []events.C
 	return last, nil
 }
 
+// upsertMsg encodes a contact.upserted without reflection: a sync
+// publishes one per row.
 func (p *Publisher) upsertMsg(tenant string, c events.Contact) (string, []byte, error) {
 	if c.UpdatedAt.IsZero() {
 		c.UpdatedAt = time.Now().UTC()
 	}
-	env, err := events.New(NewID(), events.TypeContactUpserted, tenant, c.Source, time.Now(), c)
+	data, err := c.AppendJSON(make([]byte, 0, 512))
 	if err != nil {
-		return "", nil, err
+		return "", nil, fmt.Errorf("marshal %s payload: %w", events.TypeContactUpserted, err)
 	}
-	data, err := json.Marshal(env)
-	return p.topo.ContactSubject(tenant, c.Source, c.ID), data, err
+	env := events.Envelope{ID: NewID(), Type: events.TypeContactUpserted, Tenant: tenant, Source: c.Source, Time: time.Now().UTC(),
+		SchemaVersion: events.SchemaVersion, Data: data}
+	return p.topo.ContactSubject(tenant, c.Source, c.ID), env.AppendJSON(make([]byte, 0, len(data)+160)), nil
 }
 
 // NewID returns a unique event id, 24 hex digits: 48 random bits drawn

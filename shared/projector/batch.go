@@ -226,19 +226,22 @@ type contactEvent struct {
 // anything events.Decode would refuse, or that does not decode this way
 // (then the caller decodes the usual way, for the reason).
 func decodeFast(b []byte) (typ, tenant string, c events.Contact, ok bool) {
-	var e contactEvent
-	if err := json.Unmarshal(b, &e); err != nil {
-		return "", "", events.Contact{}, false
+	if typ, tenant, c, ok = decodeScan(b); !ok {
+		var e contactEvent
+		if err := json.Unmarshal(b, &e); err != nil {
+			return "", "", events.Contact{}, false
+		}
+		// events.Decode's checks.
+		if e.Type == "" || e.Tenant == "" || e.SchemaVersion > events.SchemaVersion {
+			return "", "", events.Contact{}, false
+		}
+		typ, tenant, c = e.Type, e.Tenant, e.Data
 	}
-	// events.Decode's checks.
-	if e.Type == "" || e.Tenant == "" || e.SchemaVersion > events.SchemaVersion {
-		return "", "", events.Contact{}, false
-	}
-	if e.Type == events.TypeContactDeleted {
+	if typ == events.TypeContactDeleted {
 		// Only what a tombstone has.
-		e.Data = events.Contact{ID: e.Data.ID, Source: e.Data.Source}
+		c = events.Contact{ID: c.ID, Source: c.Source}
 	}
-	return e.Type, e.Tenant, e.Data, true
+	return typ, tenant, c, true
 }
 
 // validContact is what the index checks of every write (events.ErrInvalid

@@ -140,9 +140,16 @@ func TestNATSDownBetweenPublishAndCursorWrite(t *testing.T) {
 	srv.Start()
 	h.waitSynced("a", "b", "c", "d")
 
+	// Page 2 may be listed while page 1 is published; it is not published.
 	calls := h.crm.callsBy("")
-	if len(calls) < 2 || calls[0].cursor != "" || calls[1].cursor != "" {
-		t.Fatalf("first cursors %v: want page 1 asked for again from the start", calls)
+	fromStart := 0
+	for _, c := range calls {
+		if c.cursor == "" {
+			fromStart++
+		}
+	}
+	if len(calls) < 2 || calls[0].cursor != "" || fromStart != 2 {
+		t.Fatalf("cursors %v: want page 1 asked for again from the start", calls)
 	}
 	if in.pub.upsertCount("a") != 2 || in.pub.upsertCount("d") != 1 {
 		t.Fatalf("published a×%d d×%d, want page 1 twice and page 2 once", in.pub.upsertCount("a"), in.pub.upsertCount("d"))

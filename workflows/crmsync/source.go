@@ -220,9 +220,11 @@ func backoff(minD, maxD time.Duration, n int) time.Duration {
 
 // runOnce pages from the stored cursor until the connector has no more
 // changes ready. Each page: list, publish its events and wait for the
-// acks, then store the page's cursor (compare-and-set). A failure at any
-// step leaves the stored cursor at the last page whose events were all
-// acked, so the next run sends the failed page again.
+// acks, then store the page's cursor (compare-and-set). The next page is
+// listed meanwhile, from the cursor the page returned: reading a page
+// changes nothing, and its events are published once the page before is
+// stored. A failure at any step leaves the stored cursor at the last page
+// whose events were all acked, so the next run sends the failed page again.
 func (s *source) runOnce(ctx context.Context) error {
 	kv := s.sy.deps.Cursors
 	st, rev, err := loadState(ctx, kv, s.key)
@@ -241,50 +243,76 @@ func (s *source) runOnce(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 
-	var pages, upserts, deletes int
+	var (
+		listed, pages, upserts, deletes int
+		// stored, when a page is in flight, reports its publish and
+		// cursor store; st and rev are the flight's until then.
+		stored chan error
+	)
+	land := func() error {
+		if stored == nil {
+			return nil
+		}
+		err := <-stored
+		stored = nil
+		return err
+	}
+	cursor := st.Cursor
 	for {
 		if err := s.limiter.Wait(ctx); err != nil {
-			return err
+			return errors.Join(err, land())
 		}
-		if s.account != nil && pages > 0 { // the first page's token is taken by the scheduler
+		if s.account != nil && listed > 0 { // the first page's token is taken by the scheduler
 			if err := s.account.Wait(ctx); err != nil {
-				return err
+				return errors.Join(err, land())
 			}
 		}
-		pageCtx, cancel := context.WithTimeout(ctx, s.sy.cfg.PageTimeout)
-		page, err := s.lister.ListChanges(pageCtx, st.Cursor)
+		listCtx, cancel := context.WithTimeout(ctx, s.sy.cfg.PageTimeout)
+		page, err := s.lister.ListChanges(listCtx, cursor)
+		cancel()
+		listed++
+		if err := land(); err != nil {
+			return err
+		}
 		if err != nil {
-			cancel()
 			return fmt.Errorf("list changes of %s/%s: %w", s.tenant, s.name, err)
 		}
-		u, d, newest, err := s.publish(pageCtx, page)
-		if err != nil {
-			cancel()
-			return &stepError{"publish", err}
-		}
-		prev := st.Cursor
-		st.Cursor, st.SyncedAt = page.Next, s.sy.now().UTC()
-		if newest.After(st.NewestChange) {
-			st.NewestChange = newest
-		}
-		rev, err = storeState(pageCtx, kv, s.key, st, rev)
-		cancel()
-		if err != nil {
-			return &stepError{"cursor", err}
-		}
-		pages, upserts, deletes = pages+1, upserts+u, deletes+d
-		s.mu.Lock()
-		if newest.After(s.newest) {
-			s.newest = newest
-		}
-		s.mu.Unlock()
+		stored = make(chan error, 1)
+		go func() {
+			pageCtx, cancel := context.WithTimeout(ctx, s.sy.cfg.PageTimeout)
+			defer cancel()
+			u, d, newest, err := s.publish(pageCtx, page)
+			if err != nil {
+				stored <- &stepError{"publish", err}
+				return
+			}
+			st.Cursor, st.SyncedAt = page.Next, s.sy.now().UTC()
+			if newest.After(st.NewestChange) {
+				st.NewestChange = newest
+			}
+			if rev, err = storeState(pageCtx, kv, s.key, st, rev); err != nil {
+				stored <- &stepError{"cursor", err}
+				return
+			}
+			pages, upserts, deletes = pages+1, upserts+u, deletes+d
+			s.mu.Lock()
+			if newest.After(s.newest) {
+				s.newest = newest
+			}
+			s.mu.Unlock()
+			stored <- nil
+		}()
 		if !page.More {
 			break
 		}
-		if page.Next == prev {
+		if page.Next == cursor {
 			s.log.Warn("crm sync: connector reports more changes but its cursor did not move; continuing next poll")
 			break
 		}
+		cursor = page.Next
+	}
+	if err := land(); err != nil {
+		return err
 	}
 
 	if st.Resync != nil {

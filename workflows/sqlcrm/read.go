@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"slices"
 	"strconv"
 	"time"
 
@@ -190,7 +189,7 @@ func (s *Store) changesPage(ctx context.Context, cur *cursor, page *crm.Page) er
 		n          int
 		lastAt     *value
 		lastID     *value
-		known      idSet
+		known      *idSet
 		knownDirty bool
 		reconcile  bool
 	)
@@ -232,9 +231,9 @@ func (s *Store) changesPage(ctx context.Context, cur *cursor, page *crm.Page) er
 			if known != nil {
 				knownDirty = true
 				if deleted {
-					delete(known, c.ID)
+					known.remove(c.ID)
 				} else {
-					known[c.ID] = struct{}{}
+					known.add(c.ID)
 				}
 			}
 			if _, ok := inSent[fp]; ok {
@@ -304,7 +303,7 @@ func (s *Store) reconcileDue(cur *cursor) bool {
 // when none are tracked. Tracking starts with an empty cursor (every id is
 // published from then on); on a cursor that did not track, the next pass
 // lists what exists and tracking starts from there.
-func (s *Store) startTracking(cur *cursor, reconcile bool) (idSet, error) {
+func (s *Store) startTracking(cur *cursor, reconcile bool) (*idSet, error) {
 	if !reconcile {
 		cur.Tracking, cur.Known, cur.ReconciledAt, cur.Pass = false, nil, 0, nil
 		return nil, nil
@@ -320,7 +319,7 @@ func (s *Store) startTracking(cur *cursor, reconcile bool) (idSet, error) {
 
 // decodeKnown decodes a cursor's known ids, from the cache when the cursor
 // carries the set the last page stored. The caller owns the returned set.
-func (s *Store) decodeKnown(enc []byte) (idSet, error) {
+func (s *Store) decodeKnown(enc []byte) (*idSet, error) {
 	s.knownMu.Lock()
 	cached := s.known
 	s.known = decodedIDs{}
@@ -337,7 +336,7 @@ func (s *Store) decodeKnown(enc []byte) (idSet, error) {
 
 // setKnown stores the known ids in the cursor, or stops tracking when they
 // no longer fit (the next pass tries again).
-func (s *Store) setKnown(cur *cursor, known idSet) {
+func (s *Store) setKnown(cur *cursor, known *idSet) {
 	enc, err := encodeIDs(known)
 	if err != nil {
 		s.cfg.Log.Warn("sql connector: stops detecting hard deletes until the next reconcile; add a deleted_at column (soft delete) to a table this large",
@@ -349,7 +348,7 @@ func (s *Store) setKnown(cur *cursor, known idSet) {
 	s.cacheKnown(enc, known)
 }
 
-func (s *Store) cacheKnown(enc []byte, known idSet) {
+func (s *Store) cacheKnown(enc []byte, known *idSet) {
 	s.knownMu.Lock()
 	s.known = decodedIDs{enc: string(enc), set: known}
 	s.knownMu.Unlock()
@@ -377,7 +376,7 @@ func (s *Store) reconcilePage(ctx context.Context, cur *cursor, page *crm.Page) 
 				return fmt.Errorf("%w: id %w", ErrConfig, err)
 			}
 			p.After = v
-			listed[text(vals[m.id])] = struct{}{}
+			listed.add(text(vals[m.id]))
 			return nil
 		})
 	if err != nil {
@@ -400,12 +399,7 @@ func (s *Store) reconcilePage(ctx context.Context, cur *cursor, page *crm.Page) 
 		if err != nil {
 			return err
 		}
-		for id := range known {
-			if _, ok := listed[id]; !ok {
-				page.Deletes = append(page.Deletes, id)
-			}
-		}
-		slices.Sort(page.Deletes)
+		page.Deletes = known.missingFrom(listed)
 	}
 	cur.Pass, cur.ReconciledAt, cur.Tracking = nil, s.now().UnixMilli(), true
 	s.setKnown(cur, listed)

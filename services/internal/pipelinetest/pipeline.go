@@ -10,6 +10,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
 	"github.com/calldex/calldex/services/internal/app"
 	"github.com/calldex/calldex/services/internal/app/apptest"
 	"github.com/calldex/calldex/shared/index"
@@ -154,29 +157,50 @@ func (s *Syncer) Upserts() (int64, error) { return s.published("upsert") }
 // (calldex_sync_contacts_total{op="delete"}).
 func (s *Syncer) Deletes() (int64, error) { return s.published("delete") }
 
+// Leading reports whether the process holds the source's lease
+// (calldex_sync_leader): from then on it reads the source.
+func (s *Syncer) Leading() (bool, error) {
+	v, err := s.metric(s.Metrics.SyncLeader, map[string]string{"tenant": s.tenant, "source": s.source})
+	return v == 1, err
+}
+
 // published reads the process's calldex_sync_contacts_total of the source
 // and op, as /metrics serves it.
 func (s *Syncer) published(op string) (int64, error) {
-	families, err := s.Metrics.Registry.Gather()
-	if err != nil {
-		return 0, fmt.Errorf("gather metrics: %w", err)
-	}
-	want := map[string]string{"tenant": s.tenant, "source": s.source, "op": op}
-	for _, f := range families {
-		if f.GetName() != "calldex_sync_contacts_total" {
+	v, err := s.metric(s.Metrics.SyncContacts, map[string]string{"tenant": s.tenant, "source": s.source, "op": op})
+	return int64(v), err
+}
+
+// metric reads the value of the counter or gauge of c with the given
+// labels; 0 when there is none (nothing counted yet). It collects c alone:
+// a benchmark polls it, and gathering the whole registry reads /proc.
+func (s *Syncer) metric(c prometheus.Collector, labels map[string]string) (float64, error) {
+	ch := make(chan prometheus.Metric, 16)
+	go func() { c.Collect(ch); close(ch) }()
+	var (
+		v   float64
+		err error
+	)
+	for m := range ch {
+		var d dto.Metric
+		if e := m.Write(&d); e != nil {
+			err = fmt.Errorf("read metric: %w", e)
 			continue
 		}
-		for _, m := range f.GetMetric() {
-			match := 0
-			for _, l := range m.GetLabel() {
-				if want[l.GetName()] == l.GetValue() {
-					match++
-				}
-			}
-			if match == len(want) {
-				return int64(m.GetCounter().GetValue()), nil
+		match := 0
+		for _, l := range d.GetLabel() {
+			if labels[l.GetName()] == l.GetValue() {
+				match++
 			}
 		}
+		if match != len(labels) {
+			continue
+		}
+		if d.Counter != nil {
+			v = d.Counter.GetValue()
+		} else {
+			v = d.Gauge.GetValue()
+		}
 	}
-	return 0, nil // nothing published yet
+	return v, err
 }
