@@ -18,7 +18,8 @@ import (
 var _ Index = (*Redis)(nil)
 
 // NameScanCap is how many name-index entries SearchName examines at most:
-// those of the query word that the fewest names start with, in byte order.
+// those of the query word that the fewest names start with (counted up to
+// the cap: beyond it, the first such word), in byte order.
 // It bounds the time one search holds Redis; a query whose every word is a
 // very common prefix ("a") may therefore miss names past the cap.
 const NameScanCap = 1000
@@ -32,34 +33,42 @@ const maxApplyAttempts = 50
 // carry the hash tag {tenant}, so they share one Redis Cluster slot and every
 // script below can touch them together. With prefix "cdx" and tenant "acme":
 //
-//	cdx:{acme}:rec        HASH  ref → the contact, stored (see storeDoc)
-//	cdx:{acme}:p:1f3a     HASH  phone key → its posting: every contact found
+//	cdx:{acme}:recs       HASH  ref → the contact, stored (see encodeDoc)
+//	cdx:{acme}:ph:1f3a    HASH  phone key → its posting: every contact found
 //	                            under it, ranked (see applyScript)
-//	cdx:{acme}:words      ZSET  "word\x00ref", score 0 (prefix search by ZRANGEBYLEX)
-//	cdx:{acme}:count      HASH  keys → number of phone keys that find someone
-//	cdx:{acme}:seq        STRING CONTACTS sequence the data is known complete to (Mark)
+//	cdx:{acme}:names      ZSET  the name index's directory: the lowest bound
+//	                            of each of its pages (see namesLua)
+//	cdx:{acme}:nm:<bound> ZSET  a page of the name index: "word\x00ref", score 0
+//	cdx:{acme}:tally      HASH  keys → number of phone keys that find someone
+//	cdx:{acme}:upto       STRING CONTACTS sequence the data is known complete to (Mark)
 //
 // A ref is "source:id". Phone keys are spread over phoneBuckets hashes by a
 // hash of the key: a million contacts' keys then sit some fifty to a hash,
 // which Redis keeps as one compact listpack instead of a key (and its
-// overheads) per phone number. A stored contact is one string: a header the
-// scripts read ("<UpdatedAt ms> <word> <word>…\n"), then its record, the
-// compact encoding Memory keeps too (memrecord.go), which holds the phone
-// keys and name words a contact is indexed under, so that the next version
-// can take them back exactly. Each contact is stored once; a lookup's
-// script reads the postings of its candidate keys and returns the stored
-// contacts it ranks first.
+// overheads) per phone number. The name index is cut into pages of at most
+// namePageMax members for the same reason. A stored contact is one string:
+// a header the scripts read ("<UpdatedAt ms> <word> <word>…\n"), then the
+// contact in a compact encoding (redisdoc.go) that holds the phone keys it
+// is indexed under, so that the next version can take them back exactly.
+// Each contact is stored once; a lookup's script reads the postings of its
+// candidate keys and returns the stored contacts it ranks first.
+//
+// The key names changed with each layout (see deploy/README.md, "Upgrading
+// the Redis index layout"): a new layout's marker is missing, so the
+// projector projects CONTACTS again into the new keys on its own.
 //
 // Once a tenant has been rebuilt (see Generation), its keys carry the
-// generation too — cdx:g7:{acme}:rec and so on — and the index reads the
+// generation too — cdx:g7:{acme}:recs and so on — and the index reads the
 // generation each tenant is served from in a table it keeps in memory
 // (Refresh, Follow): a lookup still takes one round trip.
 //
-// Every key a script touches is passed in KEYS, as Redis Cluster (and
-// stricter servers such as Dragonfly) require: Lookup and SearchName know
-// theirs up front; Upsert, Delete and ApplyBatch learn a contact's current
-// keys from its stored record and retry optimistically if it changed
-// meanwhile.
+// Every key a script touches is passed in KEYS but the name index's pages,
+// which the scripts find in its directory; they share the tenant's hash tag
+// and so its Cluster slot (servers that insist on declared keys, such as
+// Dragonfly, need its allow-undeclared-keys script flag). Lookup and
+// SearchName know their keys up front; Upsert, Delete and ApplyBatch learn
+// a contact's current keys from its stored contact and retry
+// optimistically if it changed meanwhile.
 type Redis struct {
 	rdb    redis.UniversalClient
 	prefix string
@@ -113,15 +122,19 @@ func (r *Redis) keys(tenant string) tenantKeys {
 // tenantKeys is the common start of one tenant's keys in one generation.
 type tenantKeys string
 
-func (k tenantKeys) rec() string   { return string(k) + "rec" }
-func (k tenantKeys) words() string { return string(k) + "words" }
-func (k tenantKeys) count() string { return string(k) + "count" }
-func (k tenantKeys) mark() string  { return string(k) + "seq" }
+func (k tenantKeys) rec() string   { return string(k) + "recs" }
+func (k tenantKeys) names() string { return string(k) + "names" }
+func (k tenantKeys) count() string { return string(k) + "tally" }
+func (k tenantKeys) mark() string  { return string(k) + "upto" }
+
+// page is the key of the name index page whose lowest bound is bound.
+func (k tenantKeys) page(bound string) string { return string(k) + "nm:" + bound }
 
 // phoneBuckets is how many hashes hold a tenant's phone keys. Redis keeps
-// a hash as a listpack up to hash-max-listpack-entries (128 by default)
-// fields: a tenant of up to ~2M contacts (1.5 numbers, 3 keys each) stays
-// within it. Larger tenants still work, in larger hash tables.
+// a hash as a listpack up to hash-max-listpack-entries (512 by default)
+// fields of up to hash-max-listpack-value (64) bytes: a tenant of up to
+// ~10M contacts (1.5 numbers, 3 keys each) stays within it. Larger tenants
+// still work, in larger hash tables.
 const phoneBuckets = 1 << 16
 
 // bucket names the hash holding pk's posting: FNV-1a of the key.
@@ -131,7 +144,7 @@ func (k tenantKeys) bucket(pk phone.Key) string {
 		h ^= uint32(pk[i])
 		h *= 16777619
 	}
-	return string(k) + "p:" + strconv.FormatUint(uint64(h%phoneBuckets), 16)
+	return string(k) + "ph:" + strconv.FormatUint(uint64(h%phoneBuckets), 16)
 }
 
 // postingLua are the Lua helpers of the scripts for postings. A posting is
@@ -160,12 +173,82 @@ local function each(p, f)
 end
 `
 
+// namePageMax is how many members a page of the name index holds at most
+// before it is split in two: below zset-max-listpack-entries (128 by
+// default), so that Redis keeps every page as one listpack.
+const namePageMax = 64
+
+// namesLua are the Lua helpers of the scripts for the name index: the
+// members "word\x00ref" (score 0) of a tenant, in pages of at most
+// namePageMax, each a sorted set whose key ends in its lowest bound
+// ("…:nm:<bound>"); the directory (KEYS[2], "…:names") is the sorted set of
+// the bounds, the lowest "". Byte order over all pages is that of one sorted
+// set, so ZRANGEBYLEX works across them. Pages are found through the
+// directory, so they are not in KEYS; they carry the tenant's hash tag, and
+// so its slot.
+var namesLua = `
+local names, pages = KEYS[2], string.sub(KEYS[2], 1, -6) .. 'nm:'
+local function pageOf(m)
+  return redis.call('ZREVRANGEBYLEX', names, '[' .. m, '-', 'LIMIT', 0, 1)[1]
+end
+local function nameAdd(m)
+  local b = pageOf(m)
+  if b == nil then
+    b = ''
+    redis.call('ZADD', names, 0, b)
+  end
+  local page = pages .. b
+  redis.call('ZADD', page, 0, m)
+  if redis.call('ZCARD', page) > ` + namePageMaxLua + ` then
+    local upper = redis.call('ZRANGE', page, ` + namePageHalfLua + `, -1)
+    redis.call('ZREM', page, unpack(upper))
+    local args = {}
+    for i, u in ipairs(upper) do
+      args[2 * i - 1], args[2 * i] = 0, u
+    end
+    redis.call('ZADD', pages .. upper[1], unpack(args))
+    redis.call('ZADD', names, 0, upper[1])
+  end
+end
+local function nameRemove(m)
+  local b = pageOf(m)
+  if b == nil then return end
+  if redis.call('ZREM', pages .. b, m) == 1 and redis.call('ZCARD', pages .. b) == 0 then
+    -- The lowest page ("") stays while others do: it takes what sorts
+    -- before them.
+    if b ~= '' then redis.call('ZREM', names, b) end
+    if redis.call('ZCARD', names) == 1 and redis.call('EXISTS', pages) == 0 then
+      redis.call('DEL', names)
+    end
+  end
+end
+-- eachPage calls f(page) for the pages that may hold members in [lo, hi),
+-- in order, until f returns true.
+local function eachPage(lo, hi, f)
+  local b = pageOf(lo)
+  if b == nil or f(pages .. b) then return end
+  while true do
+    local more = redis.call('ZRANGEBYLEX', names, '(' .. b, '(' .. hi, 'LIMIT', 0, 32)
+    for _, n in ipairs(more) do
+      if f(pages .. n) then return end
+    end
+    if #more < 32 then return end
+    b = more[#more]
+  end
+end
+`
+
+var (
+	namePageMaxLua  = strconv.Itoa(namePageMax)
+	namePageHalfLua = strconv.Itoa(namePageMax / 2)
+)
+
 // applyScript replaces (or, with an empty new record, deletes) one contact
 // atomically, provided its stored record is still the one the caller saw;
 // otherwise it changes nothing and returns {0, current record} for the
 // caller to retry.
 //
-// KEYS: rec, words, count, then the bucket of each phone key the contact
+// KEYS: rec, names, count, then the bucket of each phone key the contact
 // leaves, then of each it has. ARGV: ref, record seen (empty: absent), new
 // record (empty: delete), UpdatedAt ms, #keys it leaves, #name members to
 // remove, the phone keys (in the order of their buckets), the name members
@@ -175,7 +258,7 @@ end
 // contact has, with ref at its rank. count.keys changes when a posting is
 // emptied or created, so it counts phone keys that find at least one
 // contact; the contact count is HLEN rec.
-var applyScript = redis.NewScript(postingLua + `
+var applyScript = redis.NewScript(postingLua + namesLua + `
 local ref = ARGV[1]
 local cur = redis.call('HGET', KEYS[1], ref) or ''
 if cur ~= ARGV[2] then
@@ -213,16 +296,16 @@ for i = 1, nKeys do
     end
   end
 end
-local names = 7 + nKeys
-for i = names, names + nOldNames - 1 do
-  redis.call('ZREM', KEYS[2], ARGV[i])
+local first = 7 + nKeys
+for i = first, first + nOldNames - 1 do
+  nameRemove(ARGV[i])
 end
 if ARGV[3] == '' then
   redis.call('HDEL', KEYS[1], ref)
 else
   redis.call('HSET', KEYS[1], ref, ARGV[3])
-  for i = names + nOldNames, #ARGV do
-    redis.call('ZADD', KEYS[2], 0, ARGV[i])
+  for i = first + nOldNames, #ARGV do
+    nameAdd(ARGV[i])
   end
 end
 if dkeys ~= 0 then
@@ -288,22 +371,33 @@ return out
 `)
 
 // searchScript answers a name search in one round trip. It scans the name
-// entries of the most selective query word only (ZLEXCOUNT is O(log n)),
-// then checks the other words against each candidate's stored header, so
-// only that one word is subject to the cap.
+// entries of the most selective query word only (counted page by page, up
+// to the cap), then checks the other words against each candidate's stored
+// header, so only that one word is subject to the cap.
 //
-// KEYS: rec, words. ARGV: limit, cap, folded query words.
+// KEYS: rec, names. ARGV: limit, cap, folded query words.
 // Ranked by whole-word hits desc, UpdatedAt desc, ref desc. Returns stored
 // contacts.
-var searchScript = redis.NewScript(`
+var searchScript = redis.NewScript(namesLua + `
 local limit, cap = tonumber(ARGV[1]), tonumber(ARGV[2])
 local best, bestN
 for i = 3, #ARGV do
-  local n = redis.call('ZLEXCOUNT', KEYS[2], '[' .. ARGV[i], '(' .. ARGV[i] .. '\255')
+  local q, n = ARGV[i], 0
+  eachPage(q, q .. '\255', function(page)
+    n = n + redis.call('ZLEXCOUNT', page, '[' .. q, '(' .. q .. '\255')
+    return n > cap
+  end)
   if n == 0 then return {} end
-  if bestN == nil or n < bestN then best, bestN = ARGV[i], n end
+  if bestN == nil or n < bestN then best, bestN = q, n end
 end
-local entries = redis.call('ZRANGEBYLEX', KEYS[2], '[' .. best, '(' .. best .. '\255', 'LIMIT', 0, cap)
+local entries = {}
+eachPage(best, best .. '\255', function(page)
+  local got = redis.call('ZRANGEBYLEX', page, '[' .. best, '(' .. best .. '\255', 'LIMIT', 0, cap - #entries)
+  for _, e in ipairs(got) do
+    entries[#entries + 1] = e
+  end
+  return #entries >= cap
+end)
 local seen, hits = {}, {}
 for _, e in ipairs(entries) do
   local ref = string.sub(e, string.find(e, '\0', 1, true) + 1)
@@ -311,7 +405,9 @@ for _, e in ipairs(entries) do
     seen[ref] = true
     local doc = redis.call('HGET', KEYS[1], ref)
     if doc then
-      local header = string.sub(doc, 1, string.find(doc, '\n', 1, true) - 1)
+      local nl = string.find(doc, '\n', 1, true)
+      if not nl then error('index: stored contact without header: ' .. ref) end
+      local header = string.sub(doc, 1, nl - 1)
       local ms, words = nil, {}
       for w in string.gmatch(header, '[^ ]+') do
         if ms == nil then ms = tonumber(w) else words[#words + 1] = w end
@@ -332,7 +428,7 @@ for _, e in ipairs(entries) do
         end
         if equal then whole = whole + 1 end
       end
-      if ok then hits[#hits + 1] = {ref, whole, ms, doc} end
+      if ok then hits[#hits + 1] = {ref, whole, ms or 0, doc} end
     end
   end
 end
@@ -486,73 +582,9 @@ func newWrite(c Change) (write, error) {
 	if c.Delete {
 		return w, nil
 	}
-	rec := encodeRecord(c.Entry)
 	w.score = c.Entry.Contact.UpdatedAt.UnixMilli()
-	w.keys, w.words = rec.indexed()
-	w.next = storeDoc(w.score, w.words, rec)
+	w.next, w.keys, w.words = encodeDoc(c.Entry)
 	return w, nil
-}
-
-// storeDoc is how rec is stored: the header the scripts read, "<UpdatedAt
-// ms> <word> <word>…\n" (folded words hold letters and digits only), then
-// the record.
-func storeDoc(ms int64, words []string, rec record) string {
-	b := strconv.AppendInt(make([]byte, 0, 32+len(rec)), ms, 10)
-	for _, w := range words {
-		b = append(b, ' ')
-		b = append(b, w...)
-	}
-	b = append(b, '\n')
-	return string(append(b, rec...))
-}
-
-// storedRecord is the record of a stored contact.
-func storedRecord(v any) (record, error) {
-	doc, ok := v.(string)
-	if !ok {
-		return "", fmt.Errorf("unexpected stored contact %T", v)
-	}
-	_, rest, ok := strings.Cut(doc, "\n")
-	if !ok {
-		return "", fmt.Errorf("stored contact %.20q has no header", doc)
-	}
-	return record(rest), nil
-}
-
-// checked runs a reader of a record from Redis, which is outside the
-// process and may hold what the index did not write: the readers panic on
-// a malformed record (see recordReader), and that becomes an error here.
-func checked[T any](read func() T) (v T, err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			err = fmt.Errorf("corrupt contact record: %v", p)
-		}
-	}()
-	return read(), nil
-}
-
-// storedIndexed is what a stored contact is indexed under: its phone keys
-// and folded name words.
-func storedIndexed(v any) (keys []phone.Key, words []string, err error) {
-	rec, err := storedRecord(v)
-	if err != nil {
-		return nil, nil, err
-	}
-	keys, err = checked(func() []phone.Key {
-		var k []phone.Key
-		k, words = rec.indexed()
-		return k
-	})
-	return keys, words, err
-}
-
-// decodeStored decodes a stored contact from a script reply.
-func decodeStored(v any) (events.Contact, error) {
-	rec, err := storedRecord(v)
-	if err != nil {
-		return events.Contact{}, err
-	}
-	return checked(rec.contact)
 }
 
 // apply runs applyScript for one contact until it succeeds: it first
@@ -694,7 +726,7 @@ func applyArgs(tk tenantKeys, w *write) ([]string, []any, error) {
 		}
 	}
 	keys := make([]string, 0, 3+len(sets))
-	keys = append(keys, tk.rec(), tk.words(), tk.count())
+	keys = append(keys, tk.rec(), tk.names(), tk.count())
 	args := make([]any, 0, 6+len(sets)+len(leftNames)+len(joinedNames))
 	args = append(args, w.ref, w.seen, w.next, w.score, left, len(leftNames))
 	for _, k := range sets {
@@ -760,7 +792,7 @@ func (r *Redis) SearchName(ctx context.Context, tenant, query string, limit int)
 		return nil, nil
 	}
 	tk := r.keys(tenant)
-	keys := []string{tk.rec(), tk.words()}
+	keys := []string{tk.rec(), tk.names()}
 	args := make([]any, 0, len(words)+2)
 	args = append(args, limit, NameScanCap)
 	for _, w := range words {
