@@ -148,28 +148,36 @@ func (k tenantKeys) bucket(pk phone.Key) string {
 }
 
 // postingLua are the Lua helpers of the scripts for postings. A posting is
-// the concatenation of its entries, "ms:len:ref", ranked: UpdatedAt in Unix
-// ms descending, then ref descending (Redis's ZREVRANGE order, which
-// newerFirst mirrors). Counted refs let a ref hold any byte.
+// the concatenation of its entries, "len:ref", ranked: UpdatedAt in Unix ms
+// descending, then ref descending (Redis's ZREVRANGE order, which
+// newerFirst mirrors). Counted refs let a ref hold any byte. The ranks'
+// milliseconds are in the stored contacts' headers, not repeated in every
+// posting: a posting naming a contact that is not stored is corrupt.
 const postingLua = `
-local function entry(ms, ref)
-  return ms .. ':' .. #ref .. ':' .. ref
+local function entry(ref)
+  return #ref .. ':' .. ref
 end
--- each calls f(ms, ref, first, last) for every entry of p, in order,
--- until f returns true.
+-- each calls f(ref, first, last) for every entry of p, in order, until f
+-- returns true.
 local function each(p, f)
   local pos = 1
   while pos <= #p do
-    local c1 = string.find(p, ':', pos, true)
-    local c2 = c1 and string.find(p, ':', c1 + 1, true)
-    local n = c2 and tonumber(string.sub(p, c1 + 1, c2 - 1))
-    local ms = c1 and tonumber(string.sub(p, pos, c1 - 1))
-    if not n or not ms or n < 0 or c2 + n > #p then
+    local c = string.find(p, ':', pos, true)
+    local n = c and tonumber(string.sub(p, pos, c - 1))
+    if not n or n < 1 or c + n > #p then
       error('index: corrupt posting at ' .. pos)
     end
-    if f(ms, string.sub(p, c2 + 1, c2 + n), pos, c2 + n) then return end
-    pos = c2 + n + 1
+    if f(string.sub(p, c + 1, c + n), pos, c + n) then return end
+    pos = c + n + 1
   end
+end
+-- msOf is the UpdatedAt ms in the header of ref's stored contact doc.
+local function msOf(doc, ref)
+  local ms = doc and tonumber(string.match(doc, '^(%-?%d+)[ \n]'))
+  if not ms then
+    error('index: posting names ' .. ref .. ', not stored as a contact')
+  end
+  return ms
 end
 `
 
@@ -243,75 +251,111 @@ var (
 	namePageHalfLua = strconv.Itoa(namePageMax / 2)
 )
 
-// applyScript replaces (or, with an empty new record, deletes) one contact
-// atomically, provided its stored record is still the one the caller saw;
-// otherwise it changes nothing and returns {0, current record} for the
-// caller to retry.
+// applyScript replaces (or, with an empty new stored contact, deletes)
+// contacts atomically, each provided its stored contact is still the one
+// the caller saw; a contact stored otherwise is left as it is, and returned
+// for the caller to retry. The contacts are distinct.
 //
-// KEYS: rec, names, count, then the bucket of each phone key the contact
-// leaves, then of each it has. ARGV: ref, record seen (empty: absent), new
-// record (empty: delete), UpdatedAt ms, #keys it leaves, #name members to
-// remove, the phone keys (in the order of their buckets), the name members
-// to remove, then those to add (see applyArgs).
+// KEYS: rec, names, count, then, contact after contact, the bucket of each
+// phone key the contact leaves, then of each it has. ARGV, contact after
+// contact: ref, stored contact seen (empty: absent), new stored contact
+// (empty: delete), UpdatedAt ms, #phone keys, #those it leaves, #name
+// members to remove, #name members to add, the phone keys (in the order of
+// their buckets), the name members to remove, then those to add (see
+// applyArgs). Returns {i, current stored contact, …} for each contact i
+// (1-based) whose stored contact was not the one seen; {} when all were
+// written.
 //
 // Each posting touched is rewritten without ref, then, for the keys the
-// contact has, with ref at its rank. count.keys changes when a posting is
-// emptied or created, so it counts phone keys that find at least one
-// contact; the contact count is HLEN rec.
+// contact has, with ref at its rank; a contact that was absent creates a
+// posting with HSETNX, one call, in the common case (a new number).
+// count.keys changes when a posting is emptied or created, so it counts
+// phone keys that find at least one contact; the contact count is HLEN rec.
 var applyScript = redis.NewScript(postingLua + namesLua + `
-local ref = ARGV[1]
-local cur = redis.call('HGET', KEYS[1], ref) or ''
-if cur ~= ARGV[2] then
-  return {0, cur}
+local refs, starts = {}, {}
+local a = 1
+while a <= #ARGV do
+  refs[#refs + 1], starts[#starts + 1] = ARGV[a], a
+  a = a + 8 + tonumber(ARGV[a + 4]) + tonumber(ARGV[a + 6]) + tonumber(ARGV[a + 7])
 end
-local ms, nLeft, nOldNames = ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6])
-local nms = tonumber(ms)
-local nKeys = #KEYS - 3
-local dkeys = 0
-for i = 1, nKeys do
-  local bucket, field, add = KEYS[3 + i], ARGV[6 + i], i > nLeft
-  local p = redis.call('HGET', bucket, field)
-  if not p then
-    if add then
-      redis.call('HSET', bucket, field, entry(ms, ref))
-      dkeys = dkeys + 1
-    end
+local stored = redis.call('HMGET', KEYS[1], unpack(refs))
+-- written: the ms of the contacts this script stored, which rec holds
+-- only once it ends.
+local out, sets, dels, written = {}, {}, {}, {}
+local dkeys, k = 0, 4
+for c, a in ipairs(starts) do
+  local ref, nKeys = ARGV[a], tonumber(ARGV[a + 4])
+  local cur = stored[c] or ''
+  if cur ~= ARGV[a + 1] then
+    out[#out + 1] = c
+    out[#out + 1] = cur
+    k = k + nKeys
   else
-    local parts, placed = {}, not add
-    each(p, function(m, r, first, last)
-      if r ~= ref then
-        if not placed and (nms > m or (nms == m and ref > r)) then
-          parts[#parts + 1] = entry(ms, ref)
-          placed = true
+    local nms, nLeft, nOld, nNew = tonumber(ARGV[a + 3]), tonumber(ARGV[a + 5]), tonumber(ARGV[a + 6]), tonumber(ARGV[a + 7])
+    local fresh = cur == ''
+    for i = 1, nKeys do
+      local bucket, field, add = KEYS[k], ARGV[a + 7 + i], i > nLeft
+      k = k + 1
+      if fresh and add and redis.call('HSETNX', bucket, field, entry(ref)) == 1 then
+        dkeys = dkeys + 1
+      else
+        local p = redis.call('HGET', bucket, field)
+        if not p then
+          if add then
+            redis.call('HSET', bucket, field, entry(ref))
+            dkeys = dkeys + 1
+          end
+        else
+          local others, spans = {}, {}
+          each(p, function(r, first, last)
+            if r ~= ref then
+              others[#others + 1], spans[#spans + 1] = r, string.sub(p, first, last)
+            end
+          end)
+          local parts, placed = {}, not add
+          local docs = (add and #others > 0) and redis.call('HMGET', KEYS[1], unpack(others)) or {}
+          for j, r in ipairs(others) do
+            if not placed then
+              local m = written[r] or msOf(docs[j], r)
+              if nms > m or (nms == m and ref > r) then
+                parts[#parts + 1] = entry(ref)
+                placed = true
+              end
+            end
+            parts[#parts + 1] = spans[j]
+          end
+          if not placed then parts[#parts + 1] = entry(ref) end
+          if #parts == 0 then
+            redis.call('HDEL', bucket, field)
+            dkeys = dkeys - 1
+          else
+            redis.call('HSET', bucket, field, table.concat(parts))
+          end
         end
-        parts[#parts + 1] = string.sub(p, first, last)
       end
-    end)
-    if not placed then parts[#parts + 1] = entry(ms, ref) end
-    if #parts == 0 then
-      redis.call('HDEL', bucket, field)
-      dkeys = dkeys - 1
+    end
+    local n = a + 8 + nKeys
+    for i = n, n + nOld - 1 do
+      nameRemove(ARGV[i])
+    end
+    if ARGV[a + 2] == '' then
+      dels[#dels + 1] = ref
     else
-      redis.call('HSET', bucket, field, table.concat(parts))
+      written[ref] = nms
+      sets[#sets + 1] = ref
+      sets[#sets + 1] = ARGV[a + 2]
+      for i = n + nOld, n + nOld + nNew - 1 do
+        nameAdd(ARGV[i])
+      end
     end
   end
 end
-local first = 7 + nKeys
-for i = first, first + nOldNames - 1 do
-  nameRemove(ARGV[i])
-end
-if ARGV[3] == '' then
-  redis.call('HDEL', KEYS[1], ref)
-else
-  redis.call('HSET', KEYS[1], ref, ARGV[3])
-  for i = first + nOldNames, #ARGV do
-    nameAdd(ARGV[i])
-  end
-end
+if #sets > 0 then redis.call('HSET', KEYS[1], unpack(sets)) end
+if #dels > 0 then redis.call('HDEL', KEYS[1], unpack(dels)) end
 if dkeys ~= 0 then
   redis.call('HINCRBY', KEYS[3], 'keys', dkeys)
 end
-return {1}
+return out
 `)
 
 // lookupScript answers a lookup in one round trip.
@@ -338,10 +382,11 @@ for i = 2, #KEYS do
   local p = redis.call('HGET', KEYS[i], ARGV[2 * i - 2])
   if p then
     local kind, n = tonumber(ARGV[2 * i - 1]), 0
-    each(p, function(ms, ref)
+    each(p, function(ref)
       local h = seen[ref]
       if h == nil then
-        h = {ref, kind, ms}
+        local doc = redis.call('HGET', KEYS[1], ref)
+        h = {ref, kind, msOf(doc, ref), doc}
         seen[ref] = h
         hits[#hits + 1] = h
       elseif kind < h[2] then
@@ -361,11 +406,8 @@ if #hits > 1 then
 end
 local out = {}
 for i = 1, math.min(limit, #hits) do
-  local doc = redis.call('HGET', KEYS[1], hits[i][1])
-  if doc then
-    out[#out + 1] = hits[i][2]
-    out[#out + 1] = doc
-  end
+  out[#out + 1] = hits[i][2]
+  out[#out + 1] = hits[i][4]
 end
 return out
 `)
@@ -482,7 +524,7 @@ func (r *Redis) Delete(ctx context.Context, tenant, source, id string) error {
 	return nil
 }
 
-// maxPipeline bounds the scripts ApplyBatch sends in one pipeline, and
+// maxPipeline bounds the contacts ApplyBatch writes in one pipeline, and
 // pipelinesInFlight how many it has under way at once, each on its own
 // connection: while Redis runs one, the next is encoded, so Redis does not
 // wait for the client between pipelines. Each script runs alone, but Redis
@@ -493,10 +535,16 @@ const (
 	pipelinesInFlight = 2
 )
 
+// scriptContacts is how many contacts one applyScript writes: one call's
+// overheads (and one HMGET, HSET and HINCRBY) shared by many contacts,
+// while a script stays short enough (well under a millisecond) not to hold
+// up the lookups Redis serves between two.
+const scriptContacts = 25
+
 // ApplyBatch applies changes of one tenant as Upsert and Delete would, one
 // after the other, in far fewer round trips: per 250 contacts, new or
 // changed, one HMGET reads what each contact is indexed under now and one
-// pipeline runs the compare-and-set script of every contact; a contact
+// pipeline runs the compare-and-set scripts, each for 25 contacts; a contact
 // another writer changed in between costs one more pipeline round. Up to
 // two such pipelines are under way at once.
 //
@@ -592,8 +640,9 @@ func newWrite(c Change) (write, error) {
 // round trip), and on a mismatch retries with the stored contact the
 // script handed back.
 func (r *Redis) apply(ctx context.Context, tk tenantKeys, w *write) error {
+	todo := []*write{w}
 	for range maxApplyAttempts {
-		keys, args, err := applyArgs(tk, w)
+		keys, args, err := applyArgs(tk, todo)
 		if err != nil {
 			return err
 		}
@@ -601,7 +650,7 @@ func (r *Redis) apply(ctx context.Context, tk tenantKeys, w *write) error {
 		if err != nil {
 			return err
 		}
-		if done, err := w.settle(res); done || err != nil {
+		if todo, err = settle(todo, res); len(todo) == 0 || err != nil {
 			return err
 		}
 	}
@@ -609,9 +658,9 @@ func (r *Redis) apply(ctx context.Context, tk tenantKeys, w *write) error {
 }
 
 // applyPipelined writes ws (each contact once) with one HMGET of their
-// stored contacts, then pipelines of applyScript until every compare-and-set
-// succeeded. A NOSCRIPT reply (Redis lost its script cache) loads the
-// script and runs those contacts again.
+// stored contacts, then pipelines of applyScript, scriptContacts contacts a
+// script, until every compare-and-set succeeded. A NOSCRIPT reply (Redis
+// lost its script cache) loads the script and runs those contacts again.
 func (r *Redis) applyPipelined(ctx context.Context, tk tenantKeys, ws []write) error {
 	refs := make([]string, len(ws))
 	for i := range ws {
@@ -627,10 +676,14 @@ func (r *Redis) applyPipelined(ctx context.Context, tk tenantKeys, ws []write) e
 		todo[i] = &ws[i]
 	}
 	for range maxApplyAttempts {
-		cmds := make([]*redis.Cmd, len(todo))
+		var groups [][]*write
+		for lo := 0; lo < len(todo); lo += scriptContacts {
+			groups = append(groups, todo[lo:min(lo+scriptContacts, len(todo))])
+		}
+		cmds := make([]*redis.Cmd, len(groups))
 		pipe := r.rdb.Pipeline()
-		for i, w := range todo {
-			keys, args, err := applyArgs(tk, w)
+		for i, g := range groups {
+			keys, args, err := applyArgs(tk, g)
 			if err != nil {
 				return err
 			}
@@ -645,19 +698,17 @@ func (r *Redis) applyPipelined(ctx context.Context, tk tenantKeys, ws []write) e
 			res, err := cmd.Slice()
 			if redis.HasErrorPrefix(err, "NOSCRIPT") {
 				noScript = true
-				again = append(again, todo[i])
+				again = append(again, groups[i]...)
 				continue
 			}
 			if err != nil {
 				return err
 			}
-			done, err := todo[i].settle(res)
+			left, err := settle(groups[i], res)
 			if err != nil {
 				return err
 			}
-			if !done {
-				again = append(again, todo[i])
-			}
+			again = append(again, left...)
 		}
 		if len(again) == 0 {
 			return nil
@@ -672,69 +723,77 @@ func (r *Redis) applyPipelined(ctx context.Context, tk tenantKeys, ws []write) e
 	return fmt.Errorf("%d contacts (%s first) changed %d times while being written", len(todo), todo[0].ref, maxApplyAttempts)
 }
 
-// settle reads applyScript's reply: done, or not yet, with the contact
-// stored now to undo on the next attempt.
-func (w *write) settle(res []any) (bool, error) {
-	if len(res) == 1 {
-		return true, nil
+// settle reads applyScript's reply for ws: the contacts not written yet,
+// each with the contact stored now to undo on the next attempt.
+func settle(ws []*write, res []any) ([]*write, error) {
+	if len(res)%2 != 0 {
+		return nil, fmt.Errorf("unexpected script reply %v", res)
 	}
-	cur, ok := res[1].(string)
-	if len(res) != 2 || !ok {
-		return false, fmt.Errorf("unexpected script reply %v", res)
+	var left []*write
+	for i := 0; i < len(res); i += 2 {
+		n, ok := res[i].(int64)
+		cur, ok2 := res[i+1].(string)
+		if !ok || !ok2 || n < 1 || int(n) > len(ws) {
+			return nil, fmt.Errorf("unexpected script reply %v", res)
+		}
+		w := ws[n-1]
+		w.seen = cur
+		left = append(left, w)
 	}
-	w.seen = cur
-	return false, nil
+	return left, nil
 }
 
-// applyArgs builds applyScript's KEYS and ARGV from the contact stored
-// now (what to undo) and the write. Only what changes is undone: the phone
-// keys and name words the contact leaves. Keys it keeps are passed again,
-// as the new ones, so that their postings move it to its new rank; words
-// it keeps are not passed at all (their score is always 0). A changed
-// contact whose numbers stay (most CRM edits) so costs Redis far fewer
-// commands than undoing and redoing everything, with the same result: the
-// script runs only if the contact stored is still the one seen.
-func applyArgs(tk tenantKeys, w *write) ([]string, []any, error) {
-	var prevKeys []phone.Key
-	var prevWords []string
-	if w.seen != "" {
-		var err error
-		if prevKeys, prevWords, err = storedIndexed(w.seen); err != nil {
-			return nil, nil, fmt.Errorf("stored contact %s: %w", w.ref, err)
-		}
-	}
-	upsert := w.next != ""
-	var sets []phone.Key
-	for _, k := range prevKeys {
-		if !upsert || !containsKey(w.keys, k) {
-			sets = append(sets, k)
-		}
-	}
-	left := len(sets)
-	var leftNames, joinedNames []any
-	for _, wd := range prevWords {
-		if !upsert || !slices.Contains(w.words, wd) {
-			leftNames = append(leftNames, nameEntry(wd, w.ref))
-		}
-	}
-	if upsert {
-		sets = append(sets, w.keys...)
-		for _, wd := range w.words {
-			if !slices.Contains(prevWords, wd) {
-				joinedNames = append(joinedNames, nameEntry(wd, w.ref))
+// applyArgs builds applyScript's KEYS and ARGV for ws from the contact
+// stored now (what to undo) and the write. Only what changes is undone:
+// the phone keys and name words the contact leaves. Keys it keeps are
+// passed again, as the new ones, so that their postings move it to its new
+// rank; words it keeps are not passed at all (their score is always 0). A
+// changed contact whose numbers stay (most CRM edits) so costs Redis far
+// fewer commands than undoing and redoing everything, with the same
+// result: the script writes it only if the contact stored is still the
+// one seen.
+func applyArgs(tk tenantKeys, ws []*write) ([]string, []any, error) {
+	keys := []string{tk.rec(), tk.names(), tk.count()}
+	var args []any
+	for _, w := range ws {
+		var prevKeys []phone.Key
+		var prevWords []string
+		if w.seen != "" {
+			var err error
+			if prevKeys, prevWords, err = storedIndexed(w.seen); err != nil {
+				return nil, nil, fmt.Errorf("stored contact %s: %w", w.ref, err)
 			}
 		}
+		upsert := w.next != ""
+		var sets []phone.Key
+		for _, k := range prevKeys {
+			if !upsert || !containsKey(w.keys, k) {
+				sets = append(sets, k)
+			}
+		}
+		left := len(sets)
+		var leftNames, joinedNames []any
+		for _, wd := range prevWords {
+			if !upsert || !slices.Contains(w.words, wd) {
+				leftNames = append(leftNames, nameEntry(wd, w.ref))
+			}
+		}
+		if upsert {
+			sets = append(sets, w.keys...)
+			for _, wd := range w.words {
+				if !slices.Contains(prevWords, wd) {
+					joinedNames = append(joinedNames, nameEntry(wd, w.ref))
+				}
+			}
+		}
+		args = append(args, w.ref, w.seen, w.next, w.score, len(sets), left, len(leftNames), len(joinedNames))
+		for _, k := range sets {
+			keys = append(keys, tk.bucket(k))
+			args = append(args, string(k))
+		}
+		args = append(args, leftNames...)
+		args = append(args, joinedNames...)
 	}
-	keys := make([]string, 0, 3+len(sets))
-	keys = append(keys, tk.rec(), tk.names(), tk.count())
-	args := make([]any, 0, 6+len(sets)+len(leftNames)+len(joinedNames))
-	args = append(args, w.ref, w.seen, w.next, w.score, left, len(leftNames))
-	for _, k := range sets {
-		keys = append(keys, tk.bucket(k))
-		args = append(args, string(k))
-	}
-	args = append(args, leftNames...)
-	args = append(args, joinedNames...)
 	return keys, args, nil
 }
 
@@ -879,14 +938,13 @@ func (r *Redis) Explain(ctx context.Context, tenant string, keys []phone.Key) (s
 	return gen, out, nil
 }
 
-// postingLen counts the entries of a posting ("ms:len:ref"…).
+// postingLen counts the entries of a posting ("len:ref"…).
 func postingLen(p string) (int64, error) {
 	var n int64
 	for p != "" {
-		_, rest, ok := strings.Cut(p, ":")
-		size, rest, ok2 := strings.Cut(rest, ":")
+		size, rest, ok := strings.Cut(p, ":")
 		l, err := strconv.Atoi(size)
-		if !ok || !ok2 || err != nil || l < 0 || l > len(rest) {
+		if !ok || err != nil || l < 1 || l > len(rest) {
 			return n, fmt.Errorf("bad entry %.20q", p)
 		}
 		p = rest[l:]
