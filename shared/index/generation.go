@@ -469,7 +469,7 @@ func (r *Redis) deleteGeneration(ctx context.Context, tenant, id string) (int64,
 	for _, b := range bounds {
 		keys = append(keys, tk.page(b))
 	}
-	keys = append(keys, tk.rec(), tk.names(), tk.count(), tk.mark())
+	keys = append(keys, tk.rec(), tk.names(), tk.count(), tk.mark(), tk.links())
 	n, err := r.unlink(ctx, keys)
 	return deleted + n, err
 }

@@ -41,6 +41,7 @@ const maxApplyAttempts = 50
 //	cdx:{acme}:nm:<bound> ZSET  a page of the name index: "word\x00ref", score 0
 //	cdx:{acme}:tally      HASH  keys → number of phone keys that find someone
 //	cdx:{acme}:upto       STRING CONTACTS sequence the data is known complete to (Mark)
+//	cdx:{acme}:links      HASH  the contact links' templates (see redisdoc.go)
 //
 // A ref is "source:id". Phone keys are spread over phoneBuckets hashes by a
 // hash of the key: a million contacts' keys then sit some fifty to a hash,
@@ -63,8 +64,8 @@ const maxApplyAttempts = 50
 // (Refresh, Follow): a lookup still takes one round trip.
 //
 // Every key a script touches is passed in KEYS but the name index's pages,
-// which the scripts find in its directory; they share the tenant's hash tag
-// and so its Cluster slot (servers that insist on declared keys, such as
+// which the scripts find in its directory, and the link templates; they
+// share the tenant's hash tag and so its Cluster slot (servers that insist on declared keys, such as
 // Dragonfly, need its allow-undeclared-keys script flag). Lookup and
 // SearchName know their keys up front; Upsert, Delete and ApplyBatch learn
 // a contact's current keys from its stored contact and retry
@@ -126,6 +127,7 @@ func (k tenantKeys) rec() string   { return string(k) + "recs" }
 func (k tenantKeys) names() string { return string(k) + "names" }
 func (k tenantKeys) count() string { return string(k) + "tally" }
 func (k tenantKeys) mark() string  { return string(k) + "upto" }
+func (k tenantKeys) links() string { return string(k) + "links" }
 
 // page is the key of the name index page whose lowest bound is bound.
 func (k tenantKeys) page(bound string) string { return string(k) + "nm:" + bound }
@@ -173,11 +175,53 @@ local function each(p, f)
 end
 -- msOf is the UpdatedAt ms in the header of ref's stored contact doc.
 local function msOf(doc, ref)
-  local ms = doc and tonumber(string.match(doc, '^(%-?%d+)[ \n]'))
+  local ms = doc and tonumber(string.match(doc, '^(%-?%d+)[ \t\n]'))
   if not ms then
     error('index: posting names ' .. ref .. ', not stored as a contact')
   end
   return ms
+end
+`
+
+// linksLua are the Lua helpers of the scripts for link templates (see
+// redisdoc.go): the tenant's links hash (KEYS[1], rec, with "links" for
+// "recs": not in KEYS, in the tenant's slot) maps "=<template>" to its id,
+// the id to the template, and "#" counts the ids.
+const linksLua = `
+local links = string.sub(KEYS[1], 1, -5) .. 'links'
+local linkText, linkID = {}, {}
+-- expand is doc as the client reads it: the link template's id in its
+-- header replaced by "=" and the template.
+local function expand(doc)
+  local nl = string.find(doc, '\n', 1, true)
+  local tab = string.find(doc, '\t', 1, true)
+  if not nl or not tab or tab > nl then return doc end
+  local id = string.sub(doc, tab + 1, nl - 1)
+  local text = linkText[id]
+  if text == nil then
+    text = redis.call('HGET', links, id) or false
+    linkText[id] = text
+  end
+  if not text then error('index: unknown link template ' .. id) end
+  return string.sub(doc, 1, tab) .. '=' .. text .. string.sub(doc, nl)
+end
+-- asStored is doc as stored: the link template in its header replaced by
+-- its id, given on first use.
+local function asStored(doc)
+  local nl = string.find(doc, '\n', 1, true)
+  local tab = string.find(doc, '\t=', 1, true)
+  if not nl or not tab or tab > nl then return doc end
+  local text = string.sub(doc, tab + 2, nl - 1)
+  local id = linkID[text]
+  if id == nil then
+    id = redis.call('HGET', links, '=' .. text)
+    if not id then
+      id = tostring(redis.call('HINCRBY', links, '#', 1))
+      redis.call('HSET', links, '=' .. text, id, id, text)
+    end
+    linkID[text] = id
+  end
+  return string.sub(doc, 1, tab) .. id .. string.sub(doc, nl)
 end
 `
 
@@ -254,7 +298,10 @@ var (
 // applyScript replaces (or, with an empty new stored contact, deletes)
 // contacts atomically, each provided its stored contact is still the one
 // the caller saw; a contact stored otherwise is left as it is, and returned
-// for the caller to retry. The contacts are distinct.
+// for the caller to retry. The contacts are distinct. Once the script has
+// walked applyWork posting entries (numbers many contacts share), it
+// returns the contacts left the same way: a script that runs long holds up
+// every other client of Redis, lookups and Sentinel's health checks too.
 //
 // KEYS: rec, names, count, then, contact after contact, the bucket of each
 // phone key the contact leaves, then of each it has. ARGV, contact after
@@ -263,15 +310,15 @@ var (
 // members to remove, #name members to add, the phone keys (in the order of
 // their buckets), the name members to remove, then those to add (see
 // applyArgs). Returns {i, current stored contact, …} for each contact i
-// (1-based) whose stored contact was not the one seen; {} when all were
-// written.
+// (1-based) whose stored contact was not the one seen, or that the script
+// left for lack of time; {} when all were written.
 //
 // Each posting touched is rewritten without ref, then, for the keys the
 // contact has, with ref at its rank; a contact that was absent creates a
 // posting with HSETNX, one call, in the common case (a new number).
 // count.keys changes when a posting is emptied or created, so it counts
 // phone keys that find at least one contact; the contact count is HLEN rec.
-var applyScript = redis.NewScript(postingLua + namesLua + `
+var applyScript = redis.NewScript(postingLua + namesLua + linksLua + `
 local refs, starts = {}, {}
 local a = 1
 while a <= #ARGV do
@@ -282,11 +329,11 @@ local stored = redis.call('HMGET', KEYS[1], unpack(refs))
 -- written: the ms of the contacts this script stored, which rec holds
 -- only once it ends.
 local out, sets, dels, written = {}, {}, {}, {}
-local dkeys, k = 0, 4
+local dkeys, k, work = 0, 4, 0
 for c, a in ipairs(starts) do
   local ref, nKeys = ARGV[a], tonumber(ARGV[a + 4])
   local cur = stored[c] or ''
-  if cur ~= ARGV[a + 1] then
+  if cur ~= ARGV[a + 1] or work > ` + applyWorkLua + ` then
     out[#out + 1] = c
     out[#out + 1] = cur
     k = k + nKeys
@@ -312,19 +359,21 @@ for c, a in ipairs(starts) do
               others[#others + 1], spans[#spans + 1] = r, string.sub(p, first, last)
             end
           end)
-          local parts, placed = {}, not add
-          local docs = (add and #others > 0) and redis.call('HMGET', KEYS[1], unpack(others)) or {}
-          for j, r in ipairs(others) do
-            if not placed then
-              local m = written[r] or msOf(docs[j], r)
-              if nms > m or (nms == m and ref > r) then
-                parts[#parts + 1] = entry(ref)
-                placed = true
-              end
+          work = work + #others
+          -- ref's rank: the first entry it ranks above, found by binary
+          -- search (the ms of log2(n) stored contacts, not of all n).
+          local at = #others + 1
+          if add then
+            local lo = 1
+            while lo < at do
+              local mid = math.floor((lo + at) / 2)
+              local r = others[mid]
+              local m = written[r] or msOf(redis.call('HGET', KEYS[1], r), r)
+              if nms > m or (nms == m and ref > r) then at = mid else lo = mid + 1 end
             end
-            parts[#parts + 1] = spans[j]
+            table.insert(spans, at, entry(ref))
           end
-          if not placed then parts[#parts + 1] = entry(ref) end
+          local parts = spans
           if #parts == 0 then
             redis.call('HDEL', bucket, field)
             dkeys = dkeys - 1
@@ -343,7 +392,7 @@ for c, a in ipairs(starts) do
     else
       written[ref] = nms
       sets[#sets + 1] = ref
-      sets[#sets + 1] = ARGV[a + 2]
+      sets[#sets + 1] = asStored(ARGV[a + 2])
       for i = n + nOld, n + nOld + nNew - 1 do
         nameAdd(ARGV[i])
       end
@@ -375,7 +424,7 @@ return out
 // every contact of the true top limit is read through its best key, with
 // its true rank, and one read only through a worse key (ranked too low) is
 // outranked by limit others anyway and never returned.
-var lookupScript = redis.NewScript(postingLua + `
+var lookupScript = redis.NewScript(postingLua + linksLua + `
 local limit = tonumber(ARGV[1])
 local seen, hits = {}, {}
 for i = 2, #KEYS do
@@ -407,7 +456,7 @@ end
 local out = {}
 for i = 1, math.min(limit, #hits) do
   out[#out + 1] = hits[i][2]
-  out[#out + 1] = hits[i][4]
+  out[#out + 1] = expand(hits[i][4])
 end
 return out
 `)
@@ -420,7 +469,7 @@ return out
 // KEYS: rec, names. ARGV: limit, cap, folded query words.
 // Ranked by whole-word hits desc, UpdatedAt desc, ref desc. Returns stored
 // contacts.
-var searchScript = redis.NewScript(namesLua + `
+var searchScript = redis.NewScript(namesLua + linksLua + `
 local limit, cap = tonumber(ARGV[1]), tonumber(ARGV[2])
 local best, bestN
 for i = 3, #ARGV do
@@ -447,9 +496,8 @@ for _, e in ipairs(entries) do
     seen[ref] = true
     local doc = redis.call('HGET', KEYS[1], ref)
     if doc then
-      local nl = string.find(doc, '\n', 1, true)
-      if not nl then error('index: stored contact without header: ' .. ref) end
-      local header = string.sub(doc, 1, nl - 1)
+      if not string.find(doc, '\n', 1, true) then error('index: stored contact without header: ' .. ref) end
+      local header = string.match(doc, '^[^\t\n]*')
       local ms, words = nil, {}
       for w in string.gmatch(header, '[^ ]+') do
         if ms == nil then ms = tonumber(w) else words[#words + 1] = w end
@@ -481,7 +529,7 @@ table.sort(hits, function(a, b)
 end)
 local out = {}
 for i = 1, math.min(limit, #hits) do
-  out[#out + 1] = hits[i][4]
+  out[#out + 1] = expand(hits[i][4])
 end
 return out
 `)
@@ -534,6 +582,12 @@ const (
 	maxPipeline       = 250
 	pipelinesInFlight = 2
 )
+
+// applyWork is how many posting entries one applyScript walks before it
+// leaves its remaining contacts to the next: some milliseconds of Lua.
+const applyWork = 5000
+
+var applyWorkLua = strconv.Itoa(applyWork)
 
 // scriptContacts is how many contacts one applyScript writes: one call's
 // overheads (and one HMGET, HSET and HINCRBY) shared by many contacts,

@@ -13,8 +13,8 @@ import (
 )
 
 // A contact stored in Redis is one string: a header the scripts read,
-// "<UpdatedAt ms> <word> <word>…\n" (folded words hold letters and digits
-// only), then a body in Go's own compact encoding. A million of them are
+// "<UpdatedAt ms> <word> <word>…[\t<link template id>]\n" (folded words
+// hold letters and digits only), then a body in Go's own compact encoding. A million of them are
 // most of a tenant's memory, so the body holds nothing twice: not the ref
 // (the hash field), the name words or UpdatedAt's milliseconds (the
 // header), and what the phone keys and links repeat is written as a
@@ -24,7 +24,10 @@ import (
 //     ("t:") whose digits end the key before it as their length only;
 //   - a phone's Normalized that is an "e:" key's number is that key's index;
 //   - a contact link holding the contact's ID is written without it, and
-//     the company link as what it shares with the contact link plus the rest;
+//     what comes before the ID, the tenant's CRM address usually, as a link
+//     template: once per tenant (…:links), and in the header by its id,
+//     which the scripts replace by the template in what they return;
+//   - the company link is what it shares with the contact link plus the rest;
 //   - UpdatedAt is the header's milliseconds plus what finer remains and
 //     its zone offset, in three bytes.
 //
@@ -42,7 +45,12 @@ const (
 const (
 	linkLiteral = iota
 	linkAroundID
+	linkTemplate // the header's link template, the ID, then the rest
 )
+
+// minLinkTemplate is the shortest start of a contact link (before its ID)
+// worth a link template: the tenant's CRM address, usually.
+const minLinkTemplate = 12
 
 const (
 	timeLiteral = iota
@@ -61,6 +69,13 @@ func encodeDoc(e Entry) (doc string, keys []phone.Key, words []string) {
 		b = append(b, ' ')
 		b = append(b, w...)
 	}
+	pre, post, around := strings.Cut(c.ContactURI, c.ID)
+	around = around && c.ID != ""
+	template := around && len(pre) >= minLinkTemplate && !strings.ContainsAny(pre, "\t\n")
+	if template {
+		b = append(b, "\t="...)
+		b = append(b, pre...)
+	}
 	w := recordWriter{b: append(b, '\n')}
 
 	w.num(uint64(len(keys)))
@@ -71,11 +86,15 @@ func encodeDoc(e Entry) (doc string, keys []phone.Key, words []string) {
 	for _, s := range []string{c.ID, c.Source, c.Type, c.Name, c.Title, c.Company} {
 		w.str(s)
 	}
-	if pre, post, ok := strings.Cut(c.ContactURI, c.ID); ok && c.ID != "" {
+	switch {
+	case template:
+		w.num(linkTemplate)
+		w.str(post)
+	case around:
 		w.num(linkAroundID)
 		w.str(pre)
 		w.str(post)
-	} else {
+	default:
 		w.num(linkLiteral)
 		w.str(c.ContactURI)
 	}
@@ -197,22 +216,38 @@ func e164Key(keys []phone.Key, n string) int {
 // errNoHeader: a stored contact without its header line.
 var errNoHeader = errors.New("no header")
 
-// docHeader splits a stored contact into its UpdatedAt milliseconds, the
-// name words of its header and its body.
-func docHeader(v any) (ms int64, words string, body string, err error) {
+// storedHeader is what the header of a stored contact holds.
+type storedHeader struct {
+	ms    int64
+	words string // separated by spaces
+	// link is the contact link's template, as a script returns it
+	// ("\t=<template>"); linkID is set when it is only its id, as stored.
+	link   string
+	linkID bool
+}
+
+// docHeader splits a stored contact into its header and its body. The
+// header is "<ms>[ <word>…][\t<link template id>|\t=<link template>]\n".
+func docHeader(v any) (h storedHeader, body string, err error) {
 	doc, ok := v.(string)
 	if !ok {
-		return 0, "", "", fmt.Errorf("unexpected stored contact %T", v)
+		return h, "", fmt.Errorf("unexpected stored contact %T", v)
 	}
 	head, body, ok := strings.Cut(doc, "\n")
 	if !ok {
-		return 0, "", "", fmt.Errorf("stored contact %.20q: %w", doc, errNoHeader)
+		return h, "", fmt.Errorf("stored contact %.20q: %w", doc, errNoHeader)
+	}
+	head, link, hasLink := strings.Cut(head, "\t")
+	if hasLink {
+		h.link, h.linkID = strings.CutPrefix(link, "=")
+		h.linkID = !h.linkID
 	}
 	msText, words, _ := strings.Cut(head, " ")
-	if ms, err = strconv.ParseInt(msText, 10, 64); err != nil {
-		return 0, "", "", fmt.Errorf("stored contact %.20q: bad header: %w", doc, err)
+	if h.ms, err = strconv.ParseInt(msText, 10, 64); err != nil {
+		return h, "", fmt.Errorf("stored contact %.20q: bad header: %w", doc, err)
 	}
-	return ms, words, body, nil
+	h.words = words
+	return h, body, nil
 }
 
 // docKeys reads the keys at the start of a body.
@@ -258,7 +293,7 @@ func checked[T any](read func() T) (v T, err error) {
 // storedIndexed is what a stored contact is indexed under: its phone keys
 // and folded name words.
 func storedIndexed(v any) (keys []phone.Key, words []string, err error) {
-	_, head, body, err := docHeader(v)
+	h, body, err := docHeader(v)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -269,15 +304,15 @@ func storedIndexed(v any) (keys []phone.Key, words []string, err error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	if head != "" {
-		words = strings.Split(head, " ")
+	if h.words != "" {
+		words = strings.Split(h.words, " ")
 	}
 	return keys, words, nil
 }
 
 // decodeStored decodes a stored contact from a script reply.
 func decodeStored(v any) (events.Contact, error) {
-	ms, _, body, err := docHeader(v)
+	h, body, err := docHeader(v)
 	if err != nil {
 		return events.Contact{}, err
 	}
@@ -293,6 +328,11 @@ func decodeStored(v any) (events.Contact, error) {
 			c.ContactURI = r.str()
 		case linkAroundID:
 			c.ContactURI = r.str() + c.ID + r.str()
+		case linkTemplate:
+			if h.link == "" || h.linkID {
+				panic("link template not resolved")
+			}
+			c.ContactURI = h.link + c.ID + r.str()
 		default:
 			panic("bad link tag")
 		}
@@ -318,7 +358,7 @@ func decodeStored(v any) (events.Contact, error) {
 		switch r.num() {
 		case timeFromHeader:
 			nsec := int64(r.num())
-			t = timeBinary(ms, nsec, []byte(r.s[r.i:r.i+2]))
+			t = timeBinary(h.ms, nsec, []byte(r.s[r.i:r.i+2]))
 			r.i += 2
 		case timeLiteral:
 			t = []byte(r.str())
