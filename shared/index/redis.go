@@ -189,37 +189,44 @@ end
 // the id to the template, and "#" counts the ids.
 const linksLua = `
 local links = string.sub(KEYS[1], 1, -5) .. 'links'
-local linkText, linkID = {}, {}
+local linkCache = {}
+-- linkField is HGET links f, read once per script.
+local function linkField(f)
+  local v = linkCache[f]
+  if v == nil then
+    v = redis.call('HGET', links, f) or false
+    linkCache[f] = v
+  end
+  return v
+end
+-- headerLink is where mark starts doc's header link, and where the header
+-- ends; nil without one.
+local function headerLink(doc, mark)
+  local nl = string.find(doc, '\n', 1, true)
+  local at = string.find(doc, mark, 1, true)
+  if nl and at and at < nl then return at, nl end
+end
 -- expand is doc as the client reads it: the link template's id in its
 -- header replaced by "=" and the template.
 local function expand(doc)
-  local nl = string.find(doc, '\n', 1, true)
-  local tab = string.find(doc, '\t', 1, true)
-  if not nl or not tab or tab > nl then return doc end
+  local tab, nl = headerLink(doc, '\t')
+  if not tab then return doc end
   local id = string.sub(doc, tab + 1, nl - 1)
-  local text = linkText[id]
-  if text == nil then
-    text = redis.call('HGET', links, id) or false
-    linkText[id] = text
-  end
+  local text = linkField(id)
   if not text then error('index: unknown link template ' .. id) end
   return string.sub(doc, 1, tab) .. '=' .. text .. string.sub(doc, nl)
 end
 -- asStored is doc as stored: the link template in its header replaced by
 -- its id, given on first use.
 local function asStored(doc)
-  local nl = string.find(doc, '\n', 1, true)
-  local tab = string.find(doc, '\t=', 1, true)
-  if not nl or not tab or tab > nl then return doc end
+  local tab, nl = headerLink(doc, '\t=')
+  if not tab then return doc end
   local text = string.sub(doc, tab + 2, nl - 1)
-  local id = linkID[text]
-  if id == nil then
-    id = redis.call('HGET', links, '=' .. text)
-    if not id then
-      id = tostring(redis.call('HINCRBY', links, '#', 1))
-      redis.call('HSET', links, '=' .. text, id, id, text)
-    end
-    linkID[text] = id
+  local id = linkField('=' .. text)
+  if not id then
+    id = tostring(redis.call('HINCRBY', links, '#', 1))
+    redis.call('HSET', links, '=' .. text, id, id, text)
+    linkCache['=' .. text], linkCache[id] = id, text
   end
   return string.sub(doc, 1, tab) .. id .. string.sub(doc, nl)
 end
