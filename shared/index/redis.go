@@ -246,6 +246,8 @@ const namePageMax = 64
 // directory, so they are not in KEYS; they carry the tenant's hash tag, and
 // so its slot.
 var namesLua = `
+-- (Scores are passed as the string '0': Lua would format the number with
+-- sprintf on every call.)
 local names, pages = KEYS[2], string.sub(KEYS[2], 1, -6) .. 'nm:'
 local function pageOf(m)
   return redis.call('ZREVRANGEBYLEX', names, '[' .. m, '-', 'LIMIT', 0, 1)[1]
@@ -254,19 +256,19 @@ local function nameAdd(m)
   local b = pageOf(m)
   if b == nil then
     b = ''
-    redis.call('ZADD', names, 0, b)
+    redis.call('ZADD', names, '0', b)
   end
   local page = pages .. b
-  redis.call('ZADD', page, 0, m)
+  redis.call('ZADD', page, '0', m)
   if redis.call('ZCARD', page) > ` + namePageMaxLua + ` then
     local upper = redis.call('ZRANGE', page, ` + namePageHalfLua + `, -1)
     redis.call('ZREM', page, unpack(upper))
     local args = {}
     for i, u in ipairs(upper) do
-      args[2 * i - 1], args[2 * i] = 0, u
+      args[2 * i - 1], args[2 * i] = '0', u
     end
     redis.call('ZADD', pages .. upper[1], unpack(args))
-    redis.call('ZADD', names, 0, upper[1])
+    redis.call('ZADD', names, '0', upper[1])
   end
 end
 local function nameRemove(m)
@@ -346,17 +348,17 @@ for c, a in ipairs(starts) do
     k = k + nKeys
   else
     local nms, nLeft, nOld, nNew = tonumber(ARGV[a + 3]), tonumber(ARGV[a + 5]), tonumber(ARGV[a + 6]), tonumber(ARGV[a + 7])
-    local fresh = cur == ''
+    local fresh, ent = cur == '', entry(ref)
     for i = 1, nKeys do
       local bucket, field, add = KEYS[k], ARGV[a + 7 + i], i > nLeft
       k = k + 1
-      if fresh and add and redis.call('HSETNX', bucket, field, entry(ref)) == 1 then
+      if fresh and add and redis.call('HSETNX', bucket, field, ent) == 1 then
         dkeys = dkeys + 1
       else
         local p = redis.call('HGET', bucket, field)
         if not p then
           if add then
-            redis.call('HSET', bucket, field, entry(ref))
+            redis.call('HSET', bucket, field, ent)
             dkeys = dkeys + 1
           end
         else
@@ -378,7 +380,7 @@ for c, a in ipairs(starts) do
               local m = written[r] or msOf(redis.call('HGET', KEYS[1], r), r)
               if nms > m or (nms == m and ref > r) then at = mid else lo = mid + 1 end
             end
-            table.insert(spans, at, entry(ref))
+            table.insert(spans, at, ent)
           end
           local parts = spans
           if #parts == 0 then
