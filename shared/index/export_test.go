@@ -1,6 +1,6 @@
 package index
 
-// MaxPipeline is how many scripts ApplyBatch sends in one pipeline.
+// MaxPipeline is how many contacts ApplyBatch writes in one pipeline.
 const MaxPipeline = maxPipeline
 
 // NewMemoryHashed is a Memory hashing refs and keys with hash, to test it

@@ -19,7 +19,7 @@ import (
 // to the result at once: each build is a generation, and lookups are served
 // from the tenant's active one. A tenant never rebuilt is served from its
 // original keys (generation ""); a rebuilt one from keys that carry the
-// generation (cdx:g7:{acme}:rec). What generations exist, and which one is
+// generation (cdx:g7:{acme}:recs). What generations exist, and which one is
 // active, is kept under one hash tag, so the switch is one atomic script:
 //
 //	cdx:{.gen}:active   HASH    tenant → active generation id
@@ -460,8 +460,33 @@ func (r *Redis) deleteGeneration(ctx context.Context, tenant, id string) (int64,
 			break
 		}
 	}
-	n, err := r.rdb.Unlink(ctx, tk.rec(), tk.words(), tk.count(), tk.mark()).Result()
+	// The name index's pages, found through its directory, then the rest.
+	bounds, err := r.rdb.ZRange(ctx, tk.names(), 0, -1).Result()
+	if err != nil {
+		return deleted, err
+	}
+	keys := make([]string, 0, len(bounds)+4)
+	for _, b := range bounds {
+		keys = append(keys, tk.page(b))
+	}
+	keys = append(keys, tk.rec(), tk.names(), tk.count(), tk.mark(), tk.links())
+	n, err := r.unlink(ctx, keys)
 	return deleted + n, err
+}
+
+// unlink unlinks keys, 500 at a time, and returns how many existed.
+func (r *Redis) unlink(ctx context.Context, keys []string) (int64, error) {
+	var deleted int64
+	for len(keys) > 0 {
+		n := min(len(keys), 500)
+		c, err := r.rdb.Unlink(ctx, keys[:n]...).Result()
+		if err != nil {
+			return deleted, err
+		}
+		deleted += c
+		keys = keys[n:]
+	}
+	return deleted, nil
 }
 
 // dropContacts unlinks the phone key buckets of the contacts in kv
@@ -483,15 +508,9 @@ func (r *Redis) dropContacts(ctx context.Context, tk tenantKeys, kv []string) (i
 			}
 		}
 	}
-	var deleted int64
-	for len(keys) > 0 {
-		n := min(len(keys), 500)
-		c, err := r.rdb.Unlink(ctx, keys[:n]...).Result()
-		if err != nil {
-			return deleted, err
-		}
-		deleted += c
-		keys = keys[n:]
+	deleted, err := r.unlink(ctx, keys)
+	if err != nil {
+		return deleted, err
 	}
 	return deleted, r.rdb.HDel(ctx, tk.rec(), fields...).Err()
 }

@@ -184,10 +184,11 @@ func TestRedisDeadBuildIsGarbage(t *testing.T) {
 	if d, err := ix.GC(ctx, index.GCOptions{Stale: time.Hour}); err != nil || len(d) != 0 {
 		t.Fatalf("gc of a live build = %+v, %v", d, err)
 	}
-	// …a dead one is: the buckets of its three phone keys, words and count
+	// …a dead one is: the buckets of its three phone keys, the name index
+	// (directory and one page) and the tally
 	// (rec is emptied contact by contact first).
 	d, err := ix.GC(ctx, index.GCOptions{Stale: time.Nanosecond})
-	if err != nil || len(d) != 1 || d[0].ID != b.Generation().ID || d[0].Keys != 5 {
+	if err != nil || len(d) != 1 || d[0].ID != b.Generation().ID || d[0].Keys != 6 {
 		t.Fatalf("gc of a dead build = %+v, %v", d, err)
 	}
 	for _, key := range scanKeys(t, rdb, prefix) {
@@ -288,7 +289,7 @@ func TestRedisViewPinsOneTenant(t *testing.T) {
 		}
 		return false
 	}
-	if !has(prefix+":g5:{acme}:rec") || has(prefix+":{acme}:") || !has(prefix+":{beta}:rec") {
+	if !has(prefix+":g5:{acme}:recs") || has(prefix+":{acme}:") || !has(prefix+":{beta}:recs") {
 		t.Fatalf("keys = %v", keys)
 	}
 	if ix.Served("acme") != "" {

@@ -45,25 +45,7 @@ func encodeRecord(e Entry) record {
 		w.str(p.Normalized)
 		w.str(p.Label)
 	}
-	w.num(uint64(len(c.Emails)))
-	for _, s := range c.Emails {
-		w.str(s)
-	}
-	w.num(uint64(len(c.CustomData)))
-	for _, kv := range c.CustomData {
-		w.str(kv.Key)
-		w.str(kv.Value)
-	}
-	r := c.Routing
-	for _, s := range []string{r.DirectLine, r.RouteIdentifier, r.Language, r.OutboundNumber} {
-		w.str(s)
-	}
-	if r.QueuePosition == nil {
-		w.num(0)
-	} else {
-		w.num(1)
-		w.b = binary.AppendVarint(w.b, int64(*r.QueuePosition))
-	}
+	w.extras(c)
 	t, err := c.UpdatedAt.MarshalBinary()
 	if err != nil {
 		// Only an offset that is not a whole minute fails; keep the instant.
@@ -97,6 +79,29 @@ func (w *recordWriter) str(s string) {
 	w.b = append(w.b, s...)
 }
 
+// extras writes the fields after the phones: e-mails, custom data, routing.
+func (w *recordWriter) extras(c events.Contact) {
+	w.num(uint64(len(c.Emails)))
+	for _, s := range c.Emails {
+		w.str(s)
+	}
+	w.num(uint64(len(c.CustomData)))
+	for _, kv := range c.CustomData {
+		w.str(kv.Key)
+		w.str(kv.Value)
+	}
+	r := c.Routing
+	for _, s := range []string{r.DirectLine, r.RouteIdentifier, r.Language, r.OutboundNumber} {
+		w.str(s)
+	}
+	if r.QueuePosition == nil {
+		w.num(0)
+	} else {
+		w.num(1)
+		w.b = binary.AppendVarint(w.b, int64(*r.QueuePosition))
+	}
+}
+
 // recordReader reads a record front to back. Records are only ever made by
 // encodeRecord, so a malformed one is a bug: it panics.
 type recordReader struct {
@@ -121,6 +126,45 @@ func (r *recordReader) str() string {
 	s := r.s[r.i : r.i+n]
 	r.i += n
 	return s
+}
+
+// fits panics unless n items of at least a byte each can follow: a
+// corrupt count never allocates more than the record holds.
+func (r *recordReader) fits(n int) {
+	if n < 0 || n > len(r.s)-r.i {
+		panic("count past the end")
+	}
+}
+
+// extras reads what recordWriter.extras wrote into c.
+func (r *recordReader) extras(c *events.Contact) {
+	if n := r.num(); n > 0 {
+		r.fits(n)
+		c.Emails = make([]string, n)
+		for i := range c.Emails {
+			c.Emails[i] = r.str()
+		}
+	}
+	if n := r.num(); n > 0 {
+		r.fits(n)
+		c.CustomData = make(events.CustomData, n)
+		for i := range c.CustomData {
+			c.CustomData[i] = events.KV{Key: r.str(), Value: r.str()}
+		}
+	}
+	rt := &c.Routing
+	for _, p := range []*string{&rt.DirectLine, &rt.RouteIdentifier, &rt.Language, &rt.OutboundNumber} {
+		*p = r.str()
+	}
+	if r.num() == 1 {
+		v, n := binary.Varint([]byte(r.s[r.i:min(r.i+binary.MaxVarintLen64, len(r.s))]))
+		if n <= 0 {
+			panic("bad queue position")
+		}
+		r.i += n
+		q := int(v)
+		rt.QueuePosition = &q
+	}
 }
 
 // ref is the record's "source:id".
@@ -189,28 +233,7 @@ func (rec record) contact() events.Contact {
 			c.Phones[i] = events.Phone{Raw: r.str(), Normalized: r.str(), Label: r.str()}
 		}
 	}
-	if n := r.num(); n > 0 {
-		c.Emails = make([]string, n)
-		for i := range c.Emails {
-			c.Emails[i] = r.str()
-		}
-	}
-	if n := r.num(); n > 0 {
-		c.CustomData = make(events.CustomData, n)
-		for i := range c.CustomData {
-			c.CustomData[i] = events.KV{Key: r.str(), Value: r.str()}
-		}
-	}
-	rt := &c.Routing
-	for _, p := range []*string{&rt.DirectLine, &rt.RouteIdentifier, &rt.Language, &rt.OutboundNumber} {
-		*p = r.str()
-	}
-	if r.num() == 1 {
-		v, n := binary.Varint([]byte(r.s[r.i:min(r.i+binary.MaxVarintLen64, len(r.s))]))
-		r.i += n
-		q := int(v)
-		rt.QueuePosition = &q
-	}
+	r.extras(&c)
 	if err := c.UpdatedAt.UnmarshalBinary([]byte(r.str())); err != nil {
 		panic(fmt.Sprintf("index: corrupt memory record of %s: %v", c.ID, err))
 	}

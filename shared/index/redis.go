@@ -18,7 +18,8 @@ import (
 var _ Index = (*Redis)(nil)
 
 // NameScanCap is how many name-index entries SearchName examines at most:
-// those of the query word that the fewest names start with, in byte order.
+// those of the query word that the fewest names start with (counted up to
+// the cap: beyond it, the first such word), in byte order.
 // It bounds the time one search holds Redis; a query whose every word is a
 // very common prefix ("a") may therefore miss names past the cap.
 const NameScanCap = 1000
@@ -32,34 +33,43 @@ const maxApplyAttempts = 50
 // carry the hash tag {tenant}, so they share one Redis Cluster slot and every
 // script below can touch them together. With prefix "cdx" and tenant "acme":
 //
-//	cdx:{acme}:rec        HASH  ref → the contact, stored (see storeDoc)
-//	cdx:{acme}:p:1f3a     HASH  phone key → its posting: every contact found
+//	cdx:{acme}:recs       HASH  ref → the contact, stored (see encodeDoc)
+//	cdx:{acme}:ph:1f3a    HASH  phone key → its posting: every contact found
 //	                            under it, ranked (see applyScript)
-//	cdx:{acme}:words      ZSET  "word\x00ref", score 0 (prefix search by ZRANGEBYLEX)
-//	cdx:{acme}:count      HASH  keys → number of phone keys that find someone
-//	cdx:{acme}:seq        STRING CONTACTS sequence the data is known complete to (Mark)
+//	cdx:{acme}:names      ZSET  the name index's directory: the lowest bound
+//	                            of each of its pages (see namesLua)
+//	cdx:{acme}:nm:<bound> ZSET  a page of the name index: "word\x00ref", score 0
+//	cdx:{acme}:tally      HASH  keys → number of phone keys that find someone
+//	cdx:{acme}:upto       STRING CONTACTS sequence the data is known complete to (Mark)
+//	cdx:{acme}:links      HASH  the contact links' templates (see redisdoc.go)
 //
 // A ref is "source:id". Phone keys are spread over phoneBuckets hashes by a
 // hash of the key: a million contacts' keys then sit some fifty to a hash,
 // which Redis keeps as one compact listpack instead of a key (and its
-// overheads) per phone number. A stored contact is one string: a header the
-// scripts read ("<UpdatedAt ms> <word> <word>…\n"), then its record, the
-// compact encoding Memory keeps too (memrecord.go), which holds the phone
-// keys and name words a contact is indexed under, so that the next version
-// can take them back exactly. Each contact is stored once; a lookup's
-// script reads the postings of its candidate keys and returns the stored
-// contacts it ranks first.
+// overheads) per phone number. The name index is cut into pages of at most
+// namePageMax members for the same reason. A stored contact is one string:
+// a header the scripts read ("<UpdatedAt ms> <word> <word>…\n"), then the
+// contact in a compact encoding (redisdoc.go) that holds the phone keys it
+// is indexed under, so that the next version can take them back exactly.
+// Each contact is stored once; a lookup's script reads the postings of its
+// candidate keys and returns the stored contacts it ranks first.
+//
+// The key names changed with each layout (see deploy/README.md, "Upgrading
+// the Redis index layout"): a new layout's marker is missing, so the
+// projector projects CONTACTS again into the new keys on its own.
 //
 // Once a tenant has been rebuilt (see Generation), its keys carry the
-// generation too — cdx:g7:{acme}:rec and so on — and the index reads the
+// generation too — cdx:g7:{acme}:recs and so on — and the index reads the
 // generation each tenant is served from in a table it keeps in memory
 // (Refresh, Follow): a lookup still takes one round trip.
 //
-// Every key a script touches is passed in KEYS, as Redis Cluster (and
-// stricter servers such as Dragonfly) require: Lookup and SearchName know
-// theirs up front; Upsert, Delete and ApplyBatch learn a contact's current
-// keys from its stored record and retry optimistically if it changed
-// meanwhile.
+// Every key a script touches is passed in KEYS but the name index's pages,
+// which the scripts find in its directory, and the link templates; they
+// share the tenant's hash tag and so its Cluster slot (servers that insist on declared keys, such as
+// Dragonfly, need its allow-undeclared-keys script flag). Lookup and
+// SearchName know their keys up front; Upsert, Delete and ApplyBatch learn
+// a contact's current keys from its stored contact and retry
+// optimistically if it changed meanwhile.
 type Redis struct {
 	rdb    redis.UniversalClient
 	prefix string
@@ -113,15 +123,20 @@ func (r *Redis) keys(tenant string) tenantKeys {
 // tenantKeys is the common start of one tenant's keys in one generation.
 type tenantKeys string
 
-func (k tenantKeys) rec() string   { return string(k) + "rec" }
-func (k tenantKeys) words() string { return string(k) + "words" }
-func (k tenantKeys) count() string { return string(k) + "count" }
-func (k tenantKeys) mark() string  { return string(k) + "seq" }
+func (k tenantKeys) rec() string   { return string(k) + "recs" }
+func (k tenantKeys) names() string { return string(k) + "names" }
+func (k tenantKeys) count() string { return string(k) + "tally" }
+func (k tenantKeys) mark() string  { return string(k) + "upto" }
+func (k tenantKeys) links() string { return string(k) + "links" }
+
+// page is the key of the name index page whose lowest bound is bound.
+func (k tenantKeys) page(bound string) string { return string(k) + "nm:" + bound }
 
 // phoneBuckets is how many hashes hold a tenant's phone keys. Redis keeps
-// a hash as a listpack up to hash-max-listpack-entries (128 by default)
-// fields: a tenant of up to ~2M contacts (1.5 numbers, 3 keys each) stays
-// within it. Larger tenants still work, in larger hash tables.
+// a hash as a listpack up to hash-max-listpack-entries (512 by default)
+// fields of up to hash-max-listpack-value (64) bytes: a tenant of up to
+// ~10M contacts (1.5 numbers, 3 keys each) stays within it. Larger tenants
+// still work, in larger hash tables.
 const phoneBuckets = 1 << 16
 
 // bucket names the hash holding pk's posting: FNV-1a of the key.
@@ -131,104 +146,274 @@ func (k tenantKeys) bucket(pk phone.Key) string {
 		h ^= uint32(pk[i])
 		h *= 16777619
 	}
-	return string(k) + "p:" + strconv.FormatUint(uint64(h%phoneBuckets), 16)
+	return string(k) + "ph:" + strconv.FormatUint(uint64(h%phoneBuckets), 16)
 }
 
 // postingLua are the Lua helpers of the scripts for postings. A posting is
-// the concatenation of its entries, "ms:len:ref", ranked: UpdatedAt in Unix
-// ms descending, then ref descending (Redis's ZREVRANGE order, which
-// newerFirst mirrors). Counted refs let a ref hold any byte.
+// the concatenation of its entries, "len:ref", ranked: UpdatedAt in Unix ms
+// descending, then ref descending (Redis's ZREVRANGE order, which
+// newerFirst mirrors). Counted refs let a ref hold any byte. The ranks'
+// milliseconds are in the stored contacts' headers, not repeated in every
+// posting: a posting naming a contact that is not stored is corrupt.
 const postingLua = `
-local function entry(ms, ref)
-  return ms .. ':' .. #ref .. ':' .. ref
+local function entry(ref)
+  return #ref .. ':' .. ref
 end
--- each calls f(ms, ref, first, last) for every entry of p, in order,
--- until f returns true.
+-- each calls f(ref, first, last) for every entry of p, in order, until f
+-- returns true.
 local function each(p, f)
   local pos = 1
   while pos <= #p do
-    local c1 = string.find(p, ':', pos, true)
-    local c2 = c1 and string.find(p, ':', c1 + 1, true)
-    local n = c2 and tonumber(string.sub(p, c1 + 1, c2 - 1))
-    local ms = c1 and tonumber(string.sub(p, pos, c1 - 1))
-    if not n or not ms or n < 0 or c2 + n > #p then
+    local c = string.find(p, ':', pos, true)
+    local n = c and tonumber(string.sub(p, pos, c - 1))
+    if not n or n < 1 or c + n > #p then
       error('index: corrupt posting at ' .. pos)
     end
-    if f(ms, string.sub(p, c2 + 1, c2 + n), pos, c2 + n) then return end
-    pos = c2 + n + 1
+    if f(string.sub(p, c + 1, c + n), pos, c + n) then return end
+    pos = c + n + 1
+  end
+end
+-- msOf is the UpdatedAt ms in the header of ref's stored contact doc.
+local function msOf(doc, ref)
+  local ms = doc and tonumber(string.match(doc, '^(%-?%d+)[ \t\n]'))
+  if not ms then
+    error('index: posting names ' .. ref .. ', not stored as a contact')
+  end
+  return ms
+end
+`
+
+// linksLua are the Lua helpers of the scripts for link templates (see
+// redisdoc.go): the tenant's links hash (KEYS[1], rec, with "links" for
+// "recs": not in KEYS, in the tenant's slot) maps "=<template>" to its id,
+// the id to the template, and "#" counts the ids.
+const linksLua = `
+local links = string.sub(KEYS[1], 1, -5) .. 'links'
+local linkCache = {}
+-- linkField is HGET links f, read once per script.
+local function linkField(f)
+  local v = linkCache[f]
+  if v == nil then
+    v = redis.call('HGET', links, f) or false
+    linkCache[f] = v
+  end
+  return v
+end
+-- headerLink is where mark starts doc's header link, and where the header
+-- ends; nil without one.
+local function headerLink(doc, mark)
+  local nl = string.find(doc, '\n', 1, true)
+  local at = string.find(doc, mark, 1, true)
+  if nl and at and at < nl then return at, nl end
+end
+-- expand is doc as the client reads it: the link template's id in its
+-- header replaced by "=" and the template.
+local function expand(doc)
+  local tab, nl = headerLink(doc, '\t')
+  if not tab then return doc end
+  local id = string.sub(doc, tab + 1, nl - 1)
+  local text = linkField(id)
+  if not text then error('index: unknown link template ' .. id) end
+  return string.sub(doc, 1, tab) .. '=' .. text .. string.sub(doc, nl)
+end
+-- asStored is doc as stored: the link template in its header replaced by
+-- its id, given on first use.
+local function asStored(doc)
+  local tab, nl = headerLink(doc, '\t=')
+  if not tab then return doc end
+  local text = string.sub(doc, tab + 2, nl - 1)
+  local id = linkField('=' .. text)
+  if not id then
+    id = tostring(redis.call('HINCRBY', links, '#', 1))
+    redis.call('HSET', links, '=' .. text, id, id, text)
+    linkCache['=' .. text], linkCache[id] = id, text
+  end
+  return string.sub(doc, 1, tab) .. id .. string.sub(doc, nl)
+end
+`
+
+// namePageMax is how many members a page of the name index holds at most
+// before it is split in two: below zset-max-listpack-entries (128 by
+// default), so that Redis keeps every page as one listpack.
+const namePageMax = 64
+
+// namesLua are the Lua helpers of the scripts for the name index: the
+// members "word\x00ref" (score 0) of a tenant, in pages of at most
+// namePageMax, each a sorted set whose key ends in its lowest bound
+// ("…:nm:<bound>"); the directory (KEYS[2], "…:names") is the sorted set of
+// the bounds, the lowest "". Byte order over all pages is that of one sorted
+// set, so ZRANGEBYLEX works across them. Pages are found through the
+// directory, so they are not in KEYS; they carry the tenant's hash tag, and
+// so its slot.
+var namesLua = `
+-- (Scores are passed as the string '0': Lua would format the number with
+-- sprintf on every call.)
+local names, pages = KEYS[2], string.sub(KEYS[2], 1, -6) .. 'nm:'
+local function pageOf(m)
+  return redis.call('ZREVRANGEBYLEX', names, '[' .. m, '-', 'LIMIT', 0, 1)[1]
+end
+local function nameAdd(m)
+  local b = pageOf(m)
+  if b == nil then
+    b = ''
+    redis.call('ZADD', names, '0', b)
+  end
+  local page = pages .. b
+  redis.call('ZADD', page, '0', m)
+  if redis.call('ZCARD', page) > ` + namePageMaxLua + ` then
+    local upper = redis.call('ZRANGE', page, ` + namePageHalfLua + `, -1)
+    redis.call('ZREM', page, unpack(upper))
+    local args = {}
+    for i, u in ipairs(upper) do
+      args[2 * i - 1], args[2 * i] = '0', u
+    end
+    redis.call('ZADD', pages .. upper[1], unpack(args))
+    redis.call('ZADD', names, '0', upper[1])
+  end
+end
+local function nameRemove(m)
+  local b = pageOf(m)
+  if b == nil then return end
+  if redis.call('ZREM', pages .. b, m) == 1 and redis.call('ZCARD', pages .. b) == 0 then
+    -- The lowest page ("") stays while others do: it takes what sorts
+    -- before them.
+    if b ~= '' then redis.call('ZREM', names, b) end
+    if redis.call('ZCARD', names) == 1 and redis.call('EXISTS', pages) == 0 then
+      redis.call('DEL', names)
+    end
+  end
+end
+-- eachPage calls f(page) for the pages that may hold members in [lo, hi),
+-- in order, until f returns true.
+local function eachPage(lo, hi, f)
+  local b = pageOf(lo)
+  if b == nil or f(pages .. b) then return end
+  while true do
+    local more = redis.call('ZRANGEBYLEX', names, '(' .. b, '(' .. hi, 'LIMIT', 0, 32)
+    for _, n in ipairs(more) do
+      if f(pages .. n) then return end
+    end
+    if #more < 32 then return end
+    b = more[#more]
   end
 end
 `
 
-// applyScript replaces (or, with an empty new record, deletes) one contact
-// atomically, provided its stored record is still the one the caller saw;
-// otherwise it changes nothing and returns {0, current record} for the
-// caller to retry.
+var (
+	namePageMaxLua  = strconv.Itoa(namePageMax)
+	namePageHalfLua = strconv.Itoa(namePageMax / 2)
+)
+
+// applyScript replaces (or, with an empty new stored contact, deletes)
+// contacts atomically, each provided its stored contact is still the one
+// the caller saw; a contact stored otherwise is left as it is, and returned
+// for the caller to retry. The contacts are distinct. Once the script has
+// walked applyWork posting entries (numbers many contacts share), it
+// returns the contacts left the same way: a script that runs long holds up
+// every other client of Redis, lookups and Sentinel's health checks too.
 //
-// KEYS: rec, words, count, then the bucket of each phone key the contact
-// leaves, then of each it has. ARGV: ref, record seen (empty: absent), new
-// record (empty: delete), UpdatedAt ms, #keys it leaves, #name members to
-// remove, the phone keys (in the order of their buckets), the name members
-// to remove, then those to add (see applyArgs).
+// KEYS: rec, names, count, then, contact after contact, the bucket of each
+// phone key the contact leaves, then of each it has. ARGV, contact after
+// contact: ref, stored contact seen (empty: absent), new stored contact
+// (empty: delete), UpdatedAt ms, #phone keys, #those it leaves, #name
+// members to remove, #name members to add, the phone keys (in the order of
+// their buckets), the name members to remove, then those to add (see
+// applyArgs). Returns {i, current stored contact, …} for each contact i
+// (1-based) whose stored contact was not the one seen, or that the script
+// left for lack of time; {} when all were written.
 //
 // Each posting touched is rewritten without ref, then, for the keys the
-// contact has, with ref at its rank. count.keys changes when a posting is
-// emptied or created, so it counts phone keys that find at least one
-// contact; the contact count is HLEN rec.
-var applyScript = redis.NewScript(postingLua + `
-local ref = ARGV[1]
-local cur = redis.call('HGET', KEYS[1], ref) or ''
-if cur ~= ARGV[2] then
-  return {0, cur}
+// contact has, with ref at its rank; a contact that was absent creates a
+// posting with HSETNX, one call, in the common case (a new number).
+// count.keys changes when a posting is emptied or created, so it counts
+// phone keys that find at least one contact; the contact count is HLEN rec.
+var applyScript = redis.NewScript(postingLua + namesLua + linksLua + `
+local refs, starts = {}, {}
+local a = 1
+while a <= #ARGV do
+  refs[#refs + 1], starts[#starts + 1] = ARGV[a], a
+  a = a + 8 + tonumber(ARGV[a + 4]) + tonumber(ARGV[a + 6]) + tonumber(ARGV[a + 7])
 end
-local ms, nLeft, nOldNames = ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6])
-local nms = tonumber(ms)
-local nKeys = #KEYS - 3
-local dkeys = 0
-for i = 1, nKeys do
-  local bucket, field, add = KEYS[3 + i], ARGV[6 + i], i > nLeft
-  local p = redis.call('HGET', bucket, field)
-  if not p then
-    if add then
-      redis.call('HSET', bucket, field, entry(ms, ref))
-      dkeys = dkeys + 1
-    end
+local stored = redis.call('HMGET', KEYS[1], unpack(refs))
+-- written: the ms of the contacts this script stored, which rec holds
+-- only once it ends.
+local out, sets, dels, written = {}, {}, {}, {}
+local dkeys, k, work = 0, 4, 0
+for c, a in ipairs(starts) do
+  local ref, nKeys = ARGV[a], tonumber(ARGV[a + 4])
+  local cur = stored[c] or ''
+  if cur ~= ARGV[a + 1] or work > ` + applyWorkLua + ` then
+    out[#out + 1] = c
+    out[#out + 1] = cur
+    k = k + nKeys
   else
-    local parts, placed = {}, not add
-    each(p, function(m, r, first, last)
-      if r ~= ref then
-        if not placed and (nms > m or (nms == m and ref > r)) then
-          parts[#parts + 1] = entry(ms, ref)
-          placed = true
+    local nms, nLeft, nOld, nNew = tonumber(ARGV[a + 3]), tonumber(ARGV[a + 5]), tonumber(ARGV[a + 6]), tonumber(ARGV[a + 7])
+    local fresh, ent = cur == '', entry(ref)
+    for i = 1, nKeys do
+      local bucket, field, add = KEYS[k], ARGV[a + 7 + i], i > nLeft
+      k = k + 1
+      if fresh and add and redis.call('HSETNX', bucket, field, ent) == 1 then
+        dkeys = dkeys + 1
+      else
+        local p = redis.call('HGET', bucket, field)
+        if not p then
+          if add then
+            redis.call('HSET', bucket, field, ent)
+            dkeys = dkeys + 1
+          end
+        else
+          local others, spans = {}, {}
+          each(p, function(r, first, last)
+            if r ~= ref then
+              others[#others + 1], spans[#spans + 1] = r, string.sub(p, first, last)
+            end
+          end)
+          work = work + #others
+          -- ref's rank: the first entry it ranks above, found by binary
+          -- search (the ms of log2(n) stored contacts, not of all n).
+          local at = #others + 1
+          if add then
+            local lo = 1
+            while lo < at do
+              local mid = math.floor((lo + at) / 2)
+              local r = others[mid]
+              local m = written[r] or msOf(redis.call('HGET', KEYS[1], r), r)
+              if nms > m or (nms == m and ref > r) then at = mid else lo = mid + 1 end
+            end
+            table.insert(spans, at, ent)
+          end
+          local parts = spans
+          if #parts == 0 then
+            redis.call('HDEL', bucket, field)
+            dkeys = dkeys - 1
+          else
+            redis.call('HSET', bucket, field, table.concat(parts))
+          end
         end
-        parts[#parts + 1] = string.sub(p, first, last)
       end
-    end)
-    if not placed then parts[#parts + 1] = entry(ms, ref) end
-    if #parts == 0 then
-      redis.call('HDEL', bucket, field)
-      dkeys = dkeys - 1
+    end
+    local n = a + 8 + nKeys
+    for i = n, n + nOld - 1 do
+      nameRemove(ARGV[i])
+    end
+    if ARGV[a + 2] == '' then
+      dels[#dels + 1] = ref
     else
-      redis.call('HSET', bucket, field, table.concat(parts))
+      written[ref] = nms
+      sets[#sets + 1] = ref
+      sets[#sets + 1] = asStored(ARGV[a + 2])
+      for i = n + nOld, n + nOld + nNew - 1 do
+        nameAdd(ARGV[i])
+      end
     end
   end
 end
-local names = 7 + nKeys
-for i = names, names + nOldNames - 1 do
-  redis.call('ZREM', KEYS[2], ARGV[i])
-end
-if ARGV[3] == '' then
-  redis.call('HDEL', KEYS[1], ref)
-else
-  redis.call('HSET', KEYS[1], ref, ARGV[3])
-  for i = names + nOldNames, #ARGV do
-    redis.call('ZADD', KEYS[2], 0, ARGV[i])
-  end
-end
+if #sets > 0 then redis.call('HSET', KEYS[1], unpack(sets)) end
+if #dels > 0 then redis.call('HDEL', KEYS[1], unpack(dels)) end
 if dkeys ~= 0 then
   redis.call('HINCRBY', KEYS[3], 'keys', dkeys)
 end
-return {1}
+return out
 `)
 
 // lookupScript answers a lookup in one round trip.
@@ -248,17 +433,18 @@ return {1}
 // every contact of the true top limit is read through its best key, with
 // its true rank, and one read only through a worse key (ranked too low) is
 // outranked by limit others anyway and never returned.
-var lookupScript = redis.NewScript(postingLua + `
+var lookupScript = redis.NewScript(postingLua + linksLua + `
 local limit = tonumber(ARGV[1])
 local seen, hits = {}, {}
 for i = 2, #KEYS do
   local p = redis.call('HGET', KEYS[i], ARGV[2 * i - 2])
   if p then
     local kind, n = tonumber(ARGV[2 * i - 1]), 0
-    each(p, function(ms, ref)
+    each(p, function(ref)
       local h = seen[ref]
       if h == nil then
-        h = {ref, kind, ms}
+        local doc = redis.call('HGET', KEYS[1], ref)
+        h = {ref, kind, msOf(doc, ref), doc}
         seen[ref] = h
         hits[#hits + 1] = h
       elseif kind < h[2] then
@@ -278,32 +464,40 @@ if #hits > 1 then
 end
 local out = {}
 for i = 1, math.min(limit, #hits) do
-  local doc = redis.call('HGET', KEYS[1], hits[i][1])
-  if doc then
-    out[#out + 1] = hits[i][2]
-    out[#out + 1] = doc
-  end
+  out[#out + 1] = hits[i][2]
+  out[#out + 1] = expand(hits[i][4])
 end
 return out
 `)
 
 // searchScript answers a name search in one round trip. It scans the name
-// entries of the most selective query word only (ZLEXCOUNT is O(log n)),
-// then checks the other words against each candidate's stored header, so
-// only that one word is subject to the cap.
+// entries of the most selective query word only (counted page by page, up
+// to the cap), then checks the other words against each candidate's stored
+// header, so only that one word is subject to the cap.
 //
-// KEYS: rec, words. ARGV: limit, cap, folded query words.
+// KEYS: rec, names. ARGV: limit, cap, folded query words.
 // Ranked by whole-word hits desc, UpdatedAt desc, ref desc. Returns stored
 // contacts.
-var searchScript = redis.NewScript(`
+var searchScript = redis.NewScript(namesLua + linksLua + `
 local limit, cap = tonumber(ARGV[1]), tonumber(ARGV[2])
 local best, bestN
 for i = 3, #ARGV do
-  local n = redis.call('ZLEXCOUNT', KEYS[2], '[' .. ARGV[i], '(' .. ARGV[i] .. '\255')
+  local q, n = ARGV[i], 0
+  eachPage(q, q .. '\255', function(page)
+    n = n + redis.call('ZLEXCOUNT', page, '[' .. q, '(' .. q .. '\255')
+    return n > cap
+  end)
   if n == 0 then return {} end
-  if bestN == nil or n < bestN then best, bestN = ARGV[i], n end
+  if bestN == nil or n < bestN then best, bestN = q, n end
 end
-local entries = redis.call('ZRANGEBYLEX', KEYS[2], '[' .. best, '(' .. best .. '\255', 'LIMIT', 0, cap)
+local entries = {}
+eachPage(best, best .. '\255', function(page)
+  local got = redis.call('ZRANGEBYLEX', page, '[' .. best, '(' .. best .. '\255', 'LIMIT', 0, cap - #entries)
+  for _, e in ipairs(got) do
+    entries[#entries + 1] = e
+  end
+  return #entries >= cap
+end)
 local seen, hits = {}, {}
 for _, e in ipairs(entries) do
   local ref = string.sub(e, string.find(e, '\0', 1, true) + 1)
@@ -311,7 +505,8 @@ for _, e in ipairs(entries) do
     seen[ref] = true
     local doc = redis.call('HGET', KEYS[1], ref)
     if doc then
-      local header = string.sub(doc, 1, string.find(doc, '\n', 1, true) - 1)
+      if not string.find(doc, '\n', 1, true) then error('index: stored contact without header: ' .. ref) end
+      local header = string.match(doc, '^[^\t\n]*')
       local ms, words = nil, {}
       for w in string.gmatch(header, '[^ ]+') do
         if ms == nil then ms = tonumber(w) else words[#words + 1] = w end
@@ -332,7 +527,7 @@ for _, e in ipairs(entries) do
         end
         if equal then whole = whole + 1 end
       end
-      if ok then hits[#hits + 1] = {ref, whole, ms, doc} end
+      if ok then hits[#hits + 1] = {ref, whole, ms or 0, doc} end
     end
   end
 end
@@ -343,7 +538,7 @@ table.sort(hits, function(a, b)
 end)
 local out = {}
 for i = 1, math.min(limit, #hits) do
-  out[#out + 1] = hits[i][4]
+  out[#out + 1] = expand(hits[i][4])
 end
 return out
 `)
@@ -386,7 +581,7 @@ func (r *Redis) Delete(ctx context.Context, tenant, source, id string) error {
 	return nil
 }
 
-// maxPipeline bounds the scripts ApplyBatch sends in one pipeline, and
+// maxPipeline bounds the contacts ApplyBatch writes in one pipeline, and
 // pipelinesInFlight how many it has under way at once, each on its own
 // connection: while Redis runs one, the next is encoded, so Redis does not
 // wait for the client between pipelines. Each script runs alone, but Redis
@@ -397,10 +592,22 @@ const (
 	pipelinesInFlight = 2
 )
 
+// applyWork is how many posting entries one applyScript walks before it
+// leaves its remaining contacts to the next: some milliseconds of Lua.
+const applyWork = 5000
+
+var applyWorkLua = strconv.Itoa(applyWork)
+
+// scriptContacts is how many contacts one applyScript writes: one call's
+// overheads (and one HMGET, HSET and HINCRBY) shared by many contacts,
+// while a script stays short enough (well under a millisecond) not to hold
+// up the lookups Redis serves between two.
+const scriptContacts = 25
+
 // ApplyBatch applies changes of one tenant as Upsert and Delete would, one
 // after the other, in far fewer round trips: per 250 contacts, new or
 // changed, one HMGET reads what each contact is indexed under now and one
-// pipeline runs the compare-and-set script of every contact; a contact
+// pipeline runs the compare-and-set scripts, each for 25 contacts; a contact
 // another writer changed in between costs one more pipeline round. Up to
 // two such pipelines are under way at once.
 //
@@ -486,73 +693,9 @@ func newWrite(c Change) (write, error) {
 	if c.Delete {
 		return w, nil
 	}
-	rec := encodeRecord(c.Entry)
 	w.score = c.Entry.Contact.UpdatedAt.UnixMilli()
-	w.keys, w.words = rec.indexed()
-	w.next = storeDoc(w.score, w.words, rec)
+	w.next, w.keys, w.words = encodeDoc(c.Entry)
 	return w, nil
-}
-
-// storeDoc is how rec is stored: the header the scripts read, "<UpdatedAt
-// ms> <word> <word>…\n" (folded words hold letters and digits only), then
-// the record.
-func storeDoc(ms int64, words []string, rec record) string {
-	b := strconv.AppendInt(make([]byte, 0, 32+len(rec)), ms, 10)
-	for _, w := range words {
-		b = append(b, ' ')
-		b = append(b, w...)
-	}
-	b = append(b, '\n')
-	return string(append(b, rec...))
-}
-
-// storedRecord is the record of a stored contact.
-func storedRecord(v any) (record, error) {
-	doc, ok := v.(string)
-	if !ok {
-		return "", fmt.Errorf("unexpected stored contact %T", v)
-	}
-	_, rest, ok := strings.Cut(doc, "\n")
-	if !ok {
-		return "", fmt.Errorf("stored contact %.20q has no header", doc)
-	}
-	return record(rest), nil
-}
-
-// checked runs a reader of a record from Redis, which is outside the
-// process and may hold what the index did not write: the readers panic on
-// a malformed record (see recordReader), and that becomes an error here.
-func checked[T any](read func() T) (v T, err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			err = fmt.Errorf("corrupt contact record: %v", p)
-		}
-	}()
-	return read(), nil
-}
-
-// storedIndexed is what a stored contact is indexed under: its phone keys
-// and folded name words.
-func storedIndexed(v any) (keys []phone.Key, words []string, err error) {
-	rec, err := storedRecord(v)
-	if err != nil {
-		return nil, nil, err
-	}
-	keys, err = checked(func() []phone.Key {
-		var k []phone.Key
-		k, words = rec.indexed()
-		return k
-	})
-	return keys, words, err
-}
-
-// decodeStored decodes a stored contact from a script reply.
-func decodeStored(v any) (events.Contact, error) {
-	rec, err := storedRecord(v)
-	if err != nil {
-		return events.Contact{}, err
-	}
-	return checked(rec.contact)
 }
 
 // apply runs applyScript for one contact until it succeeds: it first
@@ -560,8 +703,9 @@ func decodeStored(v any) (events.Contact, error) {
 // round trip), and on a mismatch retries with the stored contact the
 // script handed back.
 func (r *Redis) apply(ctx context.Context, tk tenantKeys, w *write) error {
+	todo := []*write{w}
 	for range maxApplyAttempts {
-		keys, args, err := applyArgs(tk, w)
+		keys, args, err := applyArgs(tk, todo)
 		if err != nil {
 			return err
 		}
@@ -569,7 +713,7 @@ func (r *Redis) apply(ctx context.Context, tk tenantKeys, w *write) error {
 		if err != nil {
 			return err
 		}
-		if done, err := w.settle(res); done || err != nil {
+		if todo, err = settle(todo, res); len(todo) == 0 || err != nil {
 			return err
 		}
 	}
@@ -577,9 +721,9 @@ func (r *Redis) apply(ctx context.Context, tk tenantKeys, w *write) error {
 }
 
 // applyPipelined writes ws (each contact once) with one HMGET of their
-// stored contacts, then pipelines of applyScript until every compare-and-set
-// succeeded. A NOSCRIPT reply (Redis lost its script cache) loads the
-// script and runs those contacts again.
+// stored contacts, then pipelines of applyScript, scriptContacts contacts a
+// script, until every compare-and-set succeeded. A NOSCRIPT reply (Redis
+// lost its script cache) loads the script and runs those contacts again.
 func (r *Redis) applyPipelined(ctx context.Context, tk tenantKeys, ws []write) error {
 	refs := make([]string, len(ws))
 	for i := range ws {
@@ -595,10 +739,14 @@ func (r *Redis) applyPipelined(ctx context.Context, tk tenantKeys, ws []write) e
 		todo[i] = &ws[i]
 	}
 	for range maxApplyAttempts {
-		cmds := make([]*redis.Cmd, len(todo))
+		var groups [][]*write
+		for lo := 0; lo < len(todo); lo += scriptContacts {
+			groups = append(groups, todo[lo:min(lo+scriptContacts, len(todo))])
+		}
+		cmds := make([]*redis.Cmd, len(groups))
 		pipe := r.rdb.Pipeline()
-		for i, w := range todo {
-			keys, args, err := applyArgs(tk, w)
+		for i, g := range groups {
+			keys, args, err := applyArgs(tk, g)
 			if err != nil {
 				return err
 			}
@@ -613,19 +761,17 @@ func (r *Redis) applyPipelined(ctx context.Context, tk tenantKeys, ws []write) e
 			res, err := cmd.Slice()
 			if redis.HasErrorPrefix(err, "NOSCRIPT") {
 				noScript = true
-				again = append(again, todo[i])
+				again = append(again, groups[i]...)
 				continue
 			}
 			if err != nil {
 				return err
 			}
-			done, err := todo[i].settle(res)
+			left, err := settle(groups[i], res)
 			if err != nil {
 				return err
 			}
-			if !done {
-				again = append(again, todo[i])
-			}
+			again = append(again, left...)
 		}
 		if len(again) == 0 {
 			return nil
@@ -640,69 +786,77 @@ func (r *Redis) applyPipelined(ctx context.Context, tk tenantKeys, ws []write) e
 	return fmt.Errorf("%d contacts (%s first) changed %d times while being written", len(todo), todo[0].ref, maxApplyAttempts)
 }
 
-// settle reads applyScript's reply: done, or not yet, with the contact
-// stored now to undo on the next attempt.
-func (w *write) settle(res []any) (bool, error) {
-	if len(res) == 1 {
-		return true, nil
+// settle reads applyScript's reply for ws: the contacts not written yet,
+// each with the contact stored now to undo on the next attempt.
+func settle(ws []*write, res []any) ([]*write, error) {
+	if len(res)%2 != 0 {
+		return nil, fmt.Errorf("unexpected script reply %v", res)
 	}
-	cur, ok := res[1].(string)
-	if len(res) != 2 || !ok {
-		return false, fmt.Errorf("unexpected script reply %v", res)
+	var left []*write
+	for i := 0; i < len(res); i += 2 {
+		n, ok := res[i].(int64)
+		cur, ok2 := res[i+1].(string)
+		if !ok || !ok2 || n < 1 || int(n) > len(ws) {
+			return nil, fmt.Errorf("unexpected script reply %v", res)
+		}
+		w := ws[n-1]
+		w.seen = cur
+		left = append(left, w)
 	}
-	w.seen = cur
-	return false, nil
+	return left, nil
 }
 
-// applyArgs builds applyScript's KEYS and ARGV from the contact stored
-// now (what to undo) and the write. Only what changes is undone: the phone
-// keys and name words the contact leaves. Keys it keeps are passed again,
-// as the new ones, so that their postings move it to its new rank; words
-// it keeps are not passed at all (their score is always 0). A changed
-// contact whose numbers stay (most CRM edits) so costs Redis far fewer
-// commands than undoing and redoing everything, with the same result: the
-// script runs only if the contact stored is still the one seen.
-func applyArgs(tk tenantKeys, w *write) ([]string, []any, error) {
-	var prevKeys []phone.Key
-	var prevWords []string
-	if w.seen != "" {
-		var err error
-		if prevKeys, prevWords, err = storedIndexed(w.seen); err != nil {
-			return nil, nil, fmt.Errorf("stored contact %s: %w", w.ref, err)
-		}
-	}
-	upsert := w.next != ""
-	var sets []phone.Key
-	for _, k := range prevKeys {
-		if !upsert || !containsKey(w.keys, k) {
-			sets = append(sets, k)
-		}
-	}
-	left := len(sets)
-	var leftNames, joinedNames []any
-	for _, wd := range prevWords {
-		if !upsert || !slices.Contains(w.words, wd) {
-			leftNames = append(leftNames, nameEntry(wd, w.ref))
-		}
-	}
-	if upsert {
-		sets = append(sets, w.keys...)
-		for _, wd := range w.words {
-			if !slices.Contains(prevWords, wd) {
-				joinedNames = append(joinedNames, nameEntry(wd, w.ref))
+// applyArgs builds applyScript's KEYS and ARGV for ws from the contact
+// stored now (what to undo) and the write. Only what changes is undone:
+// the phone keys and name words the contact leaves. Keys it keeps are
+// passed again, as the new ones, so that their postings move it to its new
+// rank; words it keeps are not passed at all (their score is always 0). A
+// changed contact whose numbers stay (most CRM edits) so costs Redis far
+// fewer commands than undoing and redoing everything, with the same
+// result: the script writes it only if the contact stored is still the
+// one seen.
+func applyArgs(tk tenantKeys, ws []*write) ([]string, []any, error) {
+	keys := []string{tk.rec(), tk.names(), tk.count()}
+	var args []any
+	for _, w := range ws {
+		var prevKeys []phone.Key
+		var prevWords []string
+		if w.seen != "" {
+			var err error
+			if prevKeys, prevWords, err = storedIndexed(w.seen); err != nil {
+				return nil, nil, fmt.Errorf("stored contact %s: %w", w.ref, err)
 			}
 		}
+		upsert := w.next != ""
+		var sets []phone.Key
+		for _, k := range prevKeys {
+			if !upsert || !containsKey(w.keys, k) {
+				sets = append(sets, k)
+			}
+		}
+		left := len(sets)
+		var leftNames, joinedNames []any
+		for _, wd := range prevWords {
+			if !upsert || !slices.Contains(w.words, wd) {
+				leftNames = append(leftNames, nameEntry(wd, w.ref))
+			}
+		}
+		if upsert {
+			sets = append(sets, w.keys...)
+			for _, wd := range w.words {
+				if !slices.Contains(prevWords, wd) {
+					joinedNames = append(joinedNames, nameEntry(wd, w.ref))
+				}
+			}
+		}
+		args = append(args, w.ref, w.seen, w.next, w.score, len(sets), left, len(leftNames), len(joinedNames))
+		for _, k := range sets {
+			keys = append(keys, tk.bucket(k))
+			args = append(args, string(k))
+		}
+		args = append(args, leftNames...)
+		args = append(args, joinedNames...)
 	}
-	keys := make([]string, 0, 3+len(sets))
-	keys = append(keys, tk.rec(), tk.words(), tk.count())
-	args := make([]any, 0, 6+len(sets)+len(leftNames)+len(joinedNames))
-	args = append(args, w.ref, w.seen, w.next, w.score, left, len(leftNames))
-	for _, k := range sets {
-		keys = append(keys, tk.bucket(k))
-		args = append(args, string(k))
-	}
-	args = append(args, leftNames...)
-	args = append(args, joinedNames...)
 	return keys, args, nil
 }
 
@@ -760,7 +914,7 @@ func (r *Redis) SearchName(ctx context.Context, tenant, query string, limit int)
 		return nil, nil
 	}
 	tk := r.keys(tenant)
-	keys := []string{tk.rec(), tk.words()}
+	keys := []string{tk.rec(), tk.names()}
 	args := make([]any, 0, len(words)+2)
 	args = append(args, limit, NameScanCap)
 	for _, w := range words {
@@ -847,14 +1001,13 @@ func (r *Redis) Explain(ctx context.Context, tenant string, keys []phone.Key) (s
 	return gen, out, nil
 }
 
-// postingLen counts the entries of a posting ("ms:len:ref"…).
+// postingLen counts the entries of a posting ("len:ref"…).
 func postingLen(p string) (int64, error) {
 	var n int64
 	for p != "" {
-		_, rest, ok := strings.Cut(p, ":")
-		size, rest, ok2 := strings.Cut(rest, ":")
+		size, rest, ok := strings.Cut(p, ":")
 		l, err := strconv.Atoi(size)
-		if !ok || !ok2 || err != nil || l < 0 || l > len(rest) {
+		if !ok || err != nil || l < 1 || l > len(rest) {
 			return n, fmt.Errorf("bad entry %.20q", p)
 		}
 		p = rest[l:]

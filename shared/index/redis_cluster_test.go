@@ -77,7 +77,7 @@ func TestRedisClusterStalledMaster(t *testing.T) {
 	ix := index.NewRedis(rdb, "cdx")
 	const k phone.Key = "e:+41215522000"
 	master := func(tenant string) *redistest.Server {
-		node, err := rdb.MasterForKey(t.Context(), "cdx:{"+tenant+"}:rec")
+		node, err := rdb.MasterForKey(t.Context(), "cdx:{"+tenant+"}:recs")
 		if err != nil {
 			t.Fatal(err)
 		}

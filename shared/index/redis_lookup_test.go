@@ -216,7 +216,7 @@ func TestRedisCorruptData(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, bad := range []string{"no header", "1 ann\n\xff\xff\xff", "1 ann\n\x05ab"} {
-		if err := rdb.HSet(ctx, prefix+":{acme}:rec", "crm:1", bad).Err(); err != nil {
+		if err := rdb.HSet(ctx, prefix+":{acme}:recs", "crm:1", bad).Err(); err != nil {
 			t.Fatal(err)
 		}
 		if ms, err := ix.Lookup(ctx, "acme", []phone.Key{k}, 5); err == nil {
@@ -226,4 +226,79 @@ func TestRedisCorruptData(t *testing.T) {
 			t.Errorf("search, stored contact %q: %+v, want an error", bad, ms)
 		}
 	}
+}
+
+// The name index is cut into pages that split as names arrive and go as
+// they leave: through hundreds of contacts sharing a few words, renames and
+// deletes, Redis finds by name exactly what Memory finds, and nothing of the
+// name index is left once every contact is gone.
+func TestRedisNamePagesSearchAsMemory(t *testing.T) {
+	rdb, prefix := redistest.Client(t)
+	ixs := []index.Index{index.NewMemory(), index.NewRedis(rdb, prefix)}
+	ctx := t.Context()
+	first := []string{"Anna", "Anne", "Zoë", "Jürgen", "Jan"}
+	last := []string{"Müller", "Muller", "Meier", "Berg"}
+	const n = 600
+	put := func(i, v int) {
+		t.Helper()
+		c := events.Contact{ID: fmt.Sprint(i), Source: "crm", Name: first[(i+v)%len(first)] + " " + last[(i/len(first)+v)%len(last)],
+			UpdatedAt: time.UnixMilli(int64(1000 + i%13 + v))}
+		for _, ix := range ixs {
+			if err := ix.Upsert(ctx, "acme", index.Entry{Contact: c}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	agree := func(step string) {
+		t.Helper()
+		for _, q := range []string{"ann", "anna", "mul", "muller", "jan berg", "a m", "z", "zo mei", "x", "berg anne"} {
+			for _, limit := range []int{1, 7, 1000} {
+				want, err := ixs[0].SearchName(ctx, "acme", q, limit)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err := ixs[1].SearchName(ctx, "acme", q, limit)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if g, w := contactIDs(got), contactIDs(want); !reflect.DeepEqual(g, w) {
+					t.Errorf("%s, %q limit %d: Redis finds %v, Memory %v", step, q, limit, g, w)
+				}
+			}
+		}
+	}
+	for i := range n {
+		put(i, 0)
+	}
+	agree("filled")
+	for i := 0; i < n; i += 3 {
+		put(i, 1)
+	}
+	agree("renamed")
+	for i := 0; i < n; i += 2 {
+		for _, ix := range ixs {
+			if err := ix.Delete(ctx, "acme", "crm", fmt.Sprint(i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	agree("half deleted")
+	for i := 1; i < n; i += 2 {
+		if err := ixs[1].Delete(ctx, "acme", "crm", fmt.Sprint(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, k := range scanKeys(t, rdb, prefix) {
+		if k != prefix+":{acme}:tally" {
+			t.Errorf("key %s left after deleting every contact", k)
+		}
+	}
+}
+
+func contactIDs(cs []events.Contact) []string {
+	out := make([]string, len(cs))
+	for i, c := range cs {
+		out[i] = c.ID
+	}
+	return out
 }

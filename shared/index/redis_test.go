@@ -130,9 +130,9 @@ func TestRedisKeysHashTagged(t *testing.T) {
 				t.Errorf("%s in slot %d, other keys of %s in %d", k, s, tn, slot)
 			}
 		}
-		// rec, words, count and the buckets of four phone keys.
-		if n != 7 {
-			t.Errorf("tenant %s has %d keys, want 7", tn, n)
+		// recs, names, one page of names, tally and the buckets of four phone keys.
+		if n != 8 {
+			t.Errorf("tenant %s has %d keys, want 8", tn, n)
 		}
 	}
 	for _, k := range keys {
@@ -149,7 +149,7 @@ func TestRedisKeysHashTagged(t *testing.T) {
 	}
 	left := scanKeys(t, rdb, prefix)
 	slices.Sort(left)
-	want := []string{prefix + ":{acme}:count", prefix + ":{beta-2}:count"}
+	want := []string{prefix + ":{acme}:tally", prefix + ":{beta-2}:tally"}
 	if !slices.Equal(left, want) {
 		t.Errorf("after deleting everything: %q, want only %q", left, want)
 	}
@@ -220,7 +220,7 @@ func BenchmarkRedisLookup(b *testing.B) {
 }
 
 // memoryUsage sums MEMORY USAGE (all elements sampled) of every key under
-// tenantPrefix, by part: "rec", "words", "count" or "p" (phone key buckets).
+// tenantPrefix, by part: "recs", "names", "nm" (name pages), "tally" or "ph" (phone key buckets).
 func memoryUsage(b *testing.B, rdb *redis.Client, tenantPrefix string) map[string]int64 {
 	b.Helper()
 	ctx := b.Context()

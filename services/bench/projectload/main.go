@@ -471,19 +471,22 @@ func (b *bench) reportMemory(ctx context.Context, prefix string, before int64) {
 		return
 	}
 	var total int64
+	for _, v := range usage {
+		total += v
+	}
+	// The name index is its directory and its pages.
+	usage["names"] += usage["nm"]
 	parts := make([]string, 0, len(usage))
-	for _, part := range []string{"rec", "p", "words", "count"} {
-		total += usage[part]
-		if part != "count" {
-			parts = append(parts, fmt.Sprintf("%s %.0f", part, float64(usage[part])/n))
-		}
+	for _, part := range []string{"recs", "ph", "names"} {
+		parts = append(parts, fmt.Sprintf("%s %.0f", part, float64(usage[part])/n))
 	}
 	fmt.Printf("     memory: %.0f B/contact by MEMORY USAGE (%s; %s keys), %.0f B/contact by used_memory delta\n",
 		float64(total)/n, strings.Join(parts, ", "), count(keys), float64(delta)/n)
 }
 
 // memoryUsage sums MEMORY USAGE (every element sampled) of every key under
-// tenantPrefix, by part: rec, words, count or p (the phone-key buckets).
+// tenantPrefix, by part: recs, ph (the phone-key buckets), names and nm
+// (the name index's directory and pages), tally, upto.
 func memoryUsage(ctx context.Context, rdb *redis.Client, tenantPrefix string) (map[string]int64, int, error) {
 	usage := map[string]int64{}
 	n := 0

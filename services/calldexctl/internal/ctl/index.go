@@ -299,7 +299,7 @@ func (a *app) indexTenants(ctx context.Context) ([]string, error) {
 		return out, nil
 	}
 	seen := map[string]bool{}
-	err := redisx.Scan(ctx, a.rdb, escapeGlob(a.opts.redisPrefix)+":*}:rec", func(k string) {
+	err := redisx.Scan(ctx, a.rdb, escapeGlob(a.opts.redisPrefix)+":*}:recs", func(k string) {
 		if i, j := strings.LastIndexByte(k, '{'), strings.LastIndexByte(k, '}'); i >= 0 && j > i {
 			seen[k[i+1:j]] = true
 		}

@@ -41,7 +41,7 @@ func TestLookupExplainsAgainstRedis(t *testing.T) {
 	}
 	first := ex.Candidates[0]
 	if first.Key != "e:+41215522000" || first.Kind != "exact" || first.Contacts == nil || *first.Contacts != 1 ||
-		!strings.HasPrefix(first.RedisKey, prefix+":{acme}:p:") {
+		!strings.HasPrefix(first.RedisKey, prefix+":{acme}:ph:") {
 		t.Fatalf("first candidate %+v", first)
 	}
 	if len(ex.Matches) != 1 || ex.Matches[0].Contact.ID != "landline" || ex.Matches[0].Kind != "exact" ||
