@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -40,9 +42,10 @@ type Config struct {
 	AckWait time.Duration
 	// CallsOnly: the lookups are counted where they are answered (the
 	// all-in-one's in-process store, lookup.Recorder.CountRisk), so the
-	// feed acks the call.lookup messages unread (told by their subject)
-	// and counts only calls, under its own consumer (default durable
-	// "calldex-risk-calls").
+	// feed counts only finished calls, under its own consumer (default
+	// durable "calldex-risk-calls"), which on NATS 2.10 and later is not
+	// delivered the lookups at all; before, the feed acks them unread
+	// (told by their subject).
 	CallsOnly bool
 }
 
@@ -153,8 +156,8 @@ func (unmarshaler) Unmarshal(m *nats.Msg) (*message.Message, error) {
 // handle records what one CALLS message tells; a message that is not
 // events is dropped (logged), a store that fails gets it again.
 func (f *Feed) handle(msg *message.Message) error {
-	// One filter, not a list of call kinds: JetStream before 2.10 takes
-	// one subject per consumer.
+	// Delivered where the server took one filter subject only (before
+	// 2.10; finishedCalls).
 	if f.cfg.CallsOnly && strings.HasSuffix(msg.Metadata.Get(subjectKey), ".lookup") {
 		return nil
 	}
@@ -187,13 +190,13 @@ func (f *Feed) Running() chan struct{} { return f.router.Running() }
 
 // waitConsumer creates the shared consumer, retrying while NATS is away,
 // until ctx ends. An existing consumer is kept as it is: its position is
-// the point.
+// the point — but for one of CallsOnly that still delivers lookups (made
+// before the server could filter), replaced by one that does not.
 func (f *Feed) waitConsumer(ctx context.Context) error {
 	stream := f.cfg.Topology.Stream(events.StreamCalls)
 	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
 		start := time.Now().Add(-f.cfg.Since)
-		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		_, err := f.d.JS.CreatePushConsumer(cctx, stream, jetstream.ConsumerConfig{
+		cfg := jetstream.ConsumerConfig{
 			Durable:        f.cfg.Durable,
 			Description:    "Calldex caller risk counts",
 			DeliverSubject: f.deliver,
@@ -205,7 +208,15 @@ func (f *Feed) waitConsumer(ctx context.Context) error {
 			AckWait:        f.cfg.AckWait,
 			MaxDeliver:     5,
 			MaxAckPending:  1024,
-		})
+		}
+		if subjects := f.finishedCalls(); subjects != nil {
+			cfg.FilterSubject, cfg.FilterSubjects = "", subjects
+		}
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_, err := f.d.JS.CreatePushConsumer(cctx, stream, cfg)
+		if errors.Is(err, jetstream.ErrConsumerExists) && cfg.FilterSubjects != nil {
+			err = f.replaceUnfiltered(cctx, stream, cfg)
+		}
 		cancel()
 		if err == nil || errors.Is(err, jetstream.ErrConsumerExists) {
 			return nil
@@ -217,4 +228,50 @@ func (f *Feed) waitConsumer(ctx context.Context) error {
 		case <-time.After(wait):
 		}
 	}
+}
+
+// finishedCalls are the subjects a CallsOnly feed reads, the finished
+// calls' (ended, missed), when the server takes several filter subjects
+// (NATS 2.10 and later, the embedded server among them): the lookups,
+// most of CALLS, are then not even delivered to it. nil otherwise: the
+// feed reads all of CALLS and acks the lookups unread.
+func (f *Feed) finishedCalls() []string {
+	if !f.cfg.CallsOnly || !serverAtLeast(f.d.Conn.ConnectedServerVersion(), 2, 10) {
+		return nil
+	}
+	return []string{f.cfg.Topology.CallSubject("*", events.CallEnded), f.cfg.Topology.CallSubject("*", events.CallMissed)}
+}
+
+// replaceUnfiltered deletes the existing consumer when it does not filter
+// as cfg does, and creates cfg's. The counts it fed are in process and
+// were lost with the process that made it, so nothing is counted twice.
+func (f *Feed) replaceUnfiltered(ctx context.Context, stream string, cfg jetstream.ConsumerConfig) error {
+	c, err := f.d.JS.PushConsumer(ctx, stream, cfg.Durable)
+	if err != nil {
+		return err
+	}
+	if slices.Equal(c.CachedInfo().Config.FilterSubjects, cfg.FilterSubjects) {
+		return nil
+	}
+	if err := f.d.JS.DeleteConsumer(ctx, stream, cfg.Durable); err != nil {
+		return err
+	}
+	f.log.Info("risk feed: consumer replaced by one that reads finished calls only", "consumer", cfg.Durable)
+	_, err = f.d.JS.CreatePushConsumer(ctx, stream, cfg)
+	return err
+}
+
+// serverAtLeast tells whether a NATS server version ("2.10.4") is at least
+// major.minor.
+func serverAtLeast(version string, major, minor int) bool {
+	parts := strings.SplitN(version, ".", 3)
+	if len(parts) < 2 {
+		return false
+	}
+	ma, err1 := strconv.Atoi(parts[0])
+	mi, err2 := strconv.Atoi(parts[1])
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	return ma > major || ma == major && mi >= minor
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/calldex/calldex/events"
 	"github.com/calldex/calldex/shared/natstest"
@@ -219,7 +220,14 @@ func BenchmarkObserve(b *testing.B) {
 // With CallsOnly the feed reads finished calls only, under its own
 // consumer: the lookups are counted where they are answered.
 func TestCallsOnlyLeavesLookupsOut(t *testing.T) {
-	env := natstest.Connect(t)
+	for name, env := range map[string]*natstest.Env{"shared server": natstest.Connect(t), "embedded server": natstest.Embedded(t).Connect()} {
+		t.Run(name, func(t *testing.T) { callsOnlyLeavesLookupsOut(t, env) })
+	}
+}
+
+// callsOnlyLeavesLookupsOut: on a server that filters several subjects
+// (2.10 and later) the lookups are not even delivered to the feed.
+func callsOnlyLeavesLookupsOut(t *testing.T, env *natstest.Env) {
 	store, err := risk.NewMemory(risk.Window{})
 	if err != nil {
 		t.Fatal(err)
@@ -255,7 +263,45 @@ func TestCallsOnlyLeavesLookupsOut(t *testing.T) {
 	if st.Calls != 0 {
 		t.Errorf("stats %+v: the lookup was counted by the feed too", st)
 	}
-	if _, err := env.JS.PushConsumer(t.Context(), env.Topology.Stream(events.StreamCalls), "calldex-risk-calls"); err != nil {
-		t.Errorf("the feed's own consumer: %v", err)
+	c, err := env.JS.PushConsumer(t.Context(), env.Topology.Stream(events.StreamCalls), "calldex-risk-calls")
+	if err != nil {
+		t.Fatalf("the feed's own consumer: %v", err)
 	}
+	info, err := c.Info(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := uint64(2)
+	if filters := info.Config.FilterSubjects; filters != nil {
+		want = 1
+		if len(filters) != 2 || !strings.HasSuffix(filters[0], ".ended") || !strings.HasSuffix(filters[1], ".missed") {
+			t.Errorf("filter subjects %v, want the ended and missed calls'", filters)
+		}
+	}
+	if info.Delivered.Consumer != want {
+		t.Errorf("%d messages delivered to the feed, want %d (server %s)", info.Delivered.Consumer, want, env.Conn.ConnectedServerVersion())
+	}
+}
+
+// A CallsOnly consumer an earlier version made, which every lookup is
+// delivered to, is replaced by one that reads finished calls only, once
+// the server can filter so.
+func TestCallsOnlyReplacesAnUnfilteredConsumer(t *testing.T) {
+	env := natstest.Embedded(t).Connect()
+	stream := env.Topology.Stream(events.StreamCalls)
+	if _, err := env.JS.CreatePushConsumer(t.Context(), stream, jetstream.ConsumerConfig{
+		Durable: "calldex-risk-calls", DeliverSubject: "_old.deliver", FilterSubject: env.Topology.CallSubject("*", "*"),
+		AckPolicy: jetstream.AckExplicitPolicy,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	store, err := risk.NewMemory(risk.Window{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runFeed(t, env, riskfeed.Config{Topology: env.Topology, CallsOnly: true}, store, registry(t, "acme"))
+	testwait.Until(t, 10*time.Second, "the consumer filtering finished calls", func() bool {
+		c, err := env.JS.PushConsumer(t.Context(), stream, "calldex-risk-calls")
+		return err == nil && len(c.CachedInfo().Config.FilterSubjects) == 2
+	})
 }
