@@ -3,8 +3,10 @@ package risk
 import (
 	"cmp"
 	"context"
+	"hash/maphash"
 	"slices"
 	"sync"
+	"sync/atomic"
 )
 
 var _ Store = (*Memory)(nil)
@@ -14,14 +16,27 @@ var _ Store = (*Memory)(nil)
 // from growing the set without end.
 const maxTenantsCounted = 1024
 
-// Memory is the in-process Store of the embedded mode.
+// Memory is the in-process Store of the embedded mode. Every answered
+// lookup counts its caller here, so the numbers are spread over shards,
+// each with its own lock: one lock would have the ringing path's
+// goroutines queue for it.
 type Memory struct {
-	w  Window
-	mu sync.Mutex
-	m  map[string]*memEntry
+	w      Window
+	seed   maphash.Seed
+	shards [memShards]memShard
+	// numbers counts the numbers of every shard, for MaxNumbers (a
+	// bound: concurrent adds may pass it by a few).
+	numbers atomic.Int64
 	// swept is the bucket of the last sweep: a full store sweeps once
 	// per bucket, not for every new number of a flood.
-	swept int64
+	swept atomic.Int64
+}
+
+const memShards = 16
+
+type memShard struct {
+	mu sync.Mutex
+	m  map[string]*memEntry
 }
 
 // memEntry is a ring of a number's buckets.
@@ -39,16 +54,22 @@ func NewMemory(w Window) (*Memory, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Memory{w: w, m: make(map[string]*memEntry)}, nil
+	s := &Memory{w: w, seed: maphash.MakeSeed()}
+	for i := range s.shards {
+		s.shards[i].m = make(map[string]*memEntry)
+	}
+	return s, nil
+}
+
+func (s *Memory) shard(number string) *memShard {
+	return &s.shards[maphash.String(s.seed, number)%memShards]
 }
 
 // Record implements Store.
 func (s *Memory) Record(_ context.Context, obs []Observation) error {
 	cur := s.w.bucket(s.w.Now())
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	for _, o := range obs {
-		s.add(o, cur)
+		s.count(o, cur)
 	}
 	return nil
 }
@@ -56,29 +77,42 @@ func (s *Memory) Record(_ context.Context, obs []Observation) error {
 // Count is Record of one observation: on the ringing path, where a slice
 // passed through an interface would be an allocation per lookup.
 func (s *Memory) Count(o Observation) {
-	cur := s.w.bucket(s.w.Now())
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.add(o, cur)
+	s.count(o, s.w.bucket(s.w.Now()))
 }
 
-// add counts o, unless its bucket is gone or the store is full.
-func (s *Memory) add(o Observation, cur int64) {
-	b := s.w.bucket(o.At)
-	if !s.w.live(b, cur) {
+// count adds o; a full store is swept first, once per bucket.
+func (s *Memory) count(o Observation, cur int64) {
+	sh := s.shard(o.Number)
+	sh.mu.Lock()
+	full := s.add(sh, o, cur)
+	sh.mu.Unlock()
+	if !full {
 		return
 	}
-	e := s.m[o.Number]
+	if last := s.swept.Load(); last == cur || !s.swept.CompareAndSwap(last, cur) {
+		return
+	}
+	s.sweep(cur)
+	sh.mu.Lock()
+	s.add(sh, o, cur)
+	sh.mu.Unlock()
+}
+
+// add counts o in its shard sh (locked), unless its bucket is gone; full
+// reports that o's number is new and the store has no room for it.
+func (s *Memory) add(sh *memShard, o Observation, cur int64) (full bool) {
+	b := s.w.bucket(o.At)
+	if !s.w.live(b, cur) {
+		return false
+	}
+	e := sh.m[o.Number]
 	if e == nil {
-		if len(s.m) >= s.w.MaxNumbers && s.swept != cur {
-			s.sweep(cur)
-			s.swept = cur
-		}
-		if len(s.m) >= s.w.MaxNumbers {
-			return
+		if s.numbers.Load() >= int64(s.w.MaxNumbers) {
+			return true
 		}
 		e = &memEntry{slots: make([]memSlot, s.w.buckets())}
-		s.m[o.Number] = e
+		sh.m[o.Number] = e
+		s.numbers.Add(1)
 	}
 	slot := &e.slots[b%s.w.buckets()]
 	if slot.bucket != b {
@@ -88,23 +122,34 @@ func (s *Memory) add(o Observation, cur int64) {
 	if len(slot.tenants) < maxTenantsCounted {
 		slot.tenants[o.Tenant] = struct{}{}
 	}
+	return false
 }
 
 // Forget implements Store.
 func (s *Memory) Forget(_ context.Context, number string) (bool, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	_, had := s.m[number]
-	delete(s.m, number)
+	sh := s.shard(number)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	_, had := sh.m[number]
+	if had {
+		delete(sh.m, number)
+		s.numbers.Add(-1)
+	}
 	return had, nil
 }
 
-// sweep drops the numbers without a live bucket.
+// sweep drops the numbers without a live bucket, a shard at a time.
 func (s *Memory) sweep(cur int64) {
-	for n, e := range s.m {
-		if !e.alive(s.w, cur) {
-			delete(s.m, n)
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		for n, e := range sh.m {
+			if !e.alive(s.w, cur) {
+				delete(sh.m, n)
+				s.numbers.Add(-1)
+			}
 		}
+		sh.mu.Unlock()
 	}
 }
 
@@ -141,9 +186,10 @@ func (e *memEntry) stats(w Window, cur int64) (st Stats, activity int) {
 // Stats implements Store.
 func (s *Memory) Stats(_ context.Context, number string) (Stats, error) {
 	cur := s.w.bucket(s.w.Now())
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	e := s.m[number]
+	sh := s.shard(number)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	e := sh.m[number]
 	if e == nil {
 		return Stats{}, nil
 	}
@@ -159,15 +205,18 @@ func (s *Memory) Top(_ context.Context, n int) ([]NumberStats, error) {
 		activity int
 	}
 	var all []ranked
-	s.mu.Lock()
-	for num, e := range s.m {
-		st, act := e.stats(s.w, cur)
-		if act == 0 {
-			continue
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		for num, e := range sh.m {
+			st, act := e.stats(s.w, cur)
+			if act == 0 {
+				continue
+			}
+			all = append(all, ranked{NumberStats{num, st}, act})
 		}
-		all = append(all, ranked{NumberStats{num, st}, act})
+		sh.mu.Unlock()
 	}
-	s.mu.Unlock()
 	slices.SortFunc(all, func(a, b ranked) int {
 		return cmp.Or(cmp.Compare(b.activity, a.activity), cmp.Compare(a.Number, b.Number))
 	})
