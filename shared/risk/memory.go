@@ -71,12 +71,6 @@ func (c *memCounts) load() counts {
 		answered: int(c.answered.Load()), short: int(c.short.Load())}
 }
 
-func (c *memCounts) reset() {
-	for _, n := range []*atomic.Int64{&c.calls, &c.afterHours, &c.finished, &c.answered, &c.short} {
-		n.Store(0)
-	}
-}
-
 // NewMemory returns an empty in-process store.
 func NewMemory(w Window) (*Memory, error) {
 	w, err := w.withDefaults()
@@ -173,8 +167,8 @@ func (s *Memory) add(sh *memShard, o Observation, cur int64) (full bool) {
 	}
 	slot := &e.slots[b%s.w.buckets()]
 	if slot.bucket != b {
-		slot.bucket, slot.tenants = b, map[string]struct{}{}
-		slot.counts.reset()
+		// Under the write lock: no count adds to the slot meanwhile.
+		*slot = memSlot{bucket: b, tenants: map[string]struct{}{}}
 	}
 	slot.counts.add(o)
 	if len(slot.tenants) < maxTenantsCounted {
