@@ -7,6 +7,8 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -30,9 +32,10 @@ type Async struct {
 	dropped prometheus.Counter
 	failed  prometheus.Counter
 	log     *slog.Logger
-	// payload and msg are reused to encode one payload and one message
-	// (Run's goroutine only).
+	// payload and msg are reused to encode one payload and one message,
+	// order to group a burst (Run's goroutine only).
 	payload, msg []byte
+	order        []int
 }
 
 // New builds a publisher with room for size events; Run drains it. dropped
@@ -125,33 +128,32 @@ func (a *Async) drain(batch []item) []item {
 }
 
 // sendBurst publishes the burst as one message per subject (more when it
-// exceeds maxMessage), the events of each in the order they came.
+// exceeds maxMessage), the events of each in the order they came. The
+// events are grouped by a stable sort of their positions: a burst may hold
+// as many tenants as events.
 func (a *Async) sendBurst(batch []item) {
+	a.order = a.order[:0]
 	for i := range batch {
-		subject := batch[i].subject
-		if subject == "" {
-			continue // in an earlier subject's message
-		}
-		msg := a.msg[:0]
-		n := 0
-		for j := i; j < len(batch); j++ {
-			if batch[j].subject != subject {
-				continue
-			}
-			if len(msg) >= maxMessage {
-				a.publish(subject, msg, n)
-				msg, n = msg[:0], 0
-			}
-			if n > 0 {
-				msg = append(msg, '\n')
-			}
-			msg = a.encode(msg, &batch[j])
-			n++
-			batch[j].subject = ""
-		}
-		a.publish(subject, msg, n)
-		a.msg = msg
+		a.order = append(a.order, i)
 	}
+	slices.SortStableFunc(a.order, func(x, y int) int { return strings.Compare(batch[x].subject, batch[y].subject) })
+	msg, n := a.msg[:0], 0
+	for k, i := range a.order {
+		if len(msg) >= maxMessage {
+			a.publish(batch[i].subject, msg, n)
+			msg, n = msg[:0], 0
+		}
+		if n > 0 {
+			msg = append(msg, '\n')
+		}
+		msg = a.encode(msg, &batch[i])
+		n++
+		if k+1 == len(a.order) || batch[a.order[k+1]].subject != batch[i].subject {
+			a.publish(batch[i].subject, msg, n)
+			msg, n = msg[:0], 0
+		}
+	}
+	a.msg = msg
 }
 
 // encode appends the event's envelope to b.
