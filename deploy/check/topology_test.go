@@ -164,10 +164,11 @@ func readmeRequests(t *testing.T, base, token, adminToken string) {
 	auth := map[string]string{"X-Execution-Token": token}
 	admin := map[string]string{"Authorization": "Bearer " + adminToken}
 
-	// Contacts are seeded asynchronously (CONTACTS → projector → index).
-	poll(t, 60*time.Second, "seeded contact c-1001 found", func() (bool, string) {
+	// Contacts are seeded asynchronously (CONTACTS → projector → index),
+	// in file order: c-1006, the last, also holds the number.
+	poll(t, 60*time.Second, "seeded contacts c-1001 and c-1006 found", func() (bool, string) {
 		code, body := do(t, "POST", base+"/peoplefone/Lookup", auth, `{"inputs":{"phoneNumber":"41215522000"}}`)
-		return code == 200 && strings.Contains(body, `"id":"c-1001"`), fmt.Sprint(code, " ", body)
+		return code == 200 && strings.Contains(body, `"id":"c-1001"`) && strings.Contains(body, `"id":"c-1006"`), fmt.Sprint(code, " ", body)
 	})
 	expect(t, "GET", base+"/peoplefone/Lookup?PhoneNumber=41446681800", auth, "", 200, `"Id":"c-1002"`)
 	expect(t, "GET", base+"/pbx/lookup?telephone=0215522000&dnid=0215550000&token="+token, nil, "", 200, `"id":"c-1006"`)
