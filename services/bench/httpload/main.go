@@ -6,7 +6,8 @@
 // median ratio of the two cancels the machine's drift. A fixed-rate
 // open-loop generator (this binary again, in -mode=openloop, as a child
 // process) measures p50/p99 at 2,000 req/s from each request's scheduled
-// send time. It runs the in-process index, then Redis.
+// send time, then GET /healthz the same way, the floor of the generator,
+// HTTP and the machine. It runs the in-process index, then Redis.
 package main
 
 import (
@@ -61,7 +62,7 @@ func main() {
 	flag.StringVar(&o.redisURL, "redis", envOr("REDIS_URL", "redis://127.0.0.1:6379/0"), "Redis of the redis target")
 	flag.StringVar(&o.profileDir, "cpuprofile", "", "directory: take a CPU profile of the server (CALLDEX_PPROF_ADDR) during a lookup round of each target")
 	flag.StringVar(&o.repo, "repo", ".", "repository root (the demo config and contacts are read from there)")
-	flag.BoolVar(&o.keep, "keep", false, "keep the data directories")
+	flag.BoolVar(&o.keep, "keep", false, "keep the data directories and the Redis keys")
 	flag.StringVar(&o.env, "env", "", "extra environment of the server, KEY=VALUE,… (e.g. CALLDEX_RISK=false)")
 	flag.DurationVar(&o.console, "console", 0, "log into the web console and load its overview this often during the rounds, as an open tab does (0: no console)")
 	flag.StringVar(&o.against, "against", "", "another checkout of the repository: compare its build (B) with this one's (A), in-process index, alternating lookup rounds")
@@ -95,9 +96,12 @@ type summary struct {
 	// server CPU time per request, median of the rounds
 	lookupCPU, healthCPU time.Duration
 	fixed                fixedResult
-	errors               int64
-	contactsImportFor    time.Duration
-	events               eventCount
+	// floor is the open loop's GET /healthz at the same rate: what the
+	// generator, HTTP and the machine's wake-ups cost without a lookup.
+	floor             fixedResult
+	errors            int64
+	contactsImportFor time.Duration
+	events            eventCount
 }
 
 func bench(ctx context.Context, o options) error {
@@ -144,7 +148,7 @@ func bench(ctx context.Context, o options) error {
 func measure(ctx context.Context, o options, wrk, bin, repo, work, target string) (summary, error) {
 	s := summary{target: target}
 	srv, err := startServer(ctx, serverConfig{bin: bin, repo: repo, dir: filepath.Join(work, target), target: target,
-		redisURL: o.redisURL, pprof: o.profileDir != "", env: splitEnv(o.env)})
+		redisURL: o.redisURL, pprof: o.profileDir != "", env: splitEnv(o.env), keepKeys: o.keep})
 	if err != nil {
 		return s, err
 	}
@@ -217,8 +221,16 @@ func measure(ctx context.Context, o options, wrk, bin, repo, work, target string
 		if s.fixed, err = runOpenLoop(ctx, srv.base+"/peoplefone/Lookup", o.contacts, o.rate, o.fixedFor); err != nil {
 			return s, err
 		}
-		s.errors += s.fixed.Errors
-		fmt.Fprintf(os.Stderr, "%s open loop: %.0f req/s, p50 %s, p99 %s, max %s, %d errors\n", target, s.fixed.Rate, s.fixed.P50, s.fixed.P99, s.fixed.Max, s.fixed.Errors)
+		if s.floor, err = runOpenLoop(ctx, srv.base+"/healthz", o.contacts, o.rate, o.fixedFor); err != nil {
+			return s, err
+		}
+		s.errors += s.fixed.Errors + s.floor.Errors
+		for _, r := range []struct {
+			what string
+			fixedResult
+		}{{"lookup", s.fixed}, {"/healthz", s.floor}} {
+			fmt.Fprintf(os.Stderr, "%s open loop, %s: %.0f req/s, p50 %s, p99 %s, max %s, %d errors\n", target, r.what, r.Rate, r.P50, r.P99, r.Max, r.Errors)
+		}
 	}
 	if s.events, err = srv.checkEvents(ctx); err != nil {
 		return s, err
@@ -227,14 +239,14 @@ func measure(ctx context.Context, o options, wrk, bin, repo, work, target string
 }
 
 func printSummaries(results []summary, o options) {
-	fmt.Printf("%-8s %10s %10s %6s %9s %9s %6s %9s %9s %11s %11s %6s %6s\n", "index", "lookup/s", "healthz/s", "ratio",
-		"CPU/lkp", "CPU/hz", "c.rat", "sat p50", "sat p99", fmt.Sprintf("p50@%d/s", o.rate), fmt.Sprintf("p99@%d/s", o.rate), "errors", "lost")
+	fmt.Printf("%-8s %10s %10s %6s %9s %9s %6s %9s %9s %11s %11s %11s %6s %6s\n", "index", "lookup/s", "healthz/s", "ratio",
+		"CPU/lkp", "CPU/hz", "c.rat", "sat p50", "sat p99", fmt.Sprintf("p50@%d/s", o.rate), fmt.Sprintf("p99@%d/s", o.rate), "hz p99", "errors", "lost")
 	for _, s := range results {
-		fmt.Printf("%-8s %10.0f %10.0f %6.2f %9s %9s %6.2f %9s %9s %11s %11s %6d %6.0f\n", s.target, s.lookupRPS, s.healthRPS, s.ratio,
+		fmt.Printf("%-8s %10.0f %10.0f %6.2f %9s %9s %6.2f %9s %9s %11s %11s %11s %6d %6.0f\n", s.target, s.lookupRPS, s.healthRPS, s.ratio,
 			s.lookupCPU.Round(100*time.Nanosecond), s.healthCPU.Round(100*time.Nanosecond), float64(s.healthCPU)/float64(s.lookupCPU),
-			round(s.satP50), round(s.satP99), round(s.fixed.P50), round(s.fixed.P99), s.errors, s.events.lost())
+			round(s.satP50), round(s.satP99), round(s.fixed.P50), round(s.fixed.P99), round(s.floor.P99), s.errors, s.events.lost())
 	}
-	fmt.Printf("\nratio: median over %d rounds of lookup req/s ÷ /healthz req/s of the round just before; CPU/lkp, CPU/hz: the server process's CPU time per request (median of the rounds), and c.rat their ratio, which other load on the machine does not move; sat: wrk -c%d, median of the lookup rounds; p50/p99@%d/s: open loop, timed from each request's scheduled send; lost: lookups the server answered without a call.lookup event in CALLS\n",
+	fmt.Printf("\nratio: median over %d rounds of lookup req/s ÷ /healthz req/s of the round just before; CPU/lkp, CPU/hz: the server process's CPU time per request (median of the rounds), and c.rat their ratio, which other load on the machine does not move; sat: wrk -c%d, median of the lookup rounds; p50/p99@%d/s: open loop, timed from each request's scheduled send, and hz p99 the same for GET /healthz (the floor of generator, HTTP and machine); lost: lookups the server answered without a call.lookup event in CALLS\n",
 		o.rounds, o.connections, o.rate)
 }
 

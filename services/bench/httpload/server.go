@@ -45,6 +45,8 @@ type serverConfig struct {
 	bin, repo, dir, target, redisURL string
 	pprof                            bool
 	env                              []string
+	// keepKeys leaves the run's Redis keys in place, to be examined.
+	keepKeys bool
 }
 
 // server is a running calldex process.
@@ -96,7 +98,9 @@ func startServer(ctx context.Context, c serverConfig) (*server, error) {
 		}
 		s.rdb = redis.NewClient(opts)
 		s.cleanup = func() {
-			dropRedisKeys(c.redisURL, prefix)
+			if !c.keepKeys {
+				dropRedisKeys(c.redisURL, prefix)
+			}
 			_ = s.rdb.Close()
 		}
 	default:
