@@ -173,12 +173,13 @@ local function each(p, f)
     pos = c + n + 1
   end
 end
+local function notStored(ref)
+  error('index: posting names ' .. ref .. ', not stored as a contact')
+end
 -- msOf is the UpdatedAt ms in the header of ref's stored contact doc.
 local function msOf(doc, ref)
   local ms = doc and tonumber(string.match(doc, '^(%-?%d+)[ \t\n]'))
-  if not ms then
-    error('index: posting names ' .. ref .. ', not stored as a contact')
-  end
+  if not ms then notStored(ref) end
   return ms
 end
 `
@@ -444,7 +445,8 @@ for i = 2, #KEYS do
       local h = seen[ref]
       if h == nil then
         local doc = redis.call('HGET', KEYS[1], ref)
-        h = {ref, kind, msOf(doc, ref), doc}
+        if not doc then notStored(ref) end
+        h = {ref, kind, 0, doc}
         seen[ref] = h
         hits[#hits + 1] = h
       elseif kind < h[2] then
@@ -455,7 +457,11 @@ for i = 2, #KEYS do
     end)
   end
 end
+-- A single hit, the common answer, needs no rank.
 if #hits > 1 then
+  for _, h in ipairs(hits) do
+    h[3] = msOf(h[4], h[1])
+  end
   table.sort(hits, function(a, b)
     if a[2] ~= b[2] then return a[2] < b[2] end
     if a[3] ~= b[3] then return a[3] > b[3] end

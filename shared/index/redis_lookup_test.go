@@ -204,7 +204,7 @@ func TestRedisCorruptData(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, bad := range []string{"x", "1:5:ab", "a:2:ab", "1:-2:ab", good + "7"} {
+	for _, bad := range []string{"x", "1:5:ab", "a:2:ab", "1:-2:ab", good + "7", "5:crm:2"} {
 		if err := rdb.HSet(ctx, bucket, string(k), bad).Err(); err != nil {
 			t.Fatal(err)
 		}
