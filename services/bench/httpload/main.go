@@ -218,18 +218,26 @@ func measure(ctx context.Context, o options, wrk, bin, repo, work, target string
 	s.satP50 = time.Duration(median(mapSlice(lookups, func(r wrkResult) float64 { return float64(r.p50) })))
 	s.satP99 = time.Duration(median(mapSlice(lookups, func(r wrkResult) float64 { return float64(r.p99) })))
 	if o.rate > 0 {
-		if s.fixed, err = runOpenLoop(ctx, srv.base+"/peoplefone/Lookup", o.contacts, o.rate, o.fixedFor); err != nil {
-			return s, err
-		}
-		if s.floor, err = runOpenLoop(ctx, srv.base+"/healthz", o.contacts, o.rate, o.fixedFor); err != nil {
-			return s, err
-		}
-		s.errors += s.fixed.Errors + s.floor.Errors
-		for _, r := range []struct {
-			what string
-			fixedResult
-		}{{"lookup", s.fixed}, {"/healthz", s.floor}} {
-			fmt.Fprintf(os.Stderr, "%s open loop, %s: %.0f req/s, p50 %s, p99 %s, max %s, %d errors\n", target, r.what, r.Rate, r.P50, r.P99, r.Max, r.Errors)
+		for _, run := range []struct {
+			path string
+			dst  *fixedResult
+		}{{"/peoplefone/Lookup", &s.fixed}, {"/healthz", &s.floor}} {
+			// A collection of a large heap (the in-process index) shows in the tail.
+			gcs, _, err := srv.goRuntime(ctx)
+			if err != nil {
+				return s, err
+			}
+			if *run.dst, err = runOpenLoop(ctx, srv.base+run.path, o.contacts, o.rate, o.fixedFor); err != nil {
+				return s, err
+			}
+			after, heap, err := srv.goRuntime(ctx)
+			if err != nil {
+				return s, err
+			}
+			r := *run.dst
+			s.errors += r.Errors
+			fmt.Fprintf(os.Stderr, "%s open loop, %s: %.0f req/s, p50 %s, p99 %s, max %s, %d errors; the server collected garbage %.0f times, heap in use %.0f MiB\n",
+				target, run.path, r.Rate, r.P50, r.P99, r.Max, r.Errors, after-gcs, heap/(1<<20))
 		}
 	}
 	if s.events, err = srv.checkEvents(ctx); err != nil {

@@ -221,6 +221,43 @@ func (s *server) redisCPU(ctx context.Context) (time.Duration, error) {
 	return time.Duration(total * float64(time.Second)), nil
 }
 
+// goRuntime is what the server's /metrics says of its Go runtime: the
+// garbage collections so far, and the heap in use.
+func (s *server) goRuntime(ctx context.Context) (gcs, heap float64, err error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.base+"/metrics", nil)
+	if err != nil {
+		return 0, 0, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, 0, fmt.Errorf("metrics: %w", err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(nil, 1<<20)
+	found := 0
+	for sc.Scan() {
+		name, v, _ := strings.Cut(sc.Text(), " ")
+		var dst *float64
+		switch name {
+		case "go_gc_duration_seconds_count":
+			dst = &gcs
+		case "go_memstats_heap_inuse_bytes":
+			dst = &heap
+		default:
+			continue
+		}
+		if *dst, err = strconv.ParseFloat(v, 64); err != nil {
+			return 0, 0, fmt.Errorf("metrics %s: %w", name, err)
+		}
+		found++
+	}
+	if found != 2 {
+		return 0, 0, fmt.Errorf("metrics: no Go runtime figures (%v)", sc.Err())
+	}
+	return gcs, heap, nil
+}
+
 // profile starts a CPU profile of the server for d and returns the wait for
 // it, which writes it to path.
 func (s *server) profile(ctx context.Context, path string, d time.Duration) func() error {
