@@ -65,7 +65,7 @@ func main() {
 	flag.BoolVar(&o.keep, "keep", false, "keep the data directories and the Redis keys")
 	flag.StringVar(&o.env, "env", "", "extra environment of the server, KEY=VALUE,… (e.g. CALLDEX_RISK=false)")
 	flag.DurationVar(&o.console, "console", 0, "log into the web console and load its overview this often during the rounds, as an open tab does (0: no console)")
-	flag.StringVar(&o.against, "against", "", "another checkout of the repository: compare its build (B) with this one's (A), in-process index, alternating lookup rounds")
+	flag.StringVar(&o.against, "against", "", "another checkout of the repository: compare its build (B) with this one's (A), on one index target (-targets memory, the default, or redis), alternating lookup rounds")
 	flag.StringVar(&o.envB, "env-b", "", "with -against: the extra environment of B's server (-env is A's)")
 	flag.StringVar(&o.url, "url", "", "openloop: lookup URL")
 	flag.Parse()

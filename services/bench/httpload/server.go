@@ -47,6 +47,9 @@ type serverConfig struct {
 	env                              []string
 	// keepKeys leaves the run's Redis keys in place, to be examined.
 	keepKeys bool
+	// name tells apart the key and stream prefixes of servers that run at
+	// once (-against).
+	name string
 }
 
 // server is a running calldex process.
@@ -73,7 +76,7 @@ func startServer(ctx context.Context, c serverConfig) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	prefix := fmt.Sprintf("httpload%d%s", os.Getpid(), c.target)
+	prefix := fmt.Sprintf("httpload%d%s%s", os.Getpid(), c.target, c.name)
 	s := &server{
 		base:    "http://127.0.0.1:" + strconv.Itoa(ports[0]),
 		natsURL: "nats://127.0.0.1:" + strconv.Itoa(ports[1]),
