@@ -15,6 +15,7 @@ import (
 	"syscall"
 
 	"github.com/calldex/calldex/services/internal/app"
+	"github.com/calldex/calldex/services/internal/gctune"
 )
 
 func main() {
@@ -46,6 +47,9 @@ func run(ctx context.Context, roles string) error {
 		}
 	}
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	gc := gctune.Choose(os.LookupEnv, !cfg.IndexInHeap(), gctune.CgroupLimit("/sys/fs/cgroup"))
+	gctune.Apply(gc)
+	log.Info("garbage collector", "settings", gc.String())
 	var a *app.App
 	a, err = app.Build(ctx, cfg, app.WithLogger(log), app.WithReady(func(httpAddr, natsURL string) {
 		if a.Demo() {

@@ -221,6 +221,13 @@ func FromEnv(lookup func(string) (string, bool)) (Config, error) {
 // also knows a CALLDEX_CONFIG equal to it).
 func (c Config) Demo() bool { return c.TenantsFile == "" }
 
+// IndexInHeap reports whether the process keeps the in-process index, the
+// one large thing a calldex heap holds (its ingress or projector without
+// REDIS_URL).
+func (c Config) IndexInHeap() bool {
+	return c.RedisURL == "" && (c.Roles.Has(RoleIngress) || c.Roles.Has(RoleProjector))
+}
+
 // Validate reports every setting that cannot work, at once.
 func (c Config) Validate() error {
 	var errs []error

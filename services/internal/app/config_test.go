@@ -97,3 +97,27 @@ func TestParseRoles(t *testing.T) {
 		})
 	}
 }
+
+// Only a process with the in-process index holds a large heap: the
+// garbage collector's settings follow from it (see services/calldex).
+func TestIndexInHeap(t *testing.T) {
+	for _, tt := range []struct {
+		roles, redis string
+		want         bool
+	}{
+		{"", "", true},
+		{"", "redis://redis:6379/0", false},
+		{"projector", "", true},
+		{"ingress,projector", "", true},
+		{"worker,sync", "", false},
+		{"ingress", "redis://redis:6379/0", false},
+	} {
+		roles, err := ParseRoles(tt.roles)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := (Config{Roles: roles, RedisURL: tt.redis}).IndexInHeap(); got != tt.want {
+			t.Errorf("roles %q, REDIS_URL %q: IndexInHeap = %v, want %v", tt.roles, tt.redis, got, tt.want)
+		}
+	}
+}

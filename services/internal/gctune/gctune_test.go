@@ -1,0 +1,84 @@
+package gctune_test
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/calldex/calldex/services/internal/gctune"
+)
+
+func env(vars map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := vars[k]; return v, ok }
+}
+
+func limit(n int64) func() (int64, bool) { return func() (int64, bool) { return n, n > 0 } }
+
+// The limits are 90 % of the container's: 256 MiB → 241,591,910 bytes.
+func TestChoose(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		env       map[string]string
+		smallHeap bool
+		limit     int64
+		want      gctune.Settings
+	}{
+		{"Redis index, no container", nil, true, 0, gctune.Settings{GCPercent: gctune.SmallHeapPercent}},
+		{"in-process index, no container", nil, false, 0, gctune.Settings{}},
+		{"Redis index in a 256 MiB container", nil, true, 256 << 20,
+			gctune.Settings{GCPercent: gctune.SmallHeapPercent, MemoryLimit: 241_591_910}},
+		{"in-process index in a container", nil, false, 1 << 30, gctune.Settings{MemoryLimit: 966_367_641}},
+		{"the operator's GOGC wins", map[string]string{"GOGC": "150"}, true, 256 << 20,
+			gctune.Settings{MemoryLimit: 241_591_910}},
+		{"the operator's GOMEMLIMIT wins", map[string]string{"GOMEMLIMIT": "200MiB"}, true, 256 << 20,
+			gctune.Settings{GCPercent: gctune.SmallHeapPercent}},
+		{"GOGC=off is the operator's too", map[string]string{"GOGC": "off", "GOMEMLIMIT": ""}, true, 256 << 20, gctune.Settings{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := gctune.Choose(env(tc.env), tc.smallHeap, limit(tc.limit)); got != tc.want {
+				t.Errorf("Choose = %+v (%s), want %+v", got, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestCgroupLimit(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		files map[string]string
+		want  int64
+	}{
+		{"cgroup v2", map[string]string{"memory.max": "268435456\n"}, 256 << 20},
+		{"cgroup v2 without a limit", map[string]string{"memory.max": "max\n"}, 0},
+		{"cgroup v1", map[string]string{"memory/memory.limit_in_bytes": "536870912\n"}, 512 << 20},
+		{"cgroup v1 without a limit", map[string]string{"memory/memory.limit_in_bytes": "9223372036854771712\n"}, 0},
+		{"no cgroup files", nil, 0},
+		{"garbage", map[string]string{"memory.max": "lots\n"}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := t.TempDir()
+			for name, text := range tc.files {
+				path := filepath.Join(root, name)
+				if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			n, ok := gctune.CgroupLimit(root)()
+			if n != tc.want || ok != (tc.want > 0) {
+				t.Errorf("CgroupLimit = %d, %v; want %d", n, ok, tc.want)
+			}
+		})
+	}
+}
+
+func TestSettingsString(t *testing.T) {
+	if got := (gctune.Settings{}).String(); got != "runtime defaults" {
+		t.Errorf("zero: %q", got)
+	}
+	if got := (gctune.Settings{GCPercent: 400, MemoryLimit: 230 << 20}).String(); got != "GOGC=400 GOMEMLIMIT=230MiB" {
+		t.Errorf("both: %q", got)
+	}
+}
