@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,12 +23,30 @@ import (
 )
 
 // Services of this machine the local topology runs against, in place of
-// the compose file's nats-1…3, redis and postgres.
-const (
-	localNATS     = "nats://127.0.0.1:4222"
-	localRedis    = "redis://127.0.0.1:6379/0"
-	localPostgres = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+// the compose file's nats-1…3, redis and postgres: where NATS_URL,
+// REDIS_URL and POSTGRES_DSN say, as for every test of the project.
+var (
+	localNATS     = envOr("NATS_URL", "nats://127.0.0.1:4222")
+	localRedis    = envOr("REDIS_URL", "redis://127.0.0.1:6379/0")
+	localPostgres = envOr("POSTGRES_DSN", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
 )
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// hostOf is the host:port of a service URL.
+func hostOf(t *testing.T, raw string) string {
+	t.Helper()
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		t.Fatalf("service URL %q: %v", raw, err)
+	}
+	return u.Host
+}
 
 // topology is the compose deployment run as local processes: one process
 // per Calldex service of docker-compose.yml (its environment as compose
@@ -44,9 +63,9 @@ var roleOrder = []string{"projector", "worker", "sync", "ingress"}
 
 func startTopology(t *testing.T) *topology {
 	t.Helper()
-	needService(t, "NATS", "127.0.0.1:4222")
-	needService(t, "Redis", "127.0.0.1:6379")
-	needService(t, "PostgreSQL", "127.0.0.1:5432")
+	needService(t, "NATS", hostOf(t, localNATS))
+	needService(t, "Redis", hostOf(t, localRedis))
+	needService(t, "PostgreSQL", hostOf(t, localPostgres))
 	p := loadCompose(t)
 	id := randomID(t)
 	prefix := "cdxdeploy" + id + "_"
