@@ -23,7 +23,7 @@ func TestChoose(t *testing.T) {
 		limit     int64
 		want      gctune.Settings
 	}{
-		{"Redis index, no container", nil, true, 0, gctune.Settings{GCPercent: gctune.SmallHeapPercent}},
+		{"Redis index, no container: nothing bounds a larger heap", nil, true, 0, gctune.Settings{}},
 		{"in-process index, no container", nil, false, 0, gctune.Settings{}},
 		{"Redis index in a 256 MiB container", nil, true, 256 << 20,
 			gctune.Settings{GCPercent: gctune.SmallHeapPercent, MemoryLimit: 241_591_910}},
