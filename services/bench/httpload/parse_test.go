@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"testing"
 	"time"
 )
@@ -49,5 +51,28 @@ func TestMedian(t *testing.T) {
 	}
 	if m := median([]float64{4, 1, 2, 3}); m != 2.5 {
 		t.Errorf("even: %v", m)
+	}
+}
+
+// The pacer hands out every request number once, in order, then closes;
+// a cancelled run stops it.
+func TestPace(t *testing.T) {
+	var got []uint64
+	for n := range pace(t.Context(), time.Now(), time.Microsecond, 500) {
+		got = append(got, n)
+	}
+	if len(got) != 500 || !slices.IsSorted(got) || got[0] != 0 || got[499] != 499 {
+		t.Fatalf("paced %d numbers, first %v", len(got), got[:min(len(got), 5)])
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	due := pace(ctx, time.Now(), time.Millisecond, 1_000_000)
+	<-due
+	cancel()
+	n := 0
+	for range due {
+		n++
+	}
+	if n > openLoopClients+1 {
+		t.Errorf("%d numbers after the cancel, want at most what the channel held", n)
 	}
 }
