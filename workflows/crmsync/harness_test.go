@@ -523,6 +523,42 @@ func (h *harness) leaseOwner() string {
 	return l.Owner
 }
 
+// waitShardsSpread waits until owners hold every shard lease in equal
+// shares, as the coordinators leave them once each has counted the
+// others: replicas started together first claim what they see free, then
+// give back what is beyond their share, which can move a source's shard
+// from one to the other.
+func (h *harness) waitShardsSpread(owners ...string) {
+	h.t.Helper()
+	share := (crmsync.DefaultShards + len(owners) - 1) / len(owners)
+	testwait.Until(h.t, wait, "shard leases spread over "+strings.Join(owners, ", "), func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		keys, err := h.env.Buckets.SyncCursors.ListKeysFiltered(ctx, "SHARD.*")
+		if err != nil {
+			return false
+		}
+		held := map[string]int{}
+		for k := range keys.Keys() {
+			e, err := h.env.Buckets.SyncCursors.Get(ctx, k)
+			if err != nil {
+				return false
+			}
+			var l struct {
+				Owner string `json:"owner"`
+			}
+			_ = json.Unmarshal(e.Value(), &l)
+			held[l.Owner]++
+		}
+		for _, o := range owners {
+			if held[o] != share {
+				return false
+			}
+		}
+		return len(held) == len(owners)
+	})
+}
+
 // contactState is the latest event of a contact in CONTACTS: its type and
 // source, "" when there is none.
 func (h *harness) contactState(source, id string) (typ string, c events.Contact) {
