@@ -509,18 +509,27 @@ func (h *harness) leaseOwner() string {
 	h.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	e, err := h.env.Buckets.SyncCursors.Get(ctx, crmsync.ShardKey(crmsync.Config{}, tenantID, srcName))
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return ""
-	}
+	owner, err := h.ownerOf(ctx, crmsync.ShardKey(crmsync.Config{}, tenantID, srcName))
 	if err != nil {
 		h.t.Fatal(err)
+	}
+	return owner
+}
+
+// ownerOf reads who holds the lease under key ("" if nobody).
+func (h *harness) ownerOf(ctx context.Context, key string) (string, error) {
+	e, err := h.env.Buckets.SyncCursors.Get(ctx, key)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
 	}
 	var l struct {
 		Owner string `json:"owner"`
 	}
 	_ = json.Unmarshal(e.Value(), &l)
-	return l.Owner
+	return l.Owner, nil
 }
 
 // waitShardsSpread waits until owners hold every shard lease in equal
@@ -540,15 +549,11 @@ func (h *harness) waitShardsSpread(owners ...string) {
 		}
 		held := map[string]int{}
 		for k := range keys.Keys() {
-			e, err := h.env.Buckets.SyncCursors.Get(ctx, k)
+			owner, err := h.ownerOf(ctx, k)
 			if err != nil {
 				return false
 			}
-			var l struct {
-				Owner string `json:"owner"`
-			}
-			_ = json.Unmarshal(e.Value(), &l)
-			held[l.Owner]++
+			held[owner]++
 		}
 		for _, o := range owners {
 			if held[o] != share {
