@@ -4,8 +4,7 @@
 # Used by .ci/run and `task up`; idempotent.
 set -euo pipefail
 
-up() { timeout 1 bash -c "</dev/tcp/127.0.0.1/$1" 2>/dev/null; }
-wait_port() { for _ in $(seq 1 60); do up "$1" && return 0; sleep 0.5; done; echo "port $1 did not open" >&2; return 1; }
+. "$(dirname "$0")/ports.sh"
 apt_updated=""
 need() { # need BINARY PACKAGE...
   command -v "$1" >/dev/null 2>&1 && return 0
