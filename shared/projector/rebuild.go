@@ -2,6 +2,7 @@ package projector
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -133,8 +134,9 @@ func Rebuild(ctx context.Context, cfg RebuildConfig, js jetstream.JetStream, ix 
 	if err != nil {
 		return res, fmt.Errorf("rebuild %s: %w", cfg.Tenant, err)
 	}
+	filter := cfg.Topology.ContactsFilter(cfg.Tenant)
 	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{cfg.Topology.ContactsFilter(cfg.Tenant)},
+		FilterSubjects: []string{filter},
 		DeliverPolicy:  jetstream.DeliverAllPolicy,
 	})
 	if err != nil {
@@ -204,7 +206,18 @@ func Rebuild(ctx context.Context, cfg RebuildConfig, js jetstream.JetStream, ix 
 			return res, fmt.Errorf("rebuild %s: consumer info: %w", cfg.Tenant, err)
 		}
 		if ci.NumPending == 0 && res.Seq >= ci.Delivered.Stream {
-			res.Seq = max(res.Seq, si.State.LastSeq)
+			// Newer servers count a consumer's pending events after the
+			// stream stored them, not with it: the stream itself says
+			// whether the tenant has an event after res.Seq up to LastSeq.
+			next, err := stream.GetMsg(ctx, res.Seq+1, jetstream.WithGetMsgSubject(filter))
+			switch {
+			case errors.Is(err, jetstream.ErrMsgNotFound) || err == nil && next.Sequence > si.State.LastSeq:
+				res.Seq = max(res.Seq, si.State.LastSeq)
+			case err != nil:
+				return res, fmt.Errorf("rebuild %s: next event: %w", cfg.Tenant, err)
+			default:
+				continue // not delivered yet
+			}
 			break
 		}
 	}
