@@ -139,14 +139,23 @@ func (k tenantKeys) page(bound string) string { return string(k) + "nm:" + bound
 // still work, in larger hash tables.
 const phoneBuckets = 1 << 16
 
-// bucket names the hash holding pk's posting: FNV-1a of the key.
-func (k tenantKeys) bucket(pk phone.Key) string {
+// bucket names the hash holding pk's posting.
+func (k tenantKeys) bucket(pk phone.Key) string { return k.bucketN(bucketOf(pk)) }
+
+// bucketN names the hash of bucket number n.
+func (k tenantKeys) bucketN(n uint32) string {
+	return string(k) + "ph:" + strconv.FormatUint(uint64(n), 16)
+}
+
+// bucketOf is the number of the bucket holding pk's posting: FNV-1a of the
+// key.
+func bucketOf(pk phone.Key) uint32 {
 	h := uint32(2166136261)
 	for i := 0; i < len(pk); i++ {
 		h ^= uint32(pk[i])
 		h *= 16777619
 	}
-	return string(k) + "ph:" + strconv.FormatUint(uint64(h%phoneBuckets), 16)
+	return h % phoneBuckets
 }
 
 // postingLua are the Lua helpers of the scripts for postings. A posting is

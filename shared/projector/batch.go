@@ -286,7 +286,7 @@ func (a applier) write(ctx context.Context, evs []event) error {
 
 func (a applier) writeTenant(ctx context.Context, tenant string, changes []index.Change) error {
 	idx := a.index(tenant)
-	write := func(ctx context.Context) error {
+	return a.retry(ctx, tenant, len(changes), func(ctx context.Context) error {
 		if b, ok := idx.(Batcher); ok {
 			return b.ApplyBatch(ctx, tenant, changes)
 		}
@@ -302,7 +302,12 @@ func (a applier) writeTenant(ctx context.Context, tenant string, changes []index
 			}
 		}
 		return nil
-	}
+	})
+}
+
+// retry writes n events of tenant with write until it succeeds, ctx ends
+// or the attempts run out, waiting longer after each failure.
+func (a applier) retry(ctx context.Context, tenant string, n int, write func(context.Context) error) error {
 	backoff := 50 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		err := write(ctx)
@@ -313,9 +318,9 @@ func (a applier) writeTenant(ctx context.Context, tenant string, changes []index
 			return ctx.Err()
 		}
 		if a.attempts > 0 && attempt >= a.attempts {
-			return fmt.Errorf("index write of %d events of %s: %w", len(changes), tenant, err)
+			return fmt.Errorf("index write of %d events of %s: %w", n, tenant, err)
 		}
-		a.log.Warn("projector: index write failed, retrying", "tenant", tenant, "events", len(changes), "err", err, "in", backoff)
+		a.log.Warn("projector: index write failed, retrying", "tenant", tenant, "events", n, "err", err, "in", backoff)
 		sleep(ctx, backoff)
 		backoff = min(backoff*2, 5*time.Second)
 	}

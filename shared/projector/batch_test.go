@@ -276,8 +276,15 @@ func TestInvalidContactSkipped(t *testing.T) {
 
 // TestRebuildWhilePublishing: contacts keep arriving during a rebuild in
 // small batches; the generation holds every event up to the sequence it
-// was activated with.
+// was activated with, whether all were loaded in bulk or the bulk load
+// ended half-way.
 func TestRebuildWhilePublishing(t *testing.T) {
+	for _, bulk := range []int{0, 300} {
+		t.Run(fmt.Sprintf("bulk=%d", bulk), func(t *testing.T) { testRebuildWhilePublishing(t, bulk) })
+	}
+}
+
+func testRebuildWhilePublishing(t *testing.T, bulk int) {
 	env := natstest.Connect(t)
 	rdb, prefix := redistest.Client(t)
 	serving := index.NewRedis(rdb, prefix)
@@ -313,7 +320,7 @@ func TestRebuildWhilePublishing(t *testing.T) {
 		}
 	}()
 	testwait.Until(t, 10*time.Second, "publishing under way", func() bool { mu.Lock(); defer mu.Unlock(); return len(seqOf) > 20 })
-	res, err := projector.Rebuild(ctx, projector.RebuildConfig{Topology: env.Topology, Tenant: "acme", Phone: ch, Batch: 7}, env.JS, serving)
+	res, err := projector.Rebuild(ctx, projector.RebuildConfig{Topology: env.Topology, Tenant: "acme", Phone: ch, Batch: 7, Bulk: bulk}, env.JS, serving)
 	close(stop)
 	<-published
 	if err != nil {

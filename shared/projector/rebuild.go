@@ -38,6 +38,12 @@ type RebuildConfig struct {
 	Grace time.Duration
 	// Batch is how many events are written at once at most (default 1000).
 	Batch int
+	// Bulk is how many contacts a rebuild loads in bulk at most
+	// (index.Load, default 1,000,000), holding ~130 bytes of each in
+	// memory and twice that while it writes their postings and names;
+	// the contacts beyond, and every event once the rebuild has caught up,
+	// are written one batch at a time, as the projector writes them.
+	Bulk int
 	// Progress, when set, is called after every batch.
 	Progress func(RebuildProgress)
 	// Log receives skipped events (default: discarded).
@@ -102,6 +108,9 @@ func Rebuild(ctx context.Context, cfg RebuildConfig, js jetstream.JetStream, ix 
 	if cfg.Batch <= 0 {
 		cfg.Batch = defaultBatch
 	}
+	if cfg.Bulk <= 0 {
+		cfg.Bulk = defaultBulk
+	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -159,6 +168,16 @@ func Rebuild(ctx context.Context, cfg RebuildConfig, js jetstream.JetStream, ix 
 	if ci, err := cons.Info(ctx); err == nil {
 		total = ci.NumPending + ci.Delivered.Consumer
 	}
+	// Events are loaded in bulk until cfg.Bulk contacts are, or the
+	// rebuild has caught up; then written as the projector writes them.
+	load := b.Load()
+	finish := func() error {
+		if err := load.Finish(ctx); err != nil {
+			return fmt.Errorf("rebuild %s: %w", cfg.Tenant, err)
+		}
+		load = nil
+		return nil
+	}
 	lastBeat := time.Now()
 	progress := func() {
 		if cfg.Progress != nil {
@@ -181,8 +200,18 @@ func Rebuild(ctx context.Context, cfg RebuildConfig, js jetstream.JetStream, ix 
 			return res, fmt.Errorf("rebuild %s: %w", cfg.Tenant, err)
 		}
 		if len(evs) > 0 {
-			if err := a.write(ctx, evs); err != nil {
+			if load != nil {
+				err = a.retry(ctx, cfg.Tenant, len(evs), func(ctx context.Context) error { return load.Apply(ctx, changesOf(evs)) })
+			} else {
+				err = a.write(ctx, evs)
+			}
+			if err != nil {
 				return res, fmt.Errorf("rebuild %s: %w", cfg.Tenant, err)
+			}
+			if load != nil && load.Len() >= cfg.Bulk {
+				if err := finish(); err != nil {
+					return res, err
+				}
 			}
 			res.Events += uint64(len(evs))
 			res.Seq = evs[len(evs)-1].seq
@@ -221,6 +250,11 @@ func Rebuild(ctx context.Context, cfg RebuildConfig, js jetstream.JetStream, ix 
 			break
 		}
 	}
+	if load != nil {
+		if err := finish(); err != nil {
+			return res, err
+		}
+	}
 	if res.Stats, err = b.Index().Stats(ctx, cfg.Tenant); err != nil {
 		return res, fmt.Errorf("rebuild %s: %w", cfg.Tenant, err)
 	}
@@ -230,6 +264,20 @@ func Rebuild(ctx context.Context, cfg RebuildConfig, js jetstream.JetStream, ix 
 	activated = true
 	res.Took = time.Since(start)
 	return res, nil
+}
+
+// defaultBulk is RebuildConfig.Bulk's default.
+const defaultBulk = 1_000_000
+
+// changesOf are the changes of the events that are not skipped.
+func changesOf(evs []event) []index.Change {
+	out := make([]index.Change, 0, len(evs))
+	for _, ev := range evs {
+		if !ev.skip {
+			out = append(out, ev.change)
+		}
+	}
+	return out
 }
 
 // oneTenant gives the phone options of the tenant being rebuilt.
