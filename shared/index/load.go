@@ -161,14 +161,32 @@ func (l *Load) Finish(ctx context.Context) error {
 	if l.finished {
 		return nil
 	}
-	buckets := make([][]posted, phoneBuckets)
-	names := make([]string, 0, 2*len(l.contacts))
+	// The entries of every posting, by bucket (a counting sort: no
+	// slice grows), and the name index's members.
+	var ends [phoneBuckets + 1]int
+	nNames := 0
+	for _, c := range l.contacts {
+		r := recordReader{s: c.indexed}
+		for range r.num() {
+			ends[bucketOf(phone.Key(r.str()))+1]++
+		}
+		for ; r.i < len(r.s); r.str() {
+			nNames++
+		}
+	}
+	for b := range phoneBuckets {
+		ends[b+1] += ends[b]
+	}
+	all := make([]posted, ends[phoneBuckets])
+	next := ends
+	names := make([]string, 0, nNames)
 	for rf, c := range l.contacts {
 		r := recordReader{s: c.indexed}
 		for range r.num() {
 			k := phone.Key(r.str())
 			b := bucketOf(k)
-			buckets[b] = append(buckets[b], posted{key: k, ms: c.ms, ref: rf})
+			all[next[b]] = posted{key: k, ms: c.ms, ref: rf}
+			next[b]++
 		}
 		for r.i < len(r.s) {
 			names = append(names, nameEntry(r.str(), rf))
@@ -177,7 +195,8 @@ func (l *Load) Finish(ctx context.Context) error {
 	p := pipeWriter{rdb: l.rdb}
 	var keys int64
 	var entries []byte
-	for n, ps := range buckets {
+	for n := range phoneBuckets {
+		ps := all[ends[n]:ends[n+1]]
 		if len(ps) == 0 {
 			continue
 		}
@@ -203,8 +222,8 @@ func (l *Load) Finish(ctx context.Context) error {
 		if err := p.do(ctx, args); err != nil {
 			return fmt.Errorf("index load %s: postings: %w", l.tenant, err)
 		}
-		buckets[n] = nil
 	}
+	all = nil
 	if keys > 0 {
 		if err := p.do(ctx, []any{"hincrby", l.tk.count(), "keys", keys}); err != nil {
 			return fmt.Errorf("index load %s: %w", l.tenant, err)

@@ -77,7 +77,7 @@ func main() {
 	flag.IntVar(&o.chunk, "chunk", 2000, "contacts per UpsertMany call")
 	flag.StringVar(&o.natsURL, "nats", envOr("NATS_URL", nats.DefaultURL), `NATS server, or "embedded" for an in-process one`)
 	flag.StringVar(&o.redisURL, "redis", envOr("REDIS_URL", "redis://127.0.0.1:6379/0"), "Redis of the index")
-	flag.BoolVar(&o.memory, "memory", true, "measure Redis memory per contact after the first run's rebuild (MEMORY USAGE of every key)")
+	flag.BoolVar(&o.memory, "memory", true, "measure Redis memory per contact after the first run's rebuild and ctl-rebuild (MEMORY USAGE of every key)")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.Parse()
 	if o.cpuProfile != "" {
@@ -238,10 +238,11 @@ func (b *bench) runOnce(ctx context.Context, r int, phases map[string]bool, resu
 		return err
 	}
 	if r == 1 && b.o.memory {
-		b.reportMemory(ctx, prefix, before)
+		b.reportMemory(ctx, prefix+":{"+benchTenant+"}:", before)
 	}
 
 	if phases["ctl-rebuild"] {
+		before := usedMemory(ctx, b.rdb)
 		m := startMeter(ctx, b.rdb)
 		res, err := projector.Rebuild(ctx, projector.RebuildConfig{Topology: b.topo, Tenant: benchTenant, Phone: benchPhone, Log: b.log}, b.js, idx)
 		if err != nil {
@@ -251,6 +252,9 @@ func (b *bench) runOnce(ctx context.Context, r int, phases map[string]bool, resu
 			return fmt.Errorf("ctl-rebuild: generation %s holds %d contacts, want %d", res.Generation, res.Stats.Contacts, b.o.contacts)
 		}
 		row("ctl-rebuild", int(res.Events), res.Took, m.stop(ctx, int(res.Events)))
+		if r == 1 && b.o.memory {
+			b.reportMemory(ctx, prefix+":"+res.Generation+":{"+benchTenant+"}:", before)
+		}
 		// The projector follows the switch into the new generation.
 		if err := b.waitCaughtUp(ctx, p, "follow the switch"); err != nil {
 			return err
@@ -462,10 +466,10 @@ func (b *bench) publish(ctx context.Context, n, rate int) (time.Duration, error)
 // MEMORY USAGE of every key (exact, whatever else the server holds), and
 // the used_memory delta (includes allocator overhead, but also anything
 // other clients of a shared server did meanwhile).
-func (b *bench) reportMemory(ctx context.Context, prefix string, before int64) {
+func (b *bench) reportMemory(ctx context.Context, tenantPrefix string, before int64) {
 	n := float64(b.o.contacts)
 	delta := usedMemory(ctx, b.rdb) - before
-	usage, keys, err := memoryUsage(ctx, b.rdb, prefix+":{"+benchTenant+"}:")
+	usage, keys, err := memoryUsage(ctx, b.rdb, tenantPrefix)
 	if err != nil {
 		fmt.Printf("     memory: %v\n", err)
 		return

@@ -175,7 +175,7 @@ func TestIndexRebuild(t *testing.T) {
 		}
 	}()
 	var rep rebuildReport
-	c.json(&rep, "index", "rebuild", "--tenant", "acme")
+	c.json(&rep, "index", "rebuild", "--tenant", "acme", "--bulk", "10")
 	testwait.Until(t, 10*time.Second, "the served index follows", func() bool { return s.ix.Served("acme") == "g1" })
 	close(stop)
 	<-done
