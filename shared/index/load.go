@@ -193,6 +193,8 @@ func (l *Load) Finish(ctx context.Context) error {
 		}
 	}
 	p := pipeWriter{rdb: l.rdb}
+	// After an error, a pipeline may still be under way.
+	defer func() { _ = p.wait() }()
 	var keys int64
 	var entries []byte
 	for n := range phoneBuckets {
@@ -261,11 +263,14 @@ func (l *Load) Finish(ctx context.Context) error {
 	return nil
 }
 
-// pipeWriter sends commands in pipelines of some thousands of arguments.
+// pipeWriter sends commands in pipelines of some thousands of arguments,
+// one under way while the next is built: Redis and the caller work at once.
 type pipeWriter struct {
 	rdb  redis.UniversalClient
 	cmds [][]any
 	args int
+	// sent reports the pipeline under way, if any.
+	sent chan error
 }
 
 // do queues a command, and sends the queue once it is long enough.
@@ -275,27 +280,47 @@ func (p *pipeWriter) do(ctx context.Context, args []any) error {
 	if p.args < 1<<14 {
 		return nil
 	}
-	return p.flush(ctx)
+	return p.send(ctx)
 }
 
-// flush sends the commands queued.
-func (p *pipeWriter) flush(ctx context.Context) error {
-	if len(p.cmds) == 0 {
-		return nil
+// send waits for the pipeline under way, then sends the commands queued.
+func (p *pipeWriter) send(ctx context.Context) error {
+	if err := p.wait(); err != nil || len(p.cmds) == 0 {
+		return err
 	}
 	pipe := p.rdb.Pipeline()
 	for _, c := range p.cmds {
 		pipe.Do(ctx, c...)
 	}
-	p.cmds, p.args = p.cmds[:0], 0
-	cmds, err := pipe.Exec(ctx)
-	if err != nil {
+	p.cmds, p.args = nil, 0
+	p.sent = make(chan error, 1)
+	go func(sent chan<- error) {
+		cmds, err := pipe.Exec(ctx)
 		for _, c := range cmds {
 			if c.Err() != nil {
-				return c.Err()
+				err = c.Err()
+				break
 			}
 		}
+		sent <- err
+	}(p.sent)
+	return nil
+}
+
+// wait waits for the pipeline under way, if any.
+func (p *pipeWriter) wait() error {
+	if p.sent == nil {
+		return nil
+	}
+	err := <-p.sent
+	p.sent = nil
+	return err
+}
+
+// flush sends the commands queued and waits until Redis ran them.
+func (p *pipeWriter) flush(ctx context.Context) error {
+	if err := p.send(ctx); err != nil {
 		return err
 	}
-	return nil
+	return p.wait()
 }
