@@ -101,7 +101,13 @@ func testRebuildSwitch(t *testing.T, rdb redis.UniversalClient, prefix string) {
 	if _, err := serving.BeginGeneration(ctx, "acme", time.Minute); !errors.Is(err, index.ErrRebuildRunning) {
 		t.Fatalf("second build: %v, want ErrRebuildRunning", err)
 	}
-	if err := b.Index().Upsert(ctx, "acme", contactEntry("new", "New", k)); err != nil {
+	// Loaded in bulk, as a rebuild does: on a Cluster, its pipelines keep
+	// to the tenant's slot.
+	l := b.Load()
+	if err := l.Apply(ctx, []index.Change{index.Upserted(contactEntry("new", "New", k))}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Finish(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if err := b.Heartbeat(ctx); err != nil {

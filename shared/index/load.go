@@ -19,7 +19,7 @@ import (
 // contact, most of them dearer in the call than in the work. A Load writes
 // each stored contact as it comes (one HSET per batch) and keeps in memory
 // what the index derives from it: its milliseconds, phone keys and name
-// words, ~130 bytes a contact. Finish then writes the postings, each
+// words, ~140 bytes a contact. Finish then writes the postings, each
 // bucket's in one HSET, and the name index in pages filled to
 // namePageFill, one ZADD each. The generation then holds what ApplyBatch
 // would have written, but for where its name index is cut into pages and
@@ -46,7 +46,7 @@ type loaded struct {
 }
 
 // namePageFill is how many members Finish puts in a page of the name
-// index: room for a quarter more before the first split.
+// index: room for 16 more before the first split.
 const namePageFill = namePageMax * 3 / 4
 
 // Load returns the bulk loader of the generation being built. It must be
