@@ -153,7 +153,8 @@ type posted struct {
 
 // Finish writes the postings and the name index of the contacts loaded,
 // and releases them. Once it returned nil, Apply refuses, and the
-// generation is written with ApplyBatch.
+// generation is written with ApplyBatch; after an error it may be called
+// again.
 func (l *Load) Finish(ctx context.Context) error {
 	if err := checkCall(ctx, l.tenant); err != nil {
 		return fmt.Errorf("index load %s: %w", l.tenant, err)
@@ -227,7 +228,8 @@ func (l *Load) Finish(ctx context.Context) error {
 	}
 	all = nil
 	if keys > 0 {
-		if err := p.do(ctx, []any{"hincrby", l.tk.count(), "keys", keys}); err != nil {
+		// Set, not added: a Finish that failed may have set it.
+		if err := p.do(ctx, []any{"hset", l.tk.count(), "keys", keys}); err != nil {
 			return fmt.Errorf("index load %s: %w", l.tenant, err)
 		}
 	}

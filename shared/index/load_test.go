@@ -186,59 +186,76 @@ func dumpTenant(t *testing.T, rdb redis.UniversalClient, base string) tenantDump
 	return d
 }
 
-// failOnce fails the first pipeline it sees after it is armed, without
-// sending it.
-type failOnce struct{ armed atomic.Bool }
+// failOnce fails the first pipeline it sees after it is armed: without
+// sending it, or, sent, as if its replies were lost.
+type failOnce struct {
+	armed atomic.Bool
+	sent  bool
+}
 
 func (h *failOnce) DialHook(next redis.DialHook) redis.DialHook          { return next }
 func (h *failOnce) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
 
 func (h *failOnce) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
-		if h.armed.CompareAndSwap(true, false) {
-			return errors.New("connection reset")
+		if !h.armed.CompareAndSwap(true, false) {
+			return next(ctx, cmds)
 		}
-		return next(ctx, cmds)
+		if h.sent {
+			_ = next(ctx, cmds)
+		}
+		return errors.New("connection reset")
 	}
 }
 
 // TestRedisLoadAppliedAgainAfterAFailure: an Apply whose write failed
-// (here its new link template and a delete) is applied again, and the
-// generation holds what it would have.
+// (here its new link template and a delete) is applied again, a Finish
+// that failed is called again, and the generation holds what it would
+// have: whether the failed pipelines were sent or not.
 func TestRedisLoadAppliedAgainAfterAFailure(t *testing.T) {
-	rdb, prefix := redistest.Client(t)
-	ctx := t.Context()
-	ix := index.NewRedis(rdb, prefix)
-	b, err := ix.BeginGeneration(ctx, "acme", time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l := b.Load()
-	k := phone.Key("e:+41215522000")
-	first := contactEntry("1", "Anna Berg", k)
-	if err := l.Apply(ctx, []index.Change{index.Upserted(first)}); err != nil {
-		t.Fatal(err)
-	}
-	second := contactEntry("2", "Jan Meier", k)
-	second.Contact.ContactURI = "https://acme.example.com/contacts/2"
-	batch := []index.Change{index.Deleted("crm", "1"), index.Upserted(second)}
-	var h failOnce
-	rdb.AddHook(&h)
-	h.armed.Store(true)
-	if err := l.Apply(ctx, batch); err == nil {
-		t.Fatal("Apply succeeded through a failed pipeline")
-	}
-	if err := l.Apply(ctx, batch); err != nil {
-		t.Fatal(err)
-	}
-	if err := l.Finish(ctx); err != nil {
-		t.Fatal(err)
-	}
-	got := mustLookup(t, b.Index(), []phone.Key{k}, 5)
-	if len(got) != 1 || got[0].Contact.ID != "2" || got[0].Contact.ContactURI != second.Contact.ContactURI {
-		t.Fatalf("after the retried Apply: %+v", got)
-	}
-	if recs := slices.Sorted(maps.Keys(rdb.HGetAll(ctx, prefix+":"+b.Generation().ID+":{acme}:recs").Val())); !slices.Equal(recs, []string{"crm:2"}) {
-		t.Fatalf("stored contacts %v, want only crm:2", recs)
+	for _, sent := range []bool{false, true} {
+		t.Run(fmt.Sprintf("sent=%v", sent), func(t *testing.T) {
+			rdb, prefix := redistest.Client(t)
+			ctx := t.Context()
+			ix := index.NewRedis(rdb, prefix)
+			b, err := ix.BeginGeneration(ctx, "acme", time.Minute)
+			if err != nil {
+				t.Fatal(err)
+			}
+			l := b.Load()
+			k := phone.Key("e:+41215522000")
+			if err := l.Apply(ctx, []index.Change{index.Upserted(contactEntry("1", "Anna Berg", k))}); err != nil {
+				t.Fatal(err)
+			}
+			second := contactEntry("2", "Jan Meier", k)
+			second.Contact.ContactURI = "https://acme.example.com/contacts/2"
+			batch := []index.Change{index.Deleted("crm", "1"), index.Upserted(second)}
+			h := failOnce{sent: sent}
+			rdb.AddHook(&h)
+			h.armed.Store(true)
+			if err := l.Apply(ctx, batch); err == nil {
+				t.Fatal("Apply succeeded through a failed pipeline")
+			}
+			if err := l.Apply(ctx, batch); err != nil {
+				t.Fatal(err)
+			}
+			h.armed.Store(true)
+			if err := l.Finish(ctx); err == nil {
+				t.Fatal("Finish succeeded through a failed pipeline")
+			}
+			if err := l.Finish(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if st, err := b.Index().Stats(ctx, "acme"); err != nil || st != (index.Stats{Contacts: 1, Keys: 1}) {
+				t.Fatalf("stats after the retried Finish: %+v, %v", st, err)
+			}
+			got := mustLookup(t, b.Index(), []phone.Key{k}, 5)
+			if len(got) != 1 || got[0].Contact.ID != "2" || got[0].Contact.ContactURI != second.Contact.ContactURI {
+				t.Fatalf("after the retried Apply: %+v", got)
+			}
+			if recs := slices.Sorted(maps.Keys(rdb.HGetAll(ctx, prefix+":"+b.Generation().ID+":{acme}:recs").Val())); !slices.Equal(recs, []string{"crm:2"}) {
+				t.Fatalf("stored contacts %v, want only crm:2", recs)
+			}
+		})
 	}
 }

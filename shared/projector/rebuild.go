@@ -172,7 +172,7 @@ func Rebuild(ctx context.Context, cfg RebuildConfig, js jetstream.JetStream, ix 
 	// rebuild has caught up; then written as the projector writes them.
 	load := b.Load()
 	finish := func() error {
-		if err := load.Finish(ctx); err != nil {
+		if err := a.retry(ctx, cfg.Tenant, load.Len(), load.Finish); err != nil {
 			return fmt.Errorf("rebuild %s: %w", cfg.Tenant, err)
 		}
 		load = nil
