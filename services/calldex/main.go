@@ -48,7 +48,7 @@ func run(ctx context.Context, roles string) error {
 	}
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	gc := gctune.Choose(os.LookupEnv, !cfg.IndexInHeap(), gctune.CgroupLimit("/sys/fs/cgroup"))
-	gctune.Apply(gc)
+	gctune.Apply(ctx, gc)
 	log.Info("garbage collector", "settings", gc.String())
 	var a *app.App
 	a, err = app.Build(ctx, cfg, app.WithLogger(log), app.WithReady(func(httpAddr, natsURL string) {

@@ -1,8 +1,11 @@
 package gctune_test
 
 import (
+	"context"
 	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/debug"
 	"testing"
 
 	"github.com/calldex/calldex/services/internal/gctune"
@@ -23,7 +26,8 @@ func TestChoose(t *testing.T) {
 		limit     int64
 		want      gctune.Settings
 	}{
-		{"Redis index, no container: nothing bounds a larger heap", nil, true, 0, gctune.Settings{}},
+		{"Redis index, no container: GOGC follows the live heap", nil, true, 0, gctune.Settings{Headroom: gctune.Headroom}},
+		{"Redis index, no container, the operator's GOGC", map[string]string{"GOGC": "100"}, true, 0, gctune.Settings{}},
 		{"in-process index, no container", nil, false, 0, gctune.Settings{}},
 		{"Redis index in a 256 MiB container", nil, true, 256 << 20,
 			gctune.Settings{GCPercent: gctune.SmallHeapPercent, MemoryLimit: 241_591_910}},
@@ -71,6 +75,39 @@ func TestCgroupLimit(t *testing.T) {
 				t.Errorf("CgroupLimit = %d, %v; want %d", n, ok, tc.want)
 			}
 		})
+	}
+}
+
+func TestHeadroomPercent(t *testing.T) {
+	for _, tc := range []struct {
+		live uint64
+		want int
+	}{
+		{0, gctune.SmallHeapPercent},
+		{10 << 20, gctune.SmallHeapPercent},
+		{64 << 20, 400},
+		{128 << 20, 200},
+		{200 << 20, 128},
+		{256 << 20, 100},
+		{2 << 30, 100},
+	} {
+		if got := gctune.HeadroomPercent(tc.live, 256<<20); got != tc.want {
+			t.Errorf("HeadroomPercent(%d MiB) = %d, want %d", tc.live>>20, got, tc.want)
+		}
+	}
+}
+
+// TestApplyHeadroom: with a headroom, Apply sets GOGC from this test
+// process's live heap (a few MiB: the largest GOGC), until ctx ends.
+func TestApplyHeadroom(t *testing.T) {
+	was := debug.SetGCPercent(100)
+	t.Cleanup(func() { debug.SetGCPercent(was) })
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	runtime.GC()
+	gctune.Apply(ctx, gctune.Settings{Headroom: 1 << 30})
+	if got := debug.SetGCPercent(100); got != gctune.SmallHeapPercent {
+		t.Fatalf("GOGC after Apply = %d, want %d", got, gctune.SmallHeapPercent)
 	}
 }
 
