@@ -118,4 +118,7 @@ func TestSettingsString(t *testing.T) {
 	if got := (gctune.Settings{GCPercent: 400, MemoryLimit: 230 << 20}).String(); got != "GOGC=400 GOMEMLIMIT=230MiB" {
 		t.Errorf("both: %q", got)
 	}
+	if got := (gctune.Settings{Headroom: gctune.Headroom}).String(); got != "GOGC 100-400 for 256MiB of headroom" {
+		t.Errorf("headroom: %q", got)
+	}
 }
