@@ -39,10 +39,11 @@ type RebuildConfig struct {
 	// Batch is how many events are written at once at most (default 1000).
 	Batch int
 	// Bulk is how many contacts a rebuild loads in bulk at most
-	// (index.Load, default 1,000,000), holding ~130 bytes of each in
-	// memory and twice that while it writes their postings and names;
-	// the contacts beyond, and every event once the rebuild has caught up,
-	// are written one batch at a time, as the projector writes them.
+	// (index.Load, default 1,000,000), holding ~140 bytes of each in
+	// memory, and a heap of up to ~650 bytes a contact while it writes
+	// their postings and names; the contacts beyond, and every event once
+	// the rebuild has caught up, are written one batch at a time, as the
+	// projector writes them.
 	Bulk int
 	// Progress, when set, is called after every batch.
 	Progress func(RebuildProgress)
