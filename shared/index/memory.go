@@ -44,14 +44,8 @@ type memTenant struct {
 	keys      map[uint64]int32 // hash(key) → first link of its postings
 	links     []memLink
 	freeLinks []int32 // unused links
-	// chunk is where records are copied (see keep). copied counts the
-	// bytes copied into chunks since the last sweep began, live the bytes
-	// of the records stored; sweep is the next slot a running sweep
-	// copies again.
-	chunk        []byte
-	copied, live int
-	sweeping     bool
-	sweep        int32
+	// chunk is where the records put last were copied (see keep).
+	chunk []byte
 }
 
 // memChunk is the size of the blocks records are copied into.
@@ -62,8 +56,7 @@ const memChunk = 64 << 10
 // of an object per contact, on every cycle. A chunk is never written where
 // a record was copied, so records (and the contacts decoded from them,
 // which share their bytes) stay valid; it is freed once no record in it is
-// used (see sweepStep). A record larger than a quarter chunk keeps its own
-// allocation.
+// used. A record larger than a quarter chunk keeps its own allocation.
 func (t *memTenant) keep(rec record) record {
 	if len(rec) > memChunk/4 {
 		return rec
@@ -73,36 +66,7 @@ func (t *memTenant) keep(rec record) record {
 	}
 	at := len(t.chunk)
 	t.chunk = append(t.chunk, rec...)
-	t.copied += len(rec)
 	return record(unsafe.String(&t.chunk[at], len(rec)))
-}
-
-// memSweepStep is how many records each write copies again while a sweep
-// runs.
-const memSweepStep = 4
-
-// sweepStep moves a running sweep on, or starts one once the chunks were
-// written with as much again as the live records since the last began. A
-// record replaced or removed stays in its chunk, and a chunk stays
-// allocated while one record in it is used: after months of changes to
-// some contacts, most chunks would be held by a few. A sweep copies every
-// record again, leaving the chunks from before it to the collector; spread
-// over the writes, it costs each a few copies, not a pause of the lookups.
-// The caller holds the write lock.
-func (t *memTenant) sweepStep() {
-	if !t.sweeping {
-		if t.copied < t.live+16*memChunk {
-			return
-		}
-		t.sweeping, t.sweep, t.copied = true, 0, 0
-	}
-	for n := 0; n < memSweepStep && int(t.sweep) < len(t.slots); t.sweep++ {
-		if rec := t.slots[t.sweep].rec; rec != "" {
-			t.slots[t.sweep].rec = t.keep(rec)
-			n++
-		}
-	}
-	t.sweeping = int(t.sweep) < len(t.slots)
 }
 
 // memSlot is a stored contact.
@@ -213,10 +177,8 @@ func (m *Memory) put(tenant string, rec record, ms int64) {
 		t.slots[s].rec.keys(func(k phone.Key) { t.unlink(m.hash(string(k)), s, k) })
 	}
 	rec = t.keep(rec)
-	t.live += len(rec) - len(t.slots[s].rec)
 	t.slots[s].rec, t.slots[s].ms = rec, ms
 	rec.keys(func(k phone.Key) { t.link(m.hash(string(k)), s, k) })
-	t.sweepStep()
 }
 
 // remove drops a contact of tenant, and the tenant once it has none; the
@@ -232,13 +194,10 @@ func (m *Memory) remove(tenant, r string) {
 		return
 	}
 	t.slots[s].rec.keys(func(k phone.Key) { t.unlink(m.hash(string(k)), s, k) })
-	t.live -= len(t.slots[s].rec)
 	t.release(h, s)
 	if t.count == 0 {
 		delete(m.tenants, tenant)
-		return
 	}
-	t.sweepStep()
 }
 
 // first is the head of the chain of hash h in m, or -1.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -123,46 +122,5 @@ func benchLookup(b *testing.B, ix index.Index) {
 		if (len(ms) > 0) != query.known {
 			b.Fatalf("lookup %v: %d matches", query.keys, len(ms))
 		}
-	}
-}
-
-// TestMemoryChurnKeepsMemoryBounded: records share chunks, which one record
-// replaced long ago could hold; changing a tenth of the contacts again and
-// again leaves the heap near what the contacts need.
-func TestMemoryChurnKeepsMemoryBounded(t *testing.T) {
-	ix := index.NewMemory()
-	ctx := t.Context()
-	const n = 50_000
-	heap := func() uint64 {
-		runtime.GC()
-		var ms runtime.MemStats
-		runtime.ReadMemStats(&ms)
-		return ms.HeapAlloc
-	}
-	base := heap()
-	upsert := func(i int, title string) {
-		e := benchEntry(i)
-		e.Contact.Title = title
-		if err := ix.Upsert(ctx, benchTenant, e); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for i := range n {
-		upsert(i, "")
-	}
-	filled := heap() - base
-	rng := rand.New(rand.NewPCG(1, 2))
-	for round := range 60 {
-		for range n / 10 {
-			upsert(rng.IntN(n), fmt.Sprint("round ", round))
-		}
-	}
-	churned := heap() - base
-	t.Logf("heap: %d MiB filled, %d MiB after changing 300,000 times", filled>>20, churned>>20)
-	if churned > 2*filled {
-		t.Fatalf("heap grew from %d to %d MiB with the same %d contacts", filled>>20, churned>>20, n)
-	}
-	if st, err := ix.Stats(ctx, benchTenant); err != nil || st.Contacts != n {
-		t.Fatalf("stats %+v, %v", st, err)
 	}
 }
