@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"unsafe"
 
 	"github.com/calldex/calldex/events"
 	"github.com/calldex/calldex/shared/phone"
@@ -44,29 +43,6 @@ type memTenant struct {
 	keys      map[uint64]int32 // hash(key) → first link of its postings
 	links     []memLink
 	freeLinks []int32 // unused links
-	// chunk is where the records put last were copied (see keep).
-	chunk []byte
-}
-
-// memChunk is the size of the blocks records are copied into.
-const memChunk = 64 << 10
-
-// keep returns rec copied into the tenant's current chunk of records: the
-// garbage collector then marks a few blocks per thousand contacts instead
-// of an object per contact, on every cycle. A chunk is never written where
-// a record was copied, so records (and the contacts decoded from them,
-// which share their bytes) stay valid; it is freed once no record in it is
-// used. A record larger than a quarter chunk keeps its own allocation.
-func (t *memTenant) keep(rec record) record {
-	if len(rec) > memChunk/4 {
-		return rec
-	}
-	if len(t.chunk)+len(rec) > cap(t.chunk) {
-		t.chunk = make([]byte, 0, memChunk)
-	}
-	at := len(t.chunk)
-	t.chunk = append(t.chunk, rec...)
-	return record(unsafe.String(&t.chunk[at], len(rec)))
 }
 
 // memSlot is a stored contact.
@@ -176,7 +152,6 @@ func (m *Memory) put(tenant string, rec record, ms int64) {
 	} else {
 		t.slots[s].rec.keys(func(k phone.Key) { t.unlink(m.hash(string(k)), s, k) })
 	}
-	rec = t.keep(rec)
 	t.slots[s].rec, t.slots[s].ms = rec, ms
 	rec.keys(func(k phone.Key) { t.link(m.hash(string(k)), s, k) })
 }
