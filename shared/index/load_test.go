@@ -131,10 +131,8 @@ func TestRedisLoadWritesWhatApplyBatchWrites(t *testing.T) {
 	// split and emptied by the scripts.
 	for range 6 {
 		batch := loadChanges(rng, 200)
-		for _, ix := range []index.Index{applied, loaded} {
-			if err := ix.(interface {
-				ApplyBatch(context.Context, string, []index.Change) error
-			}).ApplyBatch(ctx, "acme", batch); err != nil {
+		for _, ix := range []*index.Redis{applied, loaded.(*index.Redis)} {
+			if err := ix.ApplyBatch(ctx, "acme", batch); err != nil {
 				t.Fatal(err)
 			}
 		}
