@@ -46,6 +46,12 @@ type Config struct {
 	// (default 1000). The projector writes what has arrived, so a lone
 	// change is written at once and a backlog in batches of this size.
 	Batch int
+	// Bulk, on an index of generations, is how many contacts of a tenant
+	// whose index is empty the projector loads in bulk at most (see
+	// fill.go; 0: never). A load holds ~140 bytes of each contact in
+	// memory, and a heap of up to ~650 bytes a contact while it writes
+	// their phone keys and names.
+	Bulk int
 }
 
 // Generations is an index whose tenants can be rebuilt beside the served
@@ -116,6 +122,14 @@ type Projector struct {
 	mstore markStore
 	marks  map[string]uint64
 
+	// With Bulk and an index that can be filled: the fill under way, the
+	// tenants not to fill (they had contacts, or were filled), and the
+	// last sequence written or loaded. Only Run's goroutine touches them.
+	filler filler
+	fill   *fill
+	noFill map[string]bool
+	read   uint64
+
 	applied  atomic.Uint64
 	target   atomic.Uint64 // stream's last sequence, read every checkEvery: caught up once applied reaches it
 	started  atomic.Bool   // target is known; until then nothing is caught up
@@ -141,8 +155,11 @@ func New(cfg Config, js jetstream.JetStream, idx index.Index, tenants Tenants, c
 		log = slog.Default()
 	}
 	p := &Projector{cfg: cfg, js: js, idx: idx, tenants: tenants, cp: cp, log: log, advanced: make(chan struct{}),
-		pins: map[string]string{}, views: map[string]pinned{}, seen: map[string]string{}}
+		pins: map[string]string{}, views: map[string]pinned{}, seen: map[string]string{}, noFill: map[string]bool{}}
 	p.gens, _ = idx.(Generations)
+	if cfg.Bulk > 0 && p.gens != nil {
+		p.filler, _ = idx.(filler)
+	}
 	p.marker, _ = idx.(Marker)
 	p.mstore, _ = cp.(markStore)
 	if p.marker == nil || p.mstore == nil {
@@ -194,6 +211,7 @@ func (p *Projector) Run(ctx context.Context) error {
 	}
 	p.target.Store(info.State.LastSeq)
 	p.started.Store(true)
+	defer p.abortFill(ctx)
 	targetCtx, stopTarget := context.WithCancel(ctx)
 	targetDone := make(chan struct{})
 	go func() { defer close(targetDone); p.followTarget(targetCtx, stream) }()
@@ -299,10 +317,10 @@ func (p *Projector) Run(ctx context.Context) error {
 			}
 			if n > 0 {
 				p.track(evs[:n])
-				if p.apply.write(ctx, evs[:n]) != nil {
+				if p.writeOrLoad(ctx, evs[:n]) != nil {
 					break // only when ctx ended: these events are not applied
 				}
-				p.setApplied(evs[n-1].seq)
+				p.advance(evs[n-1].seq)
 				if evs = evs[n:]; len(evs) == 0 {
 					break
 				}
@@ -317,6 +335,11 @@ func (p *Projector) Run(ctx context.Context) error {
 				break // the rest of these events comes again
 			}
 			// Otherwise evs[0] is written with the generation now followed.
+		}
+		if to, ok := p.tendFill(ctx); ok {
+			p.rewind(to)
+			goBack(to)
+			continue
 		}
 		a := p.applied.Load()
 		due := a != saved && (drained || time.Since(lastSave) > p.cfg.CheckpointEvery) && ctx.Err() == nil
