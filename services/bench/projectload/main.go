@@ -60,6 +60,7 @@ type options struct {
 	redisURL   string
 	memory     bool
 	cpuProfile string
+	bulk       int
 }
 
 const benchTenant = "bench"
@@ -79,6 +80,7 @@ func main() {
 	flag.StringVar(&o.redisURL, "redis", envOr("REDIS_URL", "redis://127.0.0.1:6379/0"), "Redis of the index")
 	flag.BoolVar(&o.memory, "memory", true, "measure Redis memory per contact after the first run's rebuild and ctl-rebuild (MEMORY USAGE of every key)")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
+	flag.IntVar(&o.bulk, "bulk", 250_000, "contacts the projector loads in bulk into the empty index at most (CALLDEX_PROJECTOR_BULK; 0: none)")
 	flag.Parse()
 	if o.cpuProfile != "" {
 		f, err := os.Create(o.cpuProfile)
@@ -374,7 +376,7 @@ func (benchTenants) PhoneOptions(id string) (phone.Options, bool) {
 }
 
 func (b *bench) startProjector(ctx context.Context, idx index.Index, cp projector.Checkpoint) (*projector.Projector, func(), error) {
-	p, err := projector.New(projector.Config{Topology: b.topo}, b.js, idx, benchTenants{}, cp, b.log)
+	p, err := projector.New(projector.Config{Topology: b.topo, Bulk: b.o.bulk}, b.js, idx, benchTenants{}, cp, b.log)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -191,7 +191,7 @@ func Build(ctx context.Context, cfg Config, opt ...Option) (_ *App, err error) {
 			return nil, err
 		}
 		checks = append(checks, ingress.Check{Name: "index", Fn: ping})
-		if proj, err = projector.New(projector.Config{Topology: topo}, js, idx, phoneOptions{reg}, cp, a.log); err != nil {
+		if proj, err = projector.New(projector.Config{Topology: topo, Bulk: a.cfg.ProjectorBulk}, js, idx, phoneOptions{reg}, cp, a.log); err != nil {
 			return nil, err
 		}
 		a.Index, a.Projector = idx, proj

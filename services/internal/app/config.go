@@ -74,6 +74,10 @@ type Config struct {
 	// WorkerConcurrency is how many workflows a worker runs at once; 0
 	// keeps the worker's default.
 	WorkerConcurrency int
+	// ProjectorBulk is how many contacts of a tenant with an empty Redis
+	// index the projector loads in bulk at most (projector.Config.Bulk);
+	// 0 writes every event through the write script.
+	ProjectorBulk int
 	// CredentialKey keys the lookup hash of stored tenant tokens: the same
 	// on every replica and for calldexctl.
 	CredentialKey string
@@ -141,6 +145,10 @@ var envVars = []envVar{
 	{"CALLDEX_FORWARDED_HEADER", clientaddr.HeaderXForwardedFor, "where the trusted proxies report the client: X-Forwarded-For or Forwarded", func(c *Config, v string) error { c.ForwardedHeader = v; return nil }},
 	{"CALLDEX_WORKER_CONCURRENCY", "0", "workflows run at once per worker; 0 keeps the default (128)", func(c *Config, v string) (err error) {
 		c.WorkerConcurrency, err = strconv.Atoi(v)
+		return err
+	}},
+	{"CALLDEX_PROJECTOR_BULK", "250000", "contacts of a tenant with an empty Redis index the projector loads in bulk at most; 0: none", func(c *Config, v string) (err error) {
+		c.ProjectorBulk, err = strconv.Atoi(v)
 		return err
 	}},
 	{"CALLDEX_AUTH_MAX_FAILURES", "10", "failed credentials per client address and window before 429", func(c *Config, v string) (err error) {
@@ -257,6 +265,9 @@ func (c Config) Validate() error {
 	}
 	if c.WorkerConcurrency < 0 {
 		bad("CALLDEX_WORKER_CONCURRENCY %d: must not be negative", c.WorkerConcurrency)
+	}
+	if c.ProjectorBulk < 0 {
+		bad("CALLDEX_PROJECTOR_BULK %d: must not be negative", c.ProjectorBulk)
 	}
 	if c.AuthMaxFailures < 1 {
 		bad("CALLDEX_AUTH_MAX_FAILURES %d: must be at least 1", c.AuthMaxFailures)
