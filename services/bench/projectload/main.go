@@ -240,7 +240,12 @@ func (b *bench) runOnce(ctx context.Context, r int, phases map[string]bool, resu
 		return err
 	}
 	if r == 1 && b.o.memory {
-		b.reportMemory(ctx, prefix+":{"+benchTenant+"}:", before)
+		// Loaded in bulk, the tenant is served from a generation of its own.
+		base := prefix + ":"
+		if gen := idx.Served(benchTenant); gen != "" {
+			base += gen + ":"
+		}
+		b.reportMemory(ctx, base+"{"+benchTenant+"}:", before)
 	}
 
 	if phases["ctl-rebuild"] {
