@@ -34,7 +34,7 @@ var _ filler = (*index.Redis)(nil)
 
 const (
 	// fillQuiet is how long without an event of the tenant ends a fill.
-	fillQuiet = 250 * time.Millisecond
+	fillQuiet = 100 * time.Millisecond
 	// fillLinger ends a fill of a tenant whose events keep trickling in
 	// once the projector has caught up with the stream.
 	fillLinger = 10 * time.Second
@@ -163,7 +163,8 @@ func (p *Projector) tendFill(ctx context.Context) (from uint64, ok bool) {
 		}
 		return p.dropFill(ctx, err)
 	}
-	if err := p.apply.retry(ctx, f.tenant, f.load.Len(), f.load.Finish); err != nil {
+	n := f.load.Len()
+	if err := p.apply.retry(ctx, f.tenant, n, f.load.Finish); err != nil {
 		return 0, false // ctx ended: Run drops the fill
 	}
 	id := f.build.Generation().ID
@@ -180,7 +181,7 @@ func (p *Projector) tendFill(ctx context.Context) (from uint64, ok bool) {
 		p.log.Warn("projector: mark generation adopted", "tenant", f.tenant, "generation", id, "err", err)
 	}
 	p.log.Info("projector: empty tenant loaded in bulk", "tenant", f.tenant, "generation", id,
-		"contacts", f.load.Len(), "to_seq", p.read, "took", time.Since(f.started).Round(time.Millisecond))
+		"contacts", n, "to_seq", p.read, "took", time.Since(f.started).Round(time.Millisecond))
 	p.fill, p.noFill[f.tenant] = nil, true
 	p.setApplied(p.read)
 	return 0, false

@@ -17,11 +17,11 @@ import (
 	"github.com/calldex/calldex/shared/testwait"
 )
 
-// startBulk runs a projector that fills empty tenants in bulk, on a Redis
-// index under prefix, until the test ends (or stop is called).
-func startBulk(t *testing.T, env *natstest.Env, idx *index.Redis, cp projector.Checkpoint) (*projector.Projector, func()) {
+// startBulk runs a projector that fills empty tenants in bulk, up to bulk
+// contacts, until the test ends (or stop is called).
+func startBulk(t *testing.T, env *natstest.Env, idx *index.Redis, cp projector.Checkpoint, bulk int) (*projector.Projector, func()) {
 	t.Helper()
-	p, err := projector.New(projector.Config{Topology: env.Topology, CheckpointEvery: time.Millisecond, Bulk: 100_000},
+	p, err := projector.New(projector.Config{Topology: env.Topology, CheckpointEvery: time.Millisecond, Bulk: bulk},
 		env.JS, idx, twoTenants{}, cp, quiet)
 	if err != nil {
 		t.Fatal(err)
@@ -33,15 +33,23 @@ func startBulk(t *testing.T, env *natstest.Env, idx *index.Redis, cp projector.C
 // creates, changes and deletes reaches a projector whose index is empty.
 // A tenant is loaded in bulk into a generation of its own, which serves
 // every contact's last state once the projector says the events are
-// applied; later changes are written there as usual.
+// applied; later changes are written there as usual. With a bulk of 200
+// the fill ends half-way through the first tenant's events, and the rest
+// are written into the new generation as usual.
 func TestEmptyTenantsFilledInBulk(t *testing.T) {
+	for _, bulk := range []int{100_000, 200} {
+		t.Run(fmt.Sprintf("bulk=%d", bulk), func(t *testing.T) { testEmptyTenantsFilledInBulk(t, bulk) })
+	}
+}
+
+func testEmptyTenantsFilledInBulk(t *testing.T, bulk int) {
 	env := natstest.Connect(t)
 	rdb, prefix := redistest.Client(t)
 	serving := index.NewRedis(rdb, prefix)
 	follow(t, serving)
 	pub := contact.NewPublisher(env.JS, env.Topology)
 	last, want := history(t, pub)
-	p, _ := startBulk(t, env, index.NewRedis(rdb, prefix), projector.NewRedis(rdb, prefix, env.Topology.Stream(events.StreamContacts)))
+	p, _ := startBulk(t, env, index.NewRedis(rdb, prefix), projector.NewRedis(rdb, prefix, env.Topology.Stream(events.StreamContacts)), bulk)
 	waitApplied(t, p, last)
 
 	active, err := serving.ActiveGenerations(t.Context())
@@ -127,7 +135,7 @@ func TestFillStoppedVouchesForNothing(t *testing.T) {
 		<-published
 	}()
 
-	_, stop := startBulk(t, env, index.NewRedis(rdb, prefix), cp)
+	_, stop := startBulk(t, env, index.NewRedis(rdb, prefix), cp, 100_000)
 	// The tenant's generations besides its original keys.
 	built := func() []index.Generation {
 		gens, err := serving.Generations(ctx, "acme")
@@ -154,7 +162,7 @@ func TestFillStoppedVouchesForNothing(t *testing.T) {
 
 	close(stopPublishing)
 	<-published
-	p, _ := startBulk(t, env, index.NewRedis(rdb, prefix), cp)
+	p, _ := startBulk(t, env, index.NewRedis(rdb, prefix), cp, 100_000)
 	mu.Lock()
 	defer mu.Unlock()
 	waitApplied(t, p, last)

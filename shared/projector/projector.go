@@ -289,8 +289,13 @@ func (p *Projector) Run(ctx context.Context) error {
 				continue
 			}
 		}
-		// The wait only bounds how long an idle loop sleeps.
-		evs, err := f.next(ctx, p.cfg.Batch, idleWait)
+		// The wait only bounds how long an idle loop sleeps: shorter while
+		// a fill waits for its tenant's events to stop.
+		wait := idleWait
+		if p.fill != nil {
+			wait = fillQuiet / 2
+		}
+		evs, err := f.next(ctx, p.cfg.Batch, wait)
 		if err != nil {
 			if ctx.Err() != nil {
 				break

@@ -44,6 +44,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/calldex/calldex/events"
+	"github.com/calldex/calldex/services/internal/app"
 	"github.com/calldex/calldex/services/internal/pipelinetest"
 	"github.com/calldex/calldex/shared/natsx"
 	"github.com/calldex/calldex/shared/phone"
@@ -67,6 +68,7 @@ type options struct {
 	loadBatch        int
 	lookupGoroutines int
 	cpuProfile       string
+	bulk             int
 }
 
 const (
@@ -83,6 +85,7 @@ func main() {
 	flag.StringVar(&o.natsURL, "nats", envOr("NATS_URL", nats.DefaultURL), `NATS server, or "embedded" for an in-process one`)
 	flag.StringVar(&o.redisURL, "redis", envOr("REDIS_URL", "redis://127.0.0.1:6379/0"), "Redis of the index")
 	flag.IntVar(&o.contacts, "contacts", 100_000, "rows in the table, synced from an empty cursor")
+	flag.IntVar(&o.bulk, "bulk", app.DefaultConfig().ProjectorBulk, "contacts the projector loads in bulk into the empty index at most (CALLDEX_PROJECTOR_BULK; 0: none)")
 	flag.IntVar(&o.pageSize, "page-size", sqlcrm.DefaultPageSize, "sql connector pageSize")
 	flag.IntVar(&o.rateLimit, "rate-limit", 1000, "sync rateLimit (pages a second)")
 	flag.DurationVar(&o.interval, "interval", time.Second, "syncInterval: the poll interval once caught up")
@@ -185,7 +188,8 @@ func run(ctx context.Context, o options) error {
 			"driver": o.driver, "dsn": o.dsn, "tablePrefix": t.prefix, "pageSize": o.pageSize, "syncOverlap": o.overlap.String(),
 			"syncInterval": o.interval.String(), "rateLimit": o.rateLimit,
 		},
-		Log: log,
+		Log:       log,
+		Configure: func(c *app.Config) { c.ProjectorBulk = o.bulk },
 	})
 	if err != nil {
 		return err

@@ -36,6 +36,9 @@ type Config struct {
 	Connector map[string]any
 	// Log receives every process's logs; nil drops them.
 	Log *slog.Logger
+	// Configure, when set, changes the processes' configuration (from
+	// app.DefaultConfig) before they start.
+	Configure func(*app.Config)
 }
 
 // Pipeline is a running projector process into a Redis index, and the
@@ -58,6 +61,9 @@ func Start(ctx context.Context, cfg Config) (*Pipeline, error) {
 	}
 	base := app.DefaultConfig()
 	base.NATSURL, base.RedisURL, base.RedisPrefix, base.StreamPrefix = cfg.NATSURL, cfg.RedisURL, cfg.RedisPrefix, cfg.StreamPrefix
+	if cfg.Configure != nil {
+		cfg.Configure(&base)
+	}
 	p := &Pipeline{cfg: cfg, base: base, tenants: tenants}
 	if p.projector, err = p.run(ctx, app.Roles{app.RoleProjector}); err != nil {
 		return nil, fmt.Errorf("projector: %w", err)
