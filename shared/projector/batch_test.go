@@ -278,6 +278,19 @@ func TestInvalidContactSkipped(t *testing.T) {
 // small batches; the generation holds every event up to the sequence it
 // was activated with, whether all were loaded in bulk or the bulk load
 // ended half-way.
+// publishNumbered publishes acme's contacts 0 to n-1, each named name and
+// found under number(i).
+func publishNumbered(t *testing.T, pub *contact.Publisher, n int, name string) {
+	t.Helper()
+	cs := make([]events.Contact, n)
+	for i := range cs {
+		cs[i] = events.Contact{ID: fmt.Sprint(i), Source: "crm", Name: name, Phones: []events.Phone{{Raw: number(i)}}}
+	}
+	if _, err := pub.UpsertMany(context.Background(), "acme", cs); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestRebuildWhilePublishing(t *testing.T) {
 	for _, bulk := range []int{0, 300} {
 		t.Run(fmt.Sprintf("bulk=%d", bulk), func(t *testing.T) { testRebuildWhilePublishing(t, bulk) })
@@ -290,13 +303,7 @@ func testRebuildWhilePublishing(t *testing.T, bulk int) {
 	serving := index.NewRedis(rdb, prefix)
 	pub := contact.NewPublisher(env.JS, env.Topology)
 	ctx := context.Background()
-	cs := make([]events.Contact, 500)
-	for i := range cs {
-		cs[i] = events.Contact{ID: fmt.Sprint(i), Source: "crm", Name: "Before", Phones: []events.Phone{{Raw: number(i)}}}
-	}
-	if _, err := pub.UpsertMany(ctx, "acme", cs); err != nil {
-		t.Fatal(err)
-	}
+	publishNumbered(t, pub, 500, "Before")
 	var mu sync.Mutex
 	seqOf := map[int]uint64{}
 	stop := make(chan struct{})

@@ -95,22 +95,16 @@ func TestFillStoppedVouchesForNothing(t *testing.T) {
 	cp := projector.NewRedis(rdb, prefix, env.Topology.Stream(events.StreamContacts))
 	pub := contact.NewPublisher(env.JS, env.Topology)
 	ctx := context.Background()
-	cs := make([]events.Contact, 500)
-	for i := range cs {
-		cs[i] = events.Contact{ID: fmt.Sprint(i), Source: "crm", Name: "Backlog", Phones: []events.Phone{{Raw: number(i)}}}
-	}
-	if _, err := pub.UpsertMany(ctx, "acme", cs); err != nil {
-		t.Fatal(err)
-	}
+	publishNumbered(t, pub, 500, "Backlog")
 	// A contact every 20 ms: never quiet long enough to end the fill.
 	var mu sync.Mutex
 	var last uint64
-	n := len(cs)
+	n := 500
 	stopPublishing := make(chan struct{})
 	published := make(chan struct{})
 	go func() {
 		defer close(published)
-		for i := len(cs); ; i++ {
+		for i := n; ; i++ {
 			select {
 			case <-stopPublishing:
 				return
