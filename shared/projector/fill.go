@@ -9,17 +9,18 @@ import (
 )
 
 // A tenant whose index is empty (a new tenant's first sync, an index filled
-// from scratch) reaches the projector as a backlog of its contacts. Written
-// through the write script, each costs Redis ~35–45 µs; loaded in bulk into
-// a generation nothing reads yet (index.Load, as calldexctl index rebuild
-// does) ~7. So the projector loads such a backlog into a new generation as
-// its events come, and once they stop coming activates it with the sequence
-// it has read to, then writes the tenant there as usual. Until then nothing
-// of the tenant is served (there was nothing before either), and the
-// applied position and the checkpoint stay before the tenant's first loaded
-// event: readiness and WaitApplied do not vouch for contacts not yet
-// served, and after a crash the fill starts again from there (the
-// unfinished generation is left to index GC).
+// from scratch) usually reaches the projector as a backlog of its contacts.
+// Written through the write script, each costs Redis ~35–60 µs; loaded in
+// bulk into a generation nothing reads yet (index.Load, as calldexctl index
+// rebuild does) ~8. So the projector loads an empty tenant's events into a
+// new generation as they come, and once they stop coming activates it with
+// the sequence it has read to, then writes the tenant there as usual. Until
+// then nothing of the tenant is served (there was nothing before either),
+// and the applied position and the checkpoint stay before the tenant's
+// first loaded event: readiness and WaitApplied do not vouch for contacts
+// not yet served, and after a crash the fill starts again from there (the
+// unfinished generation is left to index GC). One tenant is filled at a
+// time; other empty tenants meanwhile are written as usual.
 
 // filler is an index whose tenants can be filled in bulk (*index.Redis).
 type filler interface {
@@ -55,7 +56,7 @@ type fill struct {
 }
 
 // writeOrLoad writes evs, loading the events of a tenant being filled
-// instead, and starts a fill when evs hold a backlog of an empty tenant.
+// instead, and first starts a fill when evs hold events of an empty tenant.
 func (p *Projector) writeOrLoad(ctx context.Context, evs []event) error {
 	if p.fill == nil && p.filler != nil {
 		p.startFill(ctx, evs)
