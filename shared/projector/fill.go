@@ -176,11 +176,8 @@ func (p *Projector) tendFill(ctx context.Context) (from uint64, ok bool) {
 		p.log.Warn("projector: read the served generations", "err", err)
 	}
 	delete(p.marks, markKey(f.tenant, p.pins[f.tenant]))
-	p.pins[f.tenant], p.seen[f.tenant] = id, id
-	if err := p.gens.Adopt(ctx, f.tenant, id); err != nil {
-		// Harmless: a restart goes back to its sequence once more.
-		p.log.Warn("projector: mark generation adopted", "tenant", f.tenant, "generation", id, "err", err)
-	}
+	p.seen[f.tenant] = id
+	p.pin(ctx, f.tenant, id)
 	p.log.Info("projector: empty tenant loaded in bulk", "tenant", f.tenant, "generation", id,
 		"contacts", n, "to_seq", p.read, "took", time.Since(f.started).Round(time.Millisecond))
 	p.fill, p.noFill[f.tenant] = nil, true
@@ -204,11 +201,6 @@ func (p *Projector) abortFill(ctx context.Context) {
 	if p.fill == nil {
 		return
 	}
-	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-	defer cancel()
-	if err := p.fill.build.Abort(actx); err != nil {
-		p.log.Warn("projector: drop the unfinished generation (index gc will)", "tenant", p.fill.tenant,
-			"generation", p.fill.build.Generation().ID, "err", err)
-	}
+	abort(ctx, p.fill.build, p.log)
 	p.fill = nil
 }

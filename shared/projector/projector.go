@@ -560,11 +560,7 @@ func (p *Projector) follow(ctx context.Context) (uint64, error) {
 		if id == "" {
 			delete(p.pins, t)
 		} else {
-			p.pins[t] = id
-			if err := p.gens.Adopt(ctx, t, id); err != nil {
-				// Harmless: a restart goes back to its sequence once more.
-				p.log.Warn("projector: mark generation adopted", "tenant", t, "generation", id, "err", err)
-			}
+			p.pin(ctx, t, id)
 		}
 		p.log.Info("projector follows a new index generation", "tenant", t, "generation", id, "from_seq", to+1)
 	}
@@ -572,6 +568,16 @@ func (p *Projector) follow(ctx context.Context) (uint64, error) {
 		p.rewind(to)
 	}
 	return to, nil
+}
+
+// pin writes tenant into generation id from now on, and records in the
+// index that the projector does (Generation.Adopted).
+func (p *Projector) pin(ctx context.Context, tenant, id string) {
+	p.pins[tenant] = id
+	if err := p.gens.Adopt(ctx, tenant, id); err != nil {
+		// Harmless: a restart goes back to its sequence once more.
+		p.log.Warn("projector: mark generation adopted", "tenant", tenant, "generation", id, "err", err)
+	}
 }
 
 // Entry computes the index entry of a contact: each phone normalised, and

@@ -133,11 +133,7 @@ func Rebuild(ctx context.Context, cfg RebuildConfig, js jetstream.JetStream, ix 
 			return
 		}
 		// Also after ctx ended: a stopped rebuild leaves nothing behind.
-		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-		defer cancel()
-		if err := b.Abort(actx); err != nil {
-			cfg.Log.Warn("rebuild: drop the unfinished generation (index gc will)", "tenant", cfg.Tenant, "generation", res.Generation, "err", err)
-		}
+		abort(ctx, b, cfg.Log)
 	}()
 
 	stream, err := js.Stream(ctx, cfg.Topology.Stream(events.StreamContacts))
@@ -265,6 +261,17 @@ func Rebuild(ctx context.Context, cfg RebuildConfig, js jetstream.JetStream, ix 
 	activated = true
 	res.Took = time.Since(start)
 	return res, nil
+}
+
+// abort drops the unfinished generation of b, also after ctx ended; what it
+// cannot drop is left to index GC.
+func abort(ctx context.Context, b *index.Build, log *slog.Logger) {
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	if err := b.Abort(actx); err != nil {
+		g := b.Generation()
+		log.Warn("drop the unfinished generation (index gc will)", "tenant", g.Tenant, "generation", g.ID, "err", err)
+	}
 }
 
 // defaultBulk is RebuildConfig.Bulk's default.
